@@ -1,0 +1,53 @@
+/*
+ * authn.c - token authentication (one indexed lookup by keyed hash).
+ */
+#include "authn.h"
+#include "crypto.h"
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *authn_parse_header(const char *value)
+{
+    if (value == NULL || strncasecmp(value, "Token ", 6) != 0)
+        return NULL;
+    value += 6;
+    while (*value == ' ')
+        value++;
+    return token_valid(value) ? value : NULL;
+}
+
+static int unauthorized(req *r, const char *msg)
+{
+    resp_header(r, "WWW-Authenticate", "Token");
+    resp_error(r, 401, "not_authenticated", msg);
+    return -1;
+}
+
+int authn_request(req *r)
+{
+    const char *hdr = req_param(r, "HTTP_AUTHORIZATION");
+    if (hdr == NULL)
+        return unauthorized(r, "authentication credentials were not provided");
+    const char *token = authn_parse_header(hdr);
+    if (token == NULL)
+        return unauthorized(r, "invalid token");
+    token_hash(token, r->token_hash);
+    const char *params[] = {r->token_hash};
+    char state[6];
+    PGresult *res = db_exec("auth_token_user", 1, params, state, &r->db_us);
+    if (res == NULL) {
+        resp_db_error(r, state);
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return unauthorized(r, "invalid token");
+    }
+    r->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    r->is_staff = PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    return 0;
+}

@@ -1,0 +1,20 @@
+/*
+ * authn.h - who is asking: the "Authorization: Token <key>" check that the
+ * worker runs for every route flagged ROUTE_AUTH.
+ */
+#ifndef HD_AUTHN_H
+#define HD_AUTHN_H
+
+#include "http.h"
+
+/* Resolve the request's token to an active user: sets r->user_id,
+ * r->is_staff and r->token_hash and returns 0; or sends 401 (missing,
+ * malformed, unknown or revoked token) or 503 (database down) and
+ * returns -1. */
+int authn_request(req *r);
+
+/* Parse an Authorization header value: the token of "Token <key>" when
+ * well formed, else NULL. Pure. */
+const char *authn_parse_header(const char *value);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * cache.h - the process's Redis connection, used as a cache.
+ *
+ * The cache is an optimisation, never a dependency: when Redis is down every
+ * call fails fast (a miss, a skipped write), the connection is retried after
+ * a back-off, and the outage is logged at most once per interval. An
+ * invalidation that could not reach Redis is remembered and retried before
+ * this process reads the cache again, so it never serves what it failed to
+ * invalidate. (Other processes may: see DESIGN §7 on partitions.)
+ */
+#ifndef HD_CACHE_H
+#define HD_CACHE_H
+
+#include <stddef.h>
+
+#include "arena.h"
+
+/* Read REDIS_URL and REDIS_TIMEOUT_MS; connect lazily. Returns 0. */
+int cache_setup(void);
+void cache_close(void);
+
+/* A cached entry is a hash {body, gen}: gen counts invalidations, so a
+ * fill computed from data read before an invalidation can be refused.
+ *
+ * cache_lookup: HMGET KEY body gen. Returns a copy of body in A (*LEN bytes)
+ * or NULL on a miss or when Redis is unavailable; GEN (24 bytes) receives
+ * the generation to pass to cache_fill ("" when Redis is unavailable). */
+char *cache_lookup(arena *a, const char *key, size_t *len, char *gen, long *us);
+
+/* Store BODY under KEY with TTL seconds only if KEY's generation is still
+ * GEN (nothing was invalidated since the lookup). Returns 0 when stored. */
+int cache_fill(const char *key, const char *gen, const char *body, size_t len, int ttl, long *us);
+
+/* Invalidate KEYS[0..N) in one round trip: drop their bodies and bump their
+ * generations. Returns 0, or -1 when Redis could not be reached (the keys
+ * are then retried before this process next reads the cache). */
+int cache_invalidate(const char *const *keys, int n, int ttl, long *us);
+
+/* "ok" or "degraded" after a PING (for /api/ready/). */
+const char *cache_status(void);
+
+/* Parse a redis:// or unix:// URL. Pure, for tests. Returns 0 or -1. */
+int cache_parse_url(const char *url, char *host, size_t host_cap, int *port, int *db,
+                    char *password, size_t pw_cap, int *is_unix);
+
+#endif

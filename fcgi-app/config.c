@@ -1,0 +1,152 @@
+/*
+ * config.c - the configuration table: known keys, defaults, env and file.
+ */
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *key;
+    const char *def;
+    char *val; /* owned copy, or NULL */
+} config_entry;
+
+static config_entry config_table[] = {
+    {"DB_HOST", NULL, NULL},
+    {"DB_PORT", "5432", NULL},
+    {"DB_NAME", NULL, NULL},
+    {"DB_USER", NULL, NULL},
+    {"DB_PASSWORD", NULL, NULL},
+    {"DB_SSLMODE", "prefer", NULL},
+    {"DB_PREPARED", "on", NULL},
+    {"DB_STATEMENT_TIMEOUT", "5000", NULL},
+    {"DB_CONNECT_TIMEOUT", "3", NULL},
+    {"REDIS_URL", "redis://127.0.0.1:6379/0", NULL},
+    {"REDIS_TIMEOUT_MS", "200", NULL},
+    {"SECRET_KEY", NULL, NULL},
+    {"HONEYDUE_WORKERS", "4", NULL},
+    {"HONEYDUE_MAX_REQUESTS", "0", NULL},
+    {"HONEYDUE_REQUEST_TIMEOUT", "30", NULL},
+    {"HONEYDUE_SHUTDOWN_TIMEOUT", "20", NULL},
+    {"HONEYDUE_MAX_BODY", "1048576", NULL},
+    {"HONEYDUE_CACHE_TTL", "300", NULL},
+    {"HONEYDUE_MIGRATIONS_DIR", "migrations", NULL},
+    {"LOG_LEVEL", "info", NULL},
+    {"SMTP_URL", NULL, NULL},
+    {"SMTP_FROM", NULL, NULL},
+    {"STORAGE_DIR", NULL, NULL},
+};
+
+#define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
+
+static config_entry *config_find(const char *key)
+{
+    for (size_t i = 0; i < CONFIG_N; i++)
+        if (strcmp(config_table[i].key, key) == 0)
+            return &config_table[i];
+    return NULL;
+}
+
+static void config_set(config_entry *e, const char *val, size_t len)
+{
+    free(e->val);
+    e->val = strndup(val, len);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int config_read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        log_line(LOG_ERROR, "config", "cannot read config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char buf[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(buf, sizeof(buf), f) != NULL) {
+        lineno++;
+        char *line = trim(buf);
+        if (*line == '\0' || *line == '#')
+            continue;
+        char *eq = strchr(line, '=');
+        if (eq == NULL) {
+            log_line(LOG_ERROR, "config", "%s:%d: expected KEY=value", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(line), *val = trim(eq + 1);
+        size_t vlen = strlen(val);
+        if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') && val[vlen - 1] == val[0]) {
+            val++;
+            vlen -= 2;
+        }
+        config_entry *e = config_find(key);
+        if (e != NULL)
+            config_set(e, val, vlen);
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_load(void)
+{
+    for (size_t i = 0; i < CONFIG_N; i++) {
+        const char *v = getenv(config_table[i].key);
+        free(config_table[i].val);
+        config_table[i].val = v ? strdup(v) : NULL;
+    }
+    const char *file = getenv("HONEYDUE_CONFIG");
+    if (file != NULL && *file != '\0')
+        return config_read_file(file);
+    return 0;
+}
+
+const char *config_get(const char *key)
+{
+    config_entry *e = config_find(key);
+    if (e == NULL)
+        return NULL;
+    return e->val ? e->val : e->def;
+}
+
+long config_int(const char *key, long def)
+{
+    const char *v = config_get(key);
+    if (v == NULL || *v == '\0')
+        return def;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        log_line(LOG_WARN, "config", "%s is not a number, using %ld", key, def);
+        return def;
+    }
+    return n;
+}
+
+int config_require(const char *const *keys)
+{
+    for (; *keys != NULL; keys++) {
+        const char *v = config_get(*keys);
+        if (v == NULL || *v == '\0') {
+            log_line(LOG_ERROR, "config", "missing required configuration: %s", *keys);
+            return -1;
+        }
+    }
+    return 0;
+}

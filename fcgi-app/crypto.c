@@ -1,0 +1,88 @@
+/*
+ * crypto.c - libsodium behind the few calls the API needs.
+ */
+#include "crypto.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static unsigned char token_key[crypto_generichash_KEYBYTES];
+static unsigned long long pw_ops;
+static size_t pw_mem;
+static char dummy_hash[crypto_pwhash_STRBYTES];
+
+int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimit_kb)
+{
+    if (sodium_init() < 0 || secret == NULL || *secret == '\0')
+        return -1;
+    /* Domain-separated derivation so SECRET_KEY can serve other uses later. */
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof(token_key));
+    crypto_generichash_update(&st, (const unsigned char *)"honeydue-token-v1", 17);
+    crypto_generichash_update(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_generichash_final(&st, token_key, sizeof(token_key));
+    pw_ops = opslimit ? opslimit : crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    pw_mem = memlimit_kb ? memlimit_kb * 1024 : crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    if (pw_ops < crypto_pwhash_OPSLIMIT_MIN)
+        pw_ops = crypto_pwhash_OPSLIMIT_MIN;
+    if (pw_mem < crypto_pwhash_MEMLIMIT_MIN)
+        pw_mem = crypto_pwhash_MEMLIMIT_MIN;
+    char random_pw[33];
+    token_new(random_pw); /* 40 chars; the first 32 are enough */
+    random_pw[32] = '\0';
+    return crypto_pwhash_str(dummy_hash, random_pw, 32, pw_ops, pw_mem);
+}
+
+void token_new(char *out)
+{
+    unsigned char raw[TOKEN_LEN / 2];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(out, TOKEN_LEN + 1, raw, sizeof(raw));
+}
+
+int token_valid(const char *s)
+{
+    size_t i;
+    for (i = 0; s[i] != '\0'; i++) {
+        char c = s[i];
+        if (i >= TOKEN_LEN || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+    }
+    return i == TOKEN_LEN;
+}
+
+void token_hash(const char *token, char *out)
+{
+    unsigned char h[TOKEN_HASH_LEN / 2];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)token, strlen(token), token_key,
+                       sizeof(token_key));
+    sodium_bin2hex(out, TOKEN_HASH_LEN + 1, h, sizeof(h));
+}
+
+int password_hash(const char *password, char *out)
+{
+    char buf[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(buf, password, strlen(password), pw_ops, pw_mem) != 0)
+        return -1;
+    if (strlen(buf) >= PASSWORD_HASH_MAX)
+        return -1;
+    strcpy(out, buf);
+    return 0;
+}
+
+int password_verify(const char *password, const char *hash)
+{
+    if (hash == NULL) {
+        if (crypto_pwhash_str_verify(dummy_hash, password, strlen(password)) == 0)
+            return 0; /* cannot happen: the dummy password is random */
+        return 0;
+    }
+    return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+}
+
+void crypto_etag(const char *data, size_t len, char *out)
+{
+    unsigned char h[8];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)data, len, NULL, 0);
+    sodium_bin2hex(out, 17, h, sizeof(h));
+}

@@ -1,0 +1,42 @@
+/*
+ * crypto.h - tokens and passwords, all through libsodium.
+ *
+ * A token is 40 lowercase hex characters (20 random bytes) that the client
+ * holds; the database keeps only BLAKE2b-256(token) keyed with a key derived
+ * from SECRET_KEY, so a leaked table does not leak usable tokens. Passwords
+ * are argon2id strings from crypto_pwhash_str.
+ */
+#ifndef HD_CRYPTO_H
+#define HD_CRYPTO_H
+
+#include <stddef.h>
+
+#define TOKEN_LEN 40
+#define TOKEN_HASH_LEN 64
+#define PASSWORD_HASH_MAX 128
+
+/* sodium_init and the token key from SECRET; tunes the password cost from
+ * OPSLIMIT and MEMLIMIT_KB (0 = libsodium's interactive defaults).
+ * Returns 0, or -1 when libsodium cannot start or SECRET is empty. */
+int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimit_kb);
+
+/* Fill OUT (TOKEN_LEN + 1 bytes) with a new random token. */
+void token_new(char *out);
+
+/* 1 when S is exactly TOKEN_LEN lowercase hex characters. */
+int token_valid(const char *s);
+
+/* Fill OUT (TOKEN_HASH_LEN + 1 bytes) with the keyed hash of TOKEN, hex. */
+void token_hash(const char *token, char *out);
+
+/* Hash PASSWORD into OUT (PASSWORD_HASH_MAX bytes). Returns 0 or -1. */
+int password_hash(const char *password, char *out);
+
+/* 1 when PASSWORD matches HASH. With HASH NULL, spends the same time
+ * against a dummy hash and returns 0 (no user-enumeration by timing). */
+int password_verify(const char *password, const char *hash);
+
+/* Hex digest of LEN bytes of DATA (16 hex chars), for ETags. */
+void crypto_etag(const char *data, size_t len, char *out /* 17 bytes */);
+
+#endif

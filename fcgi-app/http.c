@@ -1,0 +1,223 @@
+/*
+ * http.c - request helpers and the response writer shared by all handlers.
+ */
+#include "http.h"
+#include "config.h"
+#include "jsonv.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *req_param(req *r, const char *name)
+{
+    return FCGX_GetParam(name, r->fx->envp);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode S[0..N) into the arena ('+' is a space in a query). */
+static char *url_decode(arena *a, const char *s, size_t n)
+{
+    char *out = arena_alloc(a, n + 1);
+    if (out == NULL)
+        return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (s[i] == '+') {
+            out[j++] = ' ';
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = '\0';
+    return out;
+}
+
+const char *req_query(req *r, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *s = r->query;
+    while (s != NULL && *s != '\0') {
+        size_t len = strcspn(s, "&");
+        if (len > nlen && s[nlen] == '=' && strncmp(s, name, nlen) == 0)
+            return url_decode(r->a, s + nlen + 1, len - nlen - 1);
+        if (len == nlen && strncmp(s, name, nlen) == 0)
+            return "";
+        s += len;
+        if (*s == '&')
+            s++;
+    }
+    return NULL;
+}
+
+int req_json_body(req *r, json_object **out)
+{
+    *out = NULL;
+    const char *ct = r->content_type;
+    size_t ctlen = ct ? strcspn(ct, ";") : 0;
+    while (ctlen > 0 && ct[ctlen - 1] == ' ')
+        ctlen--;
+    if (ct == NULL || ctlen != 16 || strncasecmp(ct, "application/json", 16) != 0)
+        return resp_error(r, 415, "unsupported_media_type",
+                          "Content-Type must be application/json");
+    long max = config_int("HONEYDUE_MAX_BODY", 1048576);
+    if (r->content_length > max)
+        return resp_error(r, 413, "payload_too_large", "request body is too large");
+    if (r->content_length <= 0)
+        return resp_error(r, 400, "malformed_json", "request body is empty");
+    char *buf = arena_alloc(r->a, (size_t)r->content_length + 1);
+    if (buf == NULL)
+        return resp_error(r, 503, "service_unavailable", "out of memory");
+    int got = FCGX_GetStr(buf, (int)r->content_length, r->fx->in);
+    if (got != r->content_length)
+        return resp_error(r, 400, "malformed_json", "request body is shorter than Content-Length");
+    buf[got] = '\0';
+    const char *err = NULL;
+    if (jv_parse_object(buf, (size_t)got, &r->body, &err) != 0)
+        return resp_error(r, 400, "malformed_json", err);
+    *out = r->body;
+    return 0;
+}
+
+void resp_header(req *r, const char *name, const char *value)
+{
+    char *line = arena_sprintf(r->a, "%s%s: %s\r\n", r->headers ? r->headers : "", name, value);
+    if (line != NULL) {
+        r->headers = line;
+        r->headers_len = strlen(line);
+    }
+}
+
+static long since_us(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+static const char *status_text(int s)
+{
+    switch (s) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return s >= 500 ? "Internal Server Error" : "OK";
+    }
+}
+
+int resp_send(req *r, int status, const char *body, size_t len)
+{
+    if (r->sent) {
+        log_line(LOG_ERROR, "http", "second response for %s %s ignored", r->method, r->path);
+        return r->status;
+    }
+    r->sent = 1;
+    r->status = status;
+    long app = since_us(&r->t0);
+    char head[1024];
+    int n = snprintf(head, sizeof(head),
+                     "Status: %d %s\r\n"
+                     "%s"
+                     "X-Request-ID: %s\r\n"
+                     "Server-Timing: db;dur=%.3f, cache;dur=%.3f, app;dur=%.3f\r\n"
+                     "Cache-Control: no-store\r\n",
+                     status, status_text(status),
+                     len || (status != 204 && status != 304)
+                         ? "Content-Type: application/json; charset=utf-8\r\n"
+                         : "",
+                     r->request_id ? r->request_id : "-", r->db_us / 1000.0, r->cache_us / 1000.0,
+                     app / 1000.0);
+    if (n < 0 || (size_t)n >= sizeof(head))
+        n = 0;
+    FCGX_PutStr(head, n, r->fx->out);
+    if (r->headers_len > 0)
+        FCGX_PutStr(r->headers, (int)r->headers_len, r->fx->out);
+    FCGX_PutStr("\r\n", 2, r->fx->out);
+    if (len > 0 && status != 204 && status != 304 && strcmp(r->method, "HEAD") != 0)
+        FCGX_PutStr(body, (int)len, r->fx->out);
+    r->resp_bytes = len;
+    return status;
+}
+
+int resp_json(req *r, int status, const char *json)
+{
+    return resp_send(r, status, json, strlen(json));
+}
+
+int resp_obj(req *r, int status, json_object *obj)
+{
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+    int rc = resp_send(r, status, s, len);
+    json_object_put(obj);
+    return rc;
+}
+
+int resp_empty(req *r, int status)
+{
+    return resp_send(r, status, "", 0);
+}
+
+int resp_error_fields(req *r, int status, const char *code, const char *message,
+                      json_object *fields)
+{
+    json_object *err = json_object_new_object();
+    json_object_object_add(err, "code", json_object_new_string(code));
+    json_object_object_add(err, "message", json_object_new_string(message));
+    if (fields != NULL)
+        json_object_object_add(err, "fields", fields);
+    json_object *top = json_object_new_object();
+    json_object_object_add(top, "error", err);
+    return resp_obj(r, status, top);
+}
+
+int resp_error(req *r, int status, const char *code, const char *message)
+{
+    return resp_error_fields(r, status, code, message, NULL);
+}
+
+int resp_db_error(req *r, const char *sqlstate)
+{
+    if (sqlstate == NULL || sqlstate[0] == '\0' || strncmp(sqlstate, "08", 2) == 0 ||
+        strcmp(sqlstate, "57014") == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
+        strncmp(sqlstate, "53", 2) == 0)
+        return resp_error(r, 503, "service_unavailable",
+                          "the database is unavailable; try again shortly");
+    if (strcmp(sqlstate, "23505") == 0)
+        return resp_error(r, 409, "conflict", "that already exists");
+    log_line(LOG_ERROR, "http", "unexpected database error %s on %s %s", sqlstate, r->method,
+             r->path);
+    return resp_error(r, 500, "internal_error", "internal error");
+}
+
+int resp_not_found(req *r)
+{
+    return resp_error(r, 404, "not_found", "not found");
+}

@@ -1,0 +1,101 @@
+/*
+ * http.h - one request and its response, as handlers see them.
+ *
+ * The worker fills a req from the FastCGI parameters, authenticates it when
+ * the route asks, calls the handler, and logs one line when it is done.
+ * A handler sends exactly one response with a resp_* call and returns its
+ * status. Everything reachable from a req (strings, the parsed body, error
+ * objects) belongs to the request and is released when it ends.
+ */
+#ifndef HD_HTTP_H
+#define HD_HTTP_H
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "arena.h"
+#include "router.h"
+
+typedef struct req {
+    arena *a;
+    FCGX_Request *fx;
+
+    /* from nginx */
+    const char *method;
+    const char *path;  /* without the query string */
+    const char *query; /* may be "" */
+    const char *request_id;
+    const char *remote_addr;
+    const char *content_type;
+    long content_length;
+
+    /* routing */
+    const route *route;
+    long long params[ROUTER_MAX_PARAMS];
+
+    /* authentication (ROUTE_AUTH routes) */
+    long long user_id;
+    int is_staff;
+    char token_hash[65];
+
+    /* the parsed JSON body (req_json_body), put when the request ends */
+    json_object *body;
+
+    /* response state */
+    int status;
+    int sent;
+    size_t resp_bytes;
+    char *headers; /* extra response header lines, "Name: value\r\n"... */
+    size_t headers_len;
+
+    /* timing: monotonic start, and time spent waiting on dependencies */
+    struct timespec t0;
+    long db_us;
+    long cache_us;
+    const char *cache_state; /* "hit", "miss", "bypass" or NULL */
+} req;
+
+/* A FastCGI parameter (request header: "HTTP_IF_NONE_MATCH"), or NULL. */
+const char *req_param(req *r, const char *name);
+
+/* The value of query parameter NAME (percent-decoded, in the arena), or NULL. */
+const char *req_query(req *r, const char *name);
+
+/* Read and parse the request body as a JSON object. On success stores it in
+ * r->body (owned by the request) and *OUT, and returns 0. Otherwise sends
+ * the error response (415 not JSON, 413 too large, 400 malformed or bad
+ * UTF-8, 400 not an object) and returns -1: the handler returns r->status. */
+int req_json_body(req *r, json_object **out);
+
+/* Add a response header line. NAME and VALUE are copied. */
+void resp_header(req *r, const char *name, const char *value);
+
+/* Send BODY (LEN bytes of JSON) with STATUS and the standard headers. */
+int resp_send(req *r, int status, const char *body, size_t len);
+
+/* Send a NUL-terminated JSON text. */
+int resp_json(req *r, int status, const char *json);
+
+/* Send a json-c object; takes ownership of OBJ (puts it). */
+int resp_obj(req *r, int status, json_object *obj);
+
+/* Send no body (204, 304). */
+int resp_empty(req *r, int status);
+
+/* Send {"error": {"code": CODE, "message": MESSAGE}}. */
+int resp_error(req *r, int status, const char *code, const char *message);
+
+/* As resp_error with "fields": FIELDS (taken, may be NULL). */
+int resp_error_fields(req *r, int status, const char *code, const char *message,
+                      json_object *fields);
+
+/* Map a failed db_exec (NULL result) to a response: 503 when the database
+ * is unavailable or timed out, 409 for a uniqueness conflict, 500 otherwise. */
+int resp_db_error(req *r, const char *sqlstate);
+
+/* The standard 404 for an unknown or foreign object. */
+int resp_not_found(req *r);
+
+#endif

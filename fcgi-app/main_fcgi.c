@@ -1,0 +1,117 @@
+/*
+ * main_fcgi.c - honeydue-fcgi: the API's FastCGI process pool.
+ *
+ *   spawn-fcgi -n -s SOCK -- honeydue-fcgi     socket on fd 0, master + pool
+ *   honeydue-fcgi --listen PATH|HOST:PORT      opens the socket itself
+ *   honeydue-fcgi --no-master                  one plain worker (spawn-fcgi -F N)
+ *
+ * Before serving anything it checks the configuration and the schema
+ * (goose_db_version), and refuses to start when either is wrong.
+ */
+#include "config.h"
+#include "db.h"
+#include "handlers.h"
+#include "log.h"
+#include "master.h"
+#include "schema.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: honeydue-fcgi [--listen PATH|HOST:PORT] [--no-master]\n"
+               "Configuration comes from the environment and HONEYDUE_CONFIG (see README).\n");
+}
+
+/* Connect (waiting up to DB_WAIT_SECONDS for Postgres to come up) and
+ * check the schema. Returns 0 when the database is ready for this build. */
+static int check_database(void)
+{
+    long wait_s = config_int("DB_WAIT_SECONDS", 30);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    PGconn *c;
+    for (;;) {
+        c = db_connect("honeydue-fcgi", 0);
+        if (c != NULL)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= wait_s) {
+            log_line(LOG_ERROR, "start", "postgres unreachable for %lds; giving up", wait_s);
+            return -1;
+        }
+        sleep(1);
+    }
+    int rc = schema_check(c);
+    PQfinish(c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen_at = NULL;
+    int no_master = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            listen_at = argv[++i];
+        } else if (strcmp(argv[i], "--no-master") == 0) {
+            no_master = 1;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (config_load() != 0)
+        return 1;
+    log_set_level(config_get("LOG_LEVEL"));
+    static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "SECRET_KEY", NULL};
+    if (config_require(required) != 0)
+        return 1;
+    if (check_database() != 0)
+        return 1;
+
+    int fd = 0;
+    if (listen_at != NULL) {
+        if (FCGX_Init() != 0)
+            return 1;
+        fd = FCGX_OpenSocket(listen_at, 1024);
+        if (fd < 0) {
+            log_line(LOG_ERROR, "start", "cannot listen on %s: %s", listen_at, strerror(errno));
+            return 1;
+        }
+    } else {
+        struct stat st;
+        int type = 0;
+        socklen_t len = sizeof(type);
+        if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+            getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+            log_line(LOG_ERROR, "start",
+                     "fd 0 is not a listening socket: run under spawn-fcgi or pass --listen");
+            return 1;
+        }
+    }
+    /* Non-blocking, so a worker that loses the race for a connection returns
+     * to poll() instead of sleeping in accept() where signals cannot reach. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        log_line(LOG_ERROR, "start", "cannot make the socket non-blocking: %s", strerror(errno));
+        return 1;
+    }
+    log_line(LOG_INFO, "start", "honeydue-fcgi serving (%s)",
+             listen_at ? listen_at : "socket from spawn-fcgi");
+    if (no_master)
+        return worker_run(fd, routes, routes_n, config_int("HONEYDUE_MAX_REQUESTS", 0));
+    return master_run(fd, routes, routes_n);
+}

@@ -1,0 +1,216 @@
+/*
+ * worker.c - the request loop of one pool process.
+ *
+ * The worker waits in poll() on the listening socket and a self-pipe that
+ * its signal handler writes to, so a stop signal always ends the wait; only
+ * then does it call FCGX_Accept_r on the (non-blocking) socket. A lost race
+ * for a connection returns EAGAIN and the worker goes back to poll().
+ * One request at a time: its memory comes from the worker's arena, which is
+ * reset once the response is sent.
+ */
+#include "worker.h"
+#include "authn.h"
+#include "cache.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fcgiapp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+static int wake_pipe[2] = {-1, -1};
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    stop_requested = 1;
+    if (wake_pipe[1] >= 0) {
+        ssize_t w = write(wake_pipe[1], "x", 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+static int install_signals(void)
+{
+    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &sa, NULL); /* immediate stop */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    return 0;
+}
+
+static long since_us(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* The one log line of a request. */
+static void log_request(req *r)
+{
+    char line[2048], ts[40];
+    log_timestamp(ts, sizeof(ts));
+    size_t n = (size_t)snprintf(line, sizeof(line),
+                                "{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"event\":\"request\","
+                                "\"method\":\"",
+                                ts, (int)getpid());
+    log_escape(line, 200, &n, r->method);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"route\":\"");
+    log_escape(line, 400, &n, r->route ? r->route->pattern : "-");
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
+    log_escape(line, 900, &n, r->path);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"request_id\":\"");
+    log_escape(line, 1100, &n, r->request_id);
+    n += (size_t)snprintf(
+        line + n, sizeof(line) - n,
+        "\",\"status\":%d,\"dur_ms\":%.3f,\"db_ms\":%.3f,\"cache_ms\":%.3f,\"cache\":\"%s\","
+        "\"user_id\":%lld,\"bytes\":%zu}",
+        r->status, since_us(&r->t0) / 1000.0, r->db_us / 1000.0, r->cache_us / 1000.0,
+        r->cache_state ? r->cache_state : "-", r->user_id, r->resp_bytes);
+    if (n >= sizeof(line))
+        n = sizeof(line) - 1;
+    log_write(line, n);
+}
+
+static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nroutes)
+{
+    req r;
+    memset(&r, 0, sizeof(r));
+    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    r.a = a;
+    r.fx = fx;
+    r.method = req_param(&r, "REQUEST_METHOD");
+    if (r.method == NULL)
+        r.method = "GET";
+    const char *uri = req_param(&r, "DOCUMENT_URI");
+    if (uri == NULL) {
+        const char *raw = req_param(&r, "REQUEST_URI");
+        uri = raw ? arena_strndup(a, raw, strcspn(raw, "?")) : "/";
+    }
+    r.path = uri ? uri : "/";
+    r.query = req_param(&r, "QUERY_STRING");
+    if (r.query == NULL)
+        r.query = "";
+    r.request_id = req_param(&r, "REQUEST_ID");
+    r.remote_addr = req_param(&r, "REMOTE_ADDR");
+    r.content_type = req_param(&r, "CONTENT_TYPE");
+    const char *cl = req_param(&r, "CONTENT_LENGTH");
+    r.content_length = cl && *cl ? strtol(cl, NULL, 10) : 0;
+
+    char allow[128];
+    route_match m;
+    const char *method = strcmp(r.method, "HEAD") == 0 ? "GET" : r.method;
+    int found = router_match(routes, nroutes, method, r.path, &m, allow, sizeof(allow));
+    if (found == ROUTER_NOT_FOUND) {
+        resp_error(&r, 404, "not_found", "no such endpoint");
+    } else if (found == ROUTER_BAD_METHOD) {
+        resp_header(&r, "Allow", allow);
+        resp_error(&r, 405, "method_not_allowed", "method not allowed for this endpoint");
+    } else {
+        r.route = m.route;
+        memcpy(r.params, m.params, sizeof(r.params));
+        if ((m.route->flags & (ROUTE_AUTH | ROUTE_STAFF)) && authn_request(&r) != 0) {
+            /* authn_request answered 401/403/503 */
+        } else if ((m.route->flags & ROUTE_STAFF) && !r.is_staff) {
+            resp_error(&r, 403, "forbidden", "staff only");
+        } else {
+            m.route->handler(&r);
+        }
+    }
+    if (!r.sent) {
+        log_line(LOG_ERROR, "http", "handler for %s %s sent no response", r.method, r.path);
+        resp_error(&r, 500, "internal_error", "internal error");
+    }
+    log_request(&r);
+    json_object_put(r.body);
+}
+
+int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requests)
+{
+    if (FCGX_Init() != 0) {
+        log_line(LOG_ERROR, "worker", "FCGX_Init failed");
+        return 1;
+    }
+    /* After FCGX_Init, which installs libfcgi's own handlers: ours win. */
+    if (install_signals() != 0) {
+        log_line(LOG_ERROR, "worker", "cannot create the wake-up pipe: %s", strerror(errno));
+        return 1;
+    }
+    if (crypto_setup(config_get("SECRET_KEY"), (unsigned long long)config_int("PASSWORD_OPSLIMIT", 0),
+                     (size_t)config_int("PASSWORD_MEMLIMIT_KB", 0)) != 0) {
+        log_line(LOG_ERROR, "worker", "libsodium could not start");
+        return 1;
+    }
+    if (db_open() != 0)
+        log_line(LOG_WARN, "worker", "postgres unavailable at start; will retry per request");
+    cache_setup();
+
+    arena a;
+    if (arena_init(&a, (size_t)64 * 1024) != 0)
+        return 1;
+    FCGX_Request fx;
+    FCGX_InitRequest(&fx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+    long served = 0;
+    log_line(LOG_INFO, "worker", "ready");
+    while (!stop_requested) {
+        struct pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+        int pr = poll(pfd, 2, -1);
+        if (stop_requested)
+            break;
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            log_line(LOG_ERROR, "worker", "poll: %s", strerror(errno));
+            break;
+        }
+        if (!(pfd[0].revents & POLLIN))
+            continue;
+        int rc = FCGX_Accept_r(&fx);
+        if (rc < 0) {
+            if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR || rc == -ECONNABORTED)
+                continue; /* another worker took it, or a signal: back to poll */
+            log_line(LOG_ERROR, "worker", "accept failed: %d", rc);
+            break;
+        }
+        handle(&fx, &a, routes, nroutes);
+        FCGX_Finish_r(&fx);
+        arena_reset(&a);
+        served++;
+        if (max_requests > 0 && served >= max_requests)
+            break;
+    }
+    FCGX_Free(&fx, 0);
+    arena_destroy(&a);
+    cache_close();
+    db_close();
+    log_line(LOG_INFO, "worker", "exiting after %ld requests", served);
+    return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * handlers.h - every HTTP handler, the route table that maps to them, and
+ * the few helpers the resource files share.
+ */
+#ifndef HD_HANDLERS_H
+#define HD_HANDLERS_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "http.h"
+#include "router.h"
+
+extern const route routes[];
+extern const size_t routes_n;
+
+/* health.c */
+int health_get(req *r);
+int ready_get(req *r);
+
+/* auth.c */
+int auth_register(req *r);
+int auth_login(req *r);
+int auth_logout(req *r);
+int auth_me(req *r);
+
+/* residences.c */
+int residences_list(req *r);
+int residences_create(req *r);
+int residences_get(req *r);
+int residences_update(req *r);
+int residences_delete(req *r);
+
+/* tasks.c */
+int tasks_list(req *r);
+int tasks_create(req *r);
+int tasks_get(req *r);
+int tasks_update(req *r);
+int tasks_delete(req *r);
+
+/* common.c */
+
+/* r->user_id (or any id) as decimal text in the request's arena. */
+const char *id_text(req *r, long long id);
+
+/* Drop the cached per-user lists (tasks:user:<id>, residences:user:<id>) of
+ * every user in MEMBERS, a Postgres int array in text form ("{1,2}"). */
+void invalidate_members(req *r, const char *members);
+
+/* Send column COL of the first row of RES (a JSON text) with STATUS, or the
+ * 404 when RES has no row; clears RES. */
+int send_row(req *r, PGresult *res, int col, int status);
+
+/* Send a 422 validation_failed with ERRORS (taken). */
+int send_invalid(req *r, json_object *errors);
+
+#endif

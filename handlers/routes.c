@@ -1,0 +1,29 @@
+/*
+ * routes.c - the whole API in one table: method, path, handler, flags.
+ * Adding an endpoint is one line here plus its handler.
+ */
+#include "handlers.h"
+
+const route routes[] = {
+    {"GET", "/api/health/", health_get, 0},
+    {"GET", "/api/ready/", ready_get, 0},
+
+    {"POST", "/api/auth/register/", auth_register, 0},
+    {"POST", "/api/auth/login/", auth_login, 0},
+    {"POST", "/api/auth/logout/", auth_logout, ROUTE_AUTH},
+    {"GET", "/api/auth/me/", auth_me, ROUTE_AUTH},
+
+    {"GET", "/api/residences/", residences_list, ROUTE_AUTH},
+    {"POST", "/api/residences/", residences_create, ROUTE_AUTH},
+    {"GET", "/api/residences/{id}/", residences_get, ROUTE_AUTH},
+    {"PATCH", "/api/residences/{id}/", residences_update, ROUTE_AUTH},
+    {"DELETE", "/api/residences/{id}/", residences_delete, ROUTE_AUTH},
+
+    {"GET", "/api/tasks/", tasks_list, ROUTE_AUTH},
+    {"POST", "/api/tasks/", tasks_create, ROUTE_AUTH},
+    {"GET", "/api/tasks/{id}/", tasks_get, ROUTE_AUTH},
+    {"PATCH", "/api/tasks/{id}/", tasks_update, ROUTE_AUTH},
+    {"DELETE", "/api/tasks/{id}/", tasks_delete, ROUTE_AUTH},
+};
+
+const size_t routes_n = sizeof(routes) / sizeof(routes[0]);

@@ -1,0 +1,76 @@
+-- Named queries of handlers/residences.c.
+-- Membership is the access rule: a residence is visible to the users in
+-- residence_residence_users (its owner included); only the owner changes it.
+-- $1 is the residence id and $2 the requesting user where both appear.
+
+-- name: residences_list
+SELECT json_build_object('count', count(*),
+                         'results', coalesce(json_agg(x ORDER BY x.id), '[]'))
+FROM (SELECT r.*, r.owner_id = $1 AS is_owner
+      FROM residence_residence r
+      JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $1) x
+
+-- name: residences_create
+-- $1 owner, $2 the validated fields as jsonb. An unknown time zone raises 22023.
+WITH p AS (
+    SELECT * FROM jsonb_populate_record(NULL::residence_residence, $2::jsonb)
+), r AS (
+    INSERT INTO residence_residence (owner_id, name, street_address, city, state_province,
+                                     postal_code, country, time_zone)
+    SELECT $1, p.name, coalesce(p.street_address, ''), coalesce(p.city, ''),
+           coalesce(p.state_province, ''), coalesce(p.postal_code, ''),
+           coalesce(p.country, ''), coalesce(p.time_zone, 'UTC')
+    FROM p
+    WHERE (now() AT TIME ZONE coalesce(p.time_zone, 'UTC')) IS NOT NULL
+    RETURNING *
+), m AS (
+    INSERT INTO residence_residence_users (residence_id, user_id) SELECT id, owner_id FROM r
+)
+SELECT row_to_json(x), ARRAY[$1::bigint]
+FROM (SELECT r.*, true AS is_owner FROM r) x
+
+-- name: residences_get
+SELECT row_to_json(x)
+FROM (SELECT r.*, r.owner_id = $2 AS is_owner
+      FROM residence_residence r
+      JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $2
+      WHERE r.id = $1) x
+
+-- name: residences_update
+-- One row: is_owner (NULL when not a member), the new JSON, the members.
+WITH target AS (
+    SELECT r.id, r.owner_id = $2 AS is_owner
+    FROM residence_residence r
+    JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $2
+    WHERE r.id = $1
+), upd AS (
+    UPDATE residence_residence r
+    SET (name, street_address, city, state_province, postal_code, country, time_zone,
+         updated_at) =
+        (SELECT p.name, p.street_address, p.city, p.state_province, p.postal_code, p.country,
+                p.time_zone, now()
+         FROM jsonb_populate_record(r, $3::jsonb) p)
+    FROM target
+    WHERE r.id = target.id AND target.is_owner
+      AND (now() AT TIME ZONE coalesce($3::jsonb ->> 'time_zone', 'UTC')) IS NOT NULL
+    RETURNING r.*
+)
+SELECT (SELECT is_owner FROM target),
+       (SELECT row_to_json(x) FROM (SELECT upd.*, true AS is_owner FROM upd) x),
+       (SELECT array_agg(user_id) FROM residence_residence_users WHERE residence_id = $1)
+
+-- name: residences_delete
+-- One row: is_owner (NULL when not a member), rows deleted, the members it had.
+WITH target AS (
+    SELECT r.id, r.owner_id = $2 AS is_owner
+    FROM residence_residence r
+    JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $2
+    WHERE r.id = $1
+), members AS (
+    SELECT array_agg(user_id) AS ids FROM residence_residence_users WHERE residence_id = $1
+), del AS (
+    DELETE FROM residence_residence r USING target
+    WHERE r.id = target.id AND target.is_owner
+    RETURNING r.id
+)
+SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del), (SELECT ids FROM members)

@@ -1,0 +1,48 @@
+#!/bin/bash
+# deps.sh - install the Debian 12 packages that building, running, testing and
+# benchmarking honeydue-fcgi need (make run / make test / make bench call it).
+# Idempotent and silent when everything is present; otherwise it names what is
+# missing on one line and installs it with apt (root only).
+set -euo pipefail
+
+packages=(
+    gcc make libc6-dev
+    libfcgi-dev libfcgi-bin libpq-dev libhiredis-dev libjson-c-dev libsodium-dev
+    spawn-fcgi nginx-light redis-server postgresql-15 postgresql-client-15
+    wrk python3 curl cppcheck clang-tidy clang-format procps iproute2
+)
+
+installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+    if installed "$p"; then
+        continue
+    fi
+    # Any other nginx flavour (nginx-core, nginx-full, nginx-extras) serves as
+    # well, and installing nginx-light next to one of them would conflict.
+    if [ "$p" = nginx-light ] && { installed nginx-core || installed nginx-full || installed nginx-extras; }; then
+        continue
+    fi
+    missing+=("$p")
+done
+
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages and not root: run as root, or: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+# The stack runs its own Postgres, Redis and nginx under .run/: keep the
+# packages' maintainer scripts from starting the system-wide services too.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

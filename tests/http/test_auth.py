@@ -1,0 +1,110 @@
+"""Registration, login, logout and /me through nginx."""
+from lib import request, unique, register_user, assert_error, psql
+
+TOKEN_CHARS = set("0123456789abcdef")
+
+
+def test_register_returns_token_and_user():
+    name = unique("reg")
+    r = request("POST", "/api/auth/register/",
+                {"username": name, "email": f"{name}@example.com", "password": "s3cret-pass",
+                 "first_name": "Ada"})
+    assert r.status == 201, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    tok = r.json["token"]
+    assert len(tok) == 40 and set(tok) <= TOKEN_CHARS
+    u = r.json["user"]
+    assert u["username"] == name and u["email"] == f"{name}@example.com"
+    assert u["first_name"] == "Ada" and u["is_staff"] is False
+    assert isinstance(u["id"], int)
+    assert "password" not in u
+    # The token works at once.
+    me = request("GET", "/api/auth/me/", token=tok)
+    assert me.status == 200 and me.json["id"] == u["id"]
+
+
+def test_token_and_password_are_stored_only_hashed():
+    user, tok, pw = register_user("hash")
+    rows = psql(f"SELECT key_hash FROM user_authtoken WHERE user_id = {user['id']}")
+    assert rows and tok not in rows
+    pw_row = psql(f"SELECT password FROM auth_user WHERE id = {user['id']}")
+    assert pw_row.startswith("$argon2id$") and pw not in pw_row
+
+
+def test_register_validation():
+    r = request("POST", "/api/auth/register/", {"username": "x"})
+    assert_error(r, 422, "validation_failed")
+    f = r.json["error"]["fields"]
+    assert f["username"] == "is too short"
+    assert f["email"] == "is required" and f["password"] == "is required"
+    r = request("POST", "/api/auth/register/",
+                {"username": unique("v"), "email": "not-an-email", "password": "short"})
+    assert_error(r, 422, "validation_failed")
+    assert set(r.json["error"]["fields"]) == {"email", "password"}
+    r = request("POST", "/api/auth/register/",
+                {"username": "bad name!", "email": "a@b.co", "password": "long-enough"})
+    assert_error(r, 422, "validation_failed")
+    assert "username" in r.json["error"]["fields"]
+    r = request("POST", "/api/auth/register/",
+                {"username": 12345, "email": "a@b.co", "password": "long-enough"})
+    assert_error(r, 422, "validation_failed")
+    assert r.json["error"]["fields"]["username"] == "must be a string"
+
+
+def test_register_duplicate_is_409_case_insensitive():
+    user, _, _ = register_user("dup")
+    r = request("POST", "/api/auth/register/",
+                {"username": user["username"].upper(), "email": unique("o") + "@example.com",
+                 "password": "another-pass"})
+    assert_error(r, 409, "conflict")
+    assert "username" in r.json["error"]["fields"]
+    r = request("POST", "/api/auth/register/",
+                {"username": unique("o"), "email": user["email"].upper(), "password": "another-pass"})
+    assert_error(r, 409, "conflict")
+    assert "email" in r.json["error"]["fields"]
+
+
+def test_login_by_username_or_email():
+    user, _, pw = register_user("login")
+    for ident in (user["username"], user["email"], user["email"].upper()):
+        r = request("POST", "/api/auth/login/", {"username": ident, "password": pw})
+        assert r.status == 200, r.text
+        assert r.json["user"]["id"] == user["id"] and len(r.json["token"]) == 40
+    r = request("POST", "/api/auth/login/", {"email": user["email"], "password": pw})
+    assert r.status == 200, r.text
+
+
+def test_login_failures_are_indistinguishable():
+    user, _, _ = register_user("lf")
+    wrong = request("POST", "/api/auth/login/", {"username": user["username"], "password": "nope-nope"})
+    nouser = request("POST", "/api/auth/login/", {"username": unique("ghost"), "password": "nope-nope"})
+    assert_error(wrong, 401, "invalid_credentials")
+    assert_error(nouser, 401, "invalid_credentials")
+    assert wrong.json == nouser.json
+    r = request("POST", "/api/auth/login/", {"username": user["username"]})
+    assert_error(r, 422, "validation_failed")
+
+
+def test_logout_revokes_only_that_token():
+    user, tok1, pw = register_user("out")
+    tok2 = request("POST", "/api/auth/login/", {"username": user["username"], "password": pw}).json["token"]
+    r = request("POST", "/api/auth/logout/", token=tok1)
+    assert r.status == 204 and r.text == ""
+    assert_error(request("GET", "/api/auth/me/", token=tok1), 401, "not_authenticated")
+    assert request("GET", "/api/auth/me/", token=tok2).status == 200
+
+
+def test_bad_tokens_are_401():
+    r = request("GET", "/api/auth/me/")
+    assert_error(r, 401, "not_authenticated")
+    assert r.headers.get("www-authenticate") == "Token"
+    for hdr in ("Token", "Token abc", "Bearer " + "a" * 40, "Token " + "A" * 40,
+                "Token " + "0" * 40, "Basic dXNlcjpwYXNz", "Token " + "a" * 41):
+        r = request("GET", "/api/auth/me/", headers={"Authorization": hdr})
+        assert_error(r, 401, "not_authenticated")
+
+
+def test_inactive_user_token_is_refused():
+    user, tok, _ = register_user("inact")
+    psql(f"UPDATE auth_user SET is_active = false WHERE id = {user['id']}")
+    assert_error(request("GET", "/api/auth/me/", token=tok), 401, "not_authenticated")

@@ -1,0 +1,110 @@
+"""The per-user task list cache in Redis: hits, ETags, and no stale read ever."""
+import time
+
+from lib import request, register_user, stack
+from test_residences import make_residence, add_member
+from test_tasks import make_task
+
+
+def test_second_read_is_a_cache_hit_with_same_etag():
+    _, tok, _ = register_user("c")
+    make_task(tok, make_residence(tok)["id"])
+    first = request("GET", "/api/tasks/", token=tok)
+    second = request("GET", "/api/tasks/", token=tok)
+    assert first.headers["x-cache"] == "miss" and second.headers["x-cache"] == "hit"
+    assert first.text == second.text
+    assert first.headers["etag"] == second.headers["etag"] and first.headers["etag"].startswith('"')
+
+
+def test_if_none_match_gets_304():
+    _, tok, _ = register_user("etag")
+    make_task(tok, make_residence(tok)["id"])
+    etag = request("GET", "/api/tasks/", token=tok).headers["etag"]
+    r = request("GET", "/api/tasks/", token=tok, headers={"If-None-Match": etag})
+    assert r.status == 304 and r.text == ""
+    r = request("GET", "/api/tasks/", token=tok, headers={"If-None-Match": '"0000000000000000"'})
+    assert r.status == 200 and r.json["count"] == 1
+
+
+def test_no_cache_request_bypasses_the_read():
+    _, tok, _ = register_user("byp")
+    make_task(tok, make_residence(tok)["id"])
+    request("GET", "/api/tasks/", token=tok)
+    r = request("GET", "/api/tasks/", token=tok, headers={"Cache-Control": "no-cache"})
+    assert r.status == 200 and r.headers["x-cache"] == "bypass" and r.json["count"] == 1
+
+
+def test_every_write_shows_at_once_for_every_member():
+    owner, tok, _ = register_user("w1")
+    member, mtok, _ = register_user("w2")
+    rid = make_residence(tok)["id"]
+    add_member(rid, member["id"])
+    # warm both users' caches
+    for t in (tok, mtok):
+        request("GET", "/api/tasks/", token=t)
+        assert request("GET", "/api/tasks/", token=t).headers["x-cache"] == "hit"
+
+    def both(expect):
+        for t in (tok, mtok):
+            r = request("GET", "/api/tasks/", token=t)
+            assert r.status == 200
+            expect(r.json)
+
+    task = make_task(tok, rid, title="created")  # create
+    both(lambda j: (j["count"] == 1 and j["results"][0]["title"] == "created") or fail(j))
+    request("PATCH", f"/api/tasks/{task['id']}/", {"title": "patched"}, token=mtok)  # update by member
+    both(lambda j: j["results"][0]["title"] == "patched" or fail(j))
+    etag_before = request("GET", "/api/tasks/", token=tok).headers["etag"]
+    request("DELETE", f"/api/tasks/{task['id']}/", token=tok)  # delete
+    both(lambda j: j["count"] == 0 or fail(j))
+    r = request("GET", "/api/tasks/", token=tok, headers={"If-None-Match": etag_before})
+    assert r.status == 200  # the old ETag no longer matches
+    make_task(mtok, rid)
+    both(lambda j: j["count"] == 1 or fail(j))
+    request("DELETE", f"/api/residences/{rid}/", token=tok)  # deleting the residence
+    both(lambda j: j["count"] == 0 or fail(j))
+
+
+def fail(j):
+    raise AssertionError(f"stale list: {j}")
+
+
+def test_other_users_caches_are_untouched_and_private():
+    _, a, _ = register_user("pa")
+    _, b, _ = register_user("pb")
+    make_task(a, make_residence(a)["id"], title="a's task")
+    request("GET", "/api/tasks/", token=a)
+    request("GET", "/api/tasks/", token=b)
+    assert request("GET", "/api/tasks/", token=b).json["count"] == 0
+    assert request("GET", "/api/tasks/", token=a).json["results"][0]["title"] == "a's task"
+
+
+def test_redis_down_serves_from_postgres_then_cache_resumes():
+    _, tok, _ = register_user("rd")
+    rid = make_residence(tok)["id"]
+    make_task(tok, rid, title="before")
+    request("GET", "/api/tasks/", token=tok)
+    stack("redis-stop")
+    try:
+        r = request("GET", "/api/tasks/", token=tok)
+        assert r.status == 200 and r.json["count"] == 1, r.text
+        assert r.headers["x-cache"] == "miss"
+        t = make_task(tok, rid, title="during")
+        r = request("GET", "/api/tasks/", token=tok)
+        assert r.status == 200 and r.json["count"] == 2
+        assert request("PATCH", f"/api/tasks/{t['id']}/", {"title": "edited"}, token=tok).status == 200
+        ready = request("GET", "/api/ready/")
+        assert ready.status == 200 and ready.json["redis"] == "degraded"
+    finally:
+        stack("redis-start")
+    # Each worker retries Redis after a short back-off; then hits resume.
+    deadline = time.time() + 15
+    hit = False
+    while time.time() < deadline and not hit:
+        r = request("GET", "/api/tasks/", token=tok)
+        assert r.status == 200 and r.json["count"] == 2
+        assert {t["title"] for t in r.json["results"]} == {"before", "edited"}
+        hit = r.headers["x-cache"] == "hit"
+        time.sleep(0.2)
+    assert hit, "cache never used again after Redis came back"
+    assert request("GET", "/api/ready/").json["redis"] == "ok"

@@ -1,0 +1,114 @@
+#!/bin/bash
+# run.sh BIN_DIR - the whole test suite, as `make test` runs it (BIN_DIR is
+# build/asan there): the C unit tests, then a private stack under .run/test
+# (HD_PORT_BASE 28080, a fresh database, the sanitized pool) and the HTTP
+# tests through its nginx, then a graceful stop, after which every sanitizer
+# report the processes left (leaks included) counts as one failure. The last
+# line is always "N passed, M failed"; the exit status is 1 when M > 0.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+[ $# -eq 1 ] || {
+    echo "usage: tests/run.sh BIN_DIR" >&2
+    exit 2
+}
+BIN=$1
+[ -d "$BIN" ] || {
+    echo "run: no $BIN (build first: make build MODE=asan)" >&2
+    exit 2
+}
+STATE=.run/test
+mkdir -p "$STATE/log"
+STATE_ABS=$(cd "$STATE" && pwd)
+
+# One suite at a time per tree: a second `make test` waits for the first.
+exec 9>"$REPO/.run/test.lock"
+if ! flock -n 9; then
+    echo "run: another test run holds $REPO/.run/test.lock; waiting for it"
+    flock 9
+fi
+
+TMP=$(mktemp -d /tmp/hd-test.XXXXXX)
+STACK_UP=0
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+    if [ "$STACK_UP" = 1 ]; then
+        tests/stack.sh down "$STATE" || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+passed=0
+failed=0
+
+# count_summary PREFIX FILE: add the "PREFIX: N passed, M failed" line of FILE
+# to the totals; no such line (a crash) counts as one failure.
+count_summary() {
+    local line
+    line=$(grep -E "^$1: [0-9]+ passed, [0-9]+ failed$" "$2" | tail -n 1 || true)
+    if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+    else
+        echo "run: $1 tests ended without a summary line: counted as one failure"
+        failed=$((failed + 1))
+    fi
+}
+
+# (a) Unit tests. Sanitizer reports go to their stderr, where tests/unit/run.sh
+# sees them.
+shopt -s nullglob
+units=("$BIN"/tests/test_*)
+shopt -u nullglob
+bash tests/unit/run.sh "${units[@]}" 2>&1 | tee "$TMP/unit.out" || true
+count_summary unit "$TMP/unit.out"
+
+# (b) The stack: whatever a previous run left is stopped; the cluster stays,
+# the databases are recreated. The pool inherits the sanitizer settings.
+tests/stack.sh down "$STATE" >/dev/null 2>&1 || true
+rm -f "$STATE"/log/asan.* "$STATE"/log/ubsan.*
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$STATE_ABS/log/asan"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$STATE_ABS/log/ubsan"
+export HONEYDUE_WORKERS=2
+export HD_PORT_BASE=${HD_TEST_PORT_BASE:-28080}
+STACK_UP=1
+if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
+    # (c) The HTTP tests, through nginx, with the stack's environment.
+    (
+        set -a
+        # shellcheck disable=SC1091
+        . "$STATE/env"
+        set +a
+        exec python3 tests/http/run.py
+    ) 2>&1 | tee "$TMP/http.out" || true
+    count_summary http "$TMP/http.out"
+    if grep -q '^FAIL ' "$TMP/http.out"; then
+        echo "--- last 40 lines of $STATE/log/fcgi.log"
+        tail -n 40 "$STATE/log/fcgi.log" 2>/dev/null || true
+    fi
+else
+    echo "run: the test stack did not start: counted as one failure; HTTP tests not run"
+    failed=$((failed + 1))
+fi
+
+# (d) A graceful stop, so that every process's LeakSanitizer runs; then each
+# sanitizer report is a failure.
+STACK_UP=0
+if ! tests/stack.sh down "$STATE"; then
+    echo "run: the stack did not stop gracefully: counted as one failure"
+    failed=$((failed + 1))
+fi
+for f in "$STATE"/log/asan.* "$STATE"/log/ubsan.*; do
+    [ -e "$f" ] || continue
+    echo "--- sanitizer report $f"
+    cat "$f"
+    failed=$((failed + 1))
+done
+
+# (e) The one line CI reads.
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,637 @@
+#!/bin/bash
+# stack.sh - the private local stack on loopback: Postgres 15, Redis, the
+# honeydue-fcgi pool under spawn-fcgi (as in production) and nginx in front,
+# every file of it under one state directory. `make run` uses .run/ (port base
+# 8080), `make test` uses .run/test/ (port base 28080), the bench its own.
+#
+#   stack.sh up STATE BIN_DIR        start whatever is not running, migrate, wait for /api/health/
+#   stack.sh down STATE              stop what up started (by pid file), nothing else
+#   stack.sh env STATE CMD [ARG...]  run CMD with STATE/env sourced
+#   stack.sh demo STATE              create the demo user and print working curl commands
+#   stack.sh status STATE            say what runs
+#   stack.sh redis-stop|redis-start|pg-stop|pg-start STATE
+#   stack.sh fcgi-restart STATE BIN_DIR
+#
+# Ports: nginx on 127.0.0.1:$HD_PORT_BASE, Postgres on +1, Redis on +2. Without
+# HD_PORT_BASE, the base that STATE was last started with (else 8080).
+# HD_FRESH_DB=1 makes `up` drop every database but postgres and recreate
+# honeydue (the test harness: a clean run without a new initdb).
+set -euo pipefail
+umask 022
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+FCGI_STOP_TIMEOUT=25
+HEALTH_TIMEOUT=20
+
+say() { echo "stack: $*"; }
+die() {
+    echo "stack: $*" >&2
+    exit 1
+}
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p' >&2
+    exit 2
+}
+
+# ---- state, ports, processes ------------------------------------------------
+
+# set_state DIR [create]: STATE becomes DIR's absolute path; the state's other
+# paths follow from it.
+set_state() {
+    if [ "${2:-}" = create ]; then
+        mkdir -p "$1"
+    elif [ ! -d "$1" ]; then
+        STATE=
+        return 1
+    fi
+    # Physical path: it is compared with /proc/PID/cwd.
+    STATE=$(cd "$1" && pwd -P)
+    LOG=$STATE/log
+    PGDATA_DIR=$STATE/pg
+    PGSOCK_DIR=$STATE/pgrun
+    REDIS_DIR=$STATE/redis
+    NGINX_DIR=$STATE/nginx
+    FCGI_PID=$STATE/fcgi.pid
+    FCGI_SOCK=$STATE/fcgi.sock
+}
+
+set_bin() {
+    [ -d "$1" ] || die "no binary directory $1 (build first: make build)"
+    BIN=$(cd "$1" && pwd)
+}
+
+# set_ports: BASE from HD_PORT_BASE, else what STATE last used, else 8080.
+set_ports() {
+    BASE=${HD_PORT_BASE:-}
+    if [ -z "$BASE" ] && [ -r "$STATE/port_base" ]; then
+        BASE=$(<"$STATE/port_base")
+    fi
+    BASE=${BASE:-8080}
+    if ! [[ $BASE =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65533 ]; then
+        die "HD_PORT_BASE must be a port number from 1024 to 65533, not '$BASE'"
+    fi
+    HTTP_PORT=$BASE
+    PG_PORT=$((BASE + 1))
+    REDIS_PORT=$((BASE + 2))
+}
+
+# alive PID: PID exists and is not a zombie (an orphan's reaper may be slow).
+alive() {
+    local state
+    [[ $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null || return 1
+    state=$(ps -o stat= -p "$1" 2>/dev/null || true)
+    [[ -n $state && $state != Z* ]]
+}
+
+# is_proc PID NAME MARK: PID is alive, runs program NAME, and belongs to this
+# state directory, as MARK tells: "cwd:DIR" (its working directory is DIR),
+# "cmd:TEXT" (its command line contains TEXT) or "env:NAME=VALUE" (its
+# environment holds exactly that). Guards every signal we send against a stale
+# pid file naming a reused pid, or another stack's process.
+is_proc() {
+    local pid=$1 name=$2 mark=$3 exe comm
+    alive "$pid" || return 1
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+    exe=${exe% (deleted)}
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    [ "${exe##*/}" = "$name" ] || [[ $comm == "$name"* ]] || return 1
+    case $mark in
+    cwd:?*) [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "${mark#cwd:}" ] ;;
+    cmd:?*) tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "${mark#cmd:}" ;;
+    env:?*) tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "${mark#env:}" ;;
+    *) return 1 ;;
+    esac
+}
+
+# live_pid FILE NAME MARK: print the pid on FILE's first line if is_proc holds.
+live_pid() {
+    local pid=
+    [ -r "$1" ] || return 1
+    read -r pid <"$1" || [ -n "$pid" ] || return 1
+    is_proc "$pid" "$2" "$3" || return 1
+    echo "$pid"
+}
+
+# The pid of each component of this stack, if it runs. Postgres and Redis
+# chdir to their data directories; the pool's environment names its state.
+pg_pid() { live_pid "$PGDATA_DIR/postmaster.pid" postgres "cwd:$PGDATA_DIR"; }
+redis_pid() { live_pid "$REDIS_DIR/redis.pid" redis-server "cwd:$REDIS_DIR"; }
+fcgi_pid() { live_pid "$FCGI_PID" honeydue-fcgi "env:HD_STATE=$STATE"; }
+nginx_pid() { live_pid "$NGINX_DIR/nginx.pid" nginx "cmd:-c $NGINX_DIR/nginx.conf "; }
+redis_conf_port() { sed -n 's/^port //p' "$REDIS_DIR/redis.conf" 2>/dev/null || true; }
+
+# wait_gone PID SECONDS: wait until PID has exited.
+wait_gone() {
+    local pid=$1 deadline=$((SECONDS + $2))
+    while alive "$pid"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+# load_env: export everything STATE/env sets into this shell.
+load_env() {
+    [ -r "$STATE/env" ] || die "no stack in $STATE (start it first: make run)"
+    set -a
+    # shellcheck disable=SC1091
+    . "$STATE/env"
+    set +a
+}
+
+tail_log() {
+    echo "--- last ${2:-30} lines of $1" >&2
+    tail -n "${2:-30}" "$1" >&2 2>/dev/null || true
+}
+
+# ---- secret and env file ----------------------------------------------------
+
+make_secret() {
+    local f=$STATE/secret_key
+    if [ ! -s "$f" ]; then
+        (
+            umask 077
+            head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$f.tmp"
+            mv "$f.tmp" "$f"
+        )
+    fi
+    chmod 600 "$f"
+}
+
+# write_env: STATE/env, sourceable; the secret stays in STATE/secret_key.
+write_env() {
+    local tmp=$STATE/env.tmp name
+    {
+        echo "# Written by tests/stack.sh up: the environment of this stack's processes."
+        printf 'export DB_HOST=127.0.0.1\n'
+        printf 'export DB_PORT=%q\n' "$PG_PORT"
+        printf 'export DB_NAME=honeydue\n'
+        printf 'export DB_USER=postgres\n'
+        printf 'export DB_SSLMODE=disable\n'
+        printf 'export REDIS_URL=%q\n' "redis://127.0.0.1:$REDIS_PORT/0"
+        # shellcheck disable=SC2016 # expanded when the file is sourced
+        printf 'export SECRET_KEY="$(cat %q)"\n' "$STATE/secret_key"
+        printf 'export HONEYDUE_WORKERS=%q\n' "${HONEYDUE_WORKERS:-4}"
+        printf 'export HONEYDUE_MIGRATIONS_DIR=%q\n' "$REPO/migrations"
+        printf 'export API_URL=%q\n' "http://127.0.0.1:$HTTP_PORT"
+        printf 'export HD_STATE=%q\n' "$STATE"
+        printf 'export HD_BIN=%q\n' "$BIN"
+        printf 'export STORAGE_DIR=%q\n' "$STATE/storage"
+        # Whatever the caller set for the app or the sanitizers comes along.
+        while IFS= read -r name; do
+            case $name in
+            HONEYDUE_WORKERS) ;;
+            HONEYDUE_* | ASAN_* | UBSAN_* | LSAN_*) printf 'export %s=%q\n' "$name" "${!name}" ;;
+            esac
+        done < <(compgen -e | sort)
+    } >"$tmp"
+    mv "$tmp" "$STATE/env"
+}
+
+# ---- Postgres -----------------------------------------------------------------
+
+pg_admin() {
+    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -At "$@"
+}
+
+# initdb and postgres refuse to run as root: as root, the cluster belongs to
+# the postgres OS user; otherwise to whoever runs this.
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        (cd / && "$@")
+    fi
+}
+own_pg() {
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$@"
+}
+
+pg_start() {
+    local pid
+    if pid=$(pg_pid); then
+        say "postgres already running (pid $pid)"
+        return 0
+    fi
+    mkdir -p "$PGDATA_DIR" "$PGSOCK_DIR"
+    own_pg "$PGDATA_DIR" "$PGSOCK_DIR"
+    chmod 700 "$PGDATA_DIR"
+    as_postgres test -w "$PGDATA_DIR" ||
+        die "the postgres OS user cannot reach $PGDATA_DIR: make its parent directories traversable (chmod o+x)"
+    if [ ! -s "$PGDATA_DIR/PG_VERSION" ]; then
+        if ! as_postgres "$PG_BIN/initdb" -D "$PGDATA_DIR" -U postgres -A trust -E UTF8 --no-locale \
+            --no-sync >"$LOG/initdb.log" 2>&1; then
+            tail_log "$LOG/initdb.log"
+            die "initdb failed"
+        fi
+        echo "include_if_exists = 'honeydue.conf'" >>"$PGDATA_DIR/postgresql.conf"
+    fi
+    # Rewritten at every up (the port follows HD_PORT_BASE); pg-start keeps it.
+    if [ -n "${PG_PORT:-}" ]; then
+        cat >"$PGDATA_DIR/honeydue.conf" <<EOF
+# Written by tests/stack.sh.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PGSOCK_DIR'
+EOF
+        own_pg "$PGDATA_DIR/honeydue.conf"
+    fi
+    local port
+    port=$(sed -n 's/^port = //p' "$PGDATA_DIR/honeydue.conf" 2>/dev/null || true)
+    [ -n "$port" ] || die "no $PGDATA_DIR/honeydue.conf (start the stack with up first)"
+    rm -f "$PGDATA_DIR/postmaster.pid" # stale: its process is gone (checked above)
+    touch "$LOG/postgres.log"
+    own_pg "$LOG/postgres.log"
+    if ! as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$LOG/postgres.log" -w -t 60 start >/dev/null; then
+        tail_log "$LOG/postgres.log"
+        die "postgres did not start"
+    fi
+    say "postgres started on 127.0.0.1:$port"
+}
+
+pg_stop() {
+    local pid
+    pid=$(pg_pid) || return 0
+    if ! as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null; then
+        echo "stack: postgres (pid $pid) did not stop" >&2
+        return 1
+    fi
+    say "postgres stopped (pid $pid)"
+}
+
+# pg_database: create honeydue if missing; with HD_FRESH_DB=1 drop every
+# database but postgres first (the schema tests' leftovers too).
+pg_database() {
+    local db
+    if [ "${HD_FRESH_DB:-0}" = 1 ]; then
+        while IFS= read -r db; do
+            [ -n "$db" ] && pg_admin -c "DROP DATABASE \"$db\" WITH (FORCE)"
+        done < <(pg_admin -c "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')")
+    fi
+    if [ "$(pg_admin -c "SELECT 1 FROM pg_database WHERE datname = 'honeydue'")" != 1 ]; then
+        pg_admin -c "CREATE DATABASE honeydue"
+    fi
+}
+
+# ---- Redis ------------------------------------------------------------------
+
+redis_start() {
+    local pid i
+    if pid=$(redis_pid); then
+        say "redis already running (pid $pid)"
+        return 0
+    fi
+    mkdir -p "$REDIS_DIR"
+    if [ -n "${REDIS_PORT:-}" ]; then
+        cat >"$REDIS_DIR/redis.conf" <<EOF
+# Written by tests/stack.sh: a cache and queue that lives as long as the stack.
+bind 127.0.0.1
+port $REDIS_PORT
+protected-mode yes
+daemonize yes
+supervised no
+pidfile $REDIS_DIR/redis.pid
+logfile $LOG/redis.log
+dir $REDIS_DIR
+save ""
+appendonly no
+maxmemory 64mb
+maxmemory-policy allkeys-lru
+EOF
+    fi
+    [ -r "$REDIS_DIR/redis.conf" ] || die "no $REDIS_DIR/redis.conf (start the stack with up first)"
+    local port
+    port=$(redis_conf_port)
+    rm -f "$REDIS_DIR/redis.pid"
+    redis-server "$REDIS_DIR/redis.conf" || die "redis did not start (see $LOG/redis.log)"
+    for ((i = 0; i < 100; i++)); do
+        if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && [ -s "$REDIS_DIR/redis.pid" ]; then
+            say "redis started on 127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail_log "$LOG/redis.log"
+    die "redis did not answer on 127.0.0.1:$port"
+}
+
+redis_stop() {
+    local pid
+    pid=$(redis_pid) || return 0
+    kill -TERM "$pid"
+    if ! wait_gone "$pid" 15; then
+        echo "stack: redis (pid $pid) did not stop within 15 s" >&2
+        return 1
+    fi
+    rm -f "$REDIS_DIR/redis.pid"
+    say "redis stopped (pid $pid)"
+}
+
+# ---- migrations and the FastCGI pool ----------------------------------------
+
+migrate_up() {
+    [ -x "$BIN/honeydue-migrate" ] || die "no $BIN/honeydue-migrate (build first: make build)"
+    if ! (cd "$REPO" && load_env && exec "$BIN/honeydue-migrate" up) >>"$LOG/migrate.log" 2>&1 </dev/null; then
+        tail_log "$LOG/migrate.log"
+        die "migrations failed"
+    fi
+}
+
+fcgi_start() {
+    local pid
+    if pid=$(fcgi_pid); then
+        if [ "$BIN/honeydue-fcgi" -nt "$FCGI_PID" ]; then
+            say "honeydue-fcgi already running (pid $pid), from an older build: tests/stack.sh fcgi-restart ${STATE#"$REPO"/} ${BIN#"$REPO"/}"
+        else
+            say "honeydue-fcgi already running (pid $pid)"
+        fi
+        return 0
+    fi
+    [ -x "$BIN/honeydue-fcgi" ] || die "no $BIN/honeydue-fcgi (build first: make build)"
+    rm -f "$FCGI_SOCK" "$FCGI_PID"
+    # As in production: spawn-fcgi -n binds the socket and execs the master on
+    # it (fd 0), so $! is the master. setsid (which execs too, as the subshell
+    # leads no process group) detaches it from the caller's terminal and
+    # makes the pool a session of its own.
+    (
+        cd "$REPO"
+        load_env
+        exec setsid spawn-fcgi -n -s "$FCGI_SOCK" -M 0666 -- "$BIN/honeydue-fcgi"
+    ) >>"$LOG/fcgi.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$FCGI_PID"
+    say "honeydue-fcgi started (pid $pid, $(load_env && echo "$HONEYDUE_WORKERS") workers, socket $FCGI_SOCK)"
+}
+
+# fcgi_stop: SIGTERM is graceful (in-flight requests finish; the workers exit
+# normally, so LeakSanitizer reports). Returns 1 if it had to be forced.
+fcgi_stop() {
+    local pid rc=0 left
+    pid=$(fcgi_pid) || {
+        rm -f "$FCGI_PID"
+        return 0
+    }
+    kill -TERM "$pid"
+    if ! wait_gone "$pid" "$FCGI_STOP_TIMEOUT"; then
+        echo "stack: honeydue-fcgi (pid $pid) did not stop within ${FCGI_STOP_TIMEOUT} s of SIGTERM; stopping it at once" >&2
+        rc=1
+        kill -INT "$pid" 2>/dev/null || true
+        if ! wait_gone "$pid" 5; then
+            kill -KILL "$pid" 2>/dev/null || true
+            wait_gone "$pid" 5 || true
+        fi
+    fi
+    # Workers outliving their master are still in the session up created.
+    left=$(ps -e -o pid=,sid=,stat= | awk -v s="$pid" '$2 == s && $3 !~ /^Z/ { printf "%s ", $1 }')
+    if [ -n "$left" ]; then
+        echo "stack: honeydue-fcgi processes outlived the master: $left- killing them" >&2
+        rc=1
+        # shellcheck disable=SC2086
+        kill -KILL $left 2>/dev/null || true
+    fi
+    rm -f "$FCGI_PID" "$FCGI_SOCK"
+    say "honeydue-fcgi stopped (pid $pid)"
+    return "$rc"
+}
+
+# ---- nginx ------------------------------------------------------------------
+
+nginx_start() {
+    local pid conf tpl out
+    if pid=$(nginx_pid); then
+        say "nginx already running (pid $pid)"
+        return 0
+    fi
+    mkdir -p "$NGINX_DIR/tmp/client_body" "$NGINX_DIR/tmp/fastcgi" "$NGINX_DIR/tmp/proxy" \
+        "$NGINX_DIR/tmp/uwsgi" "$NGINX_DIR/tmp/scgi"
+    conf=$NGINX_DIR/nginx.conf
+    tpl=$(<"$REPO/nginx/honeydue.conf.in")
+    tpl=${tpl//@PORT@/$HTTP_PORT}
+    tpl=${tpl//@STATE@/$STATE}
+    tpl=${tpl//@STATIC@/$REPO/static}
+    tpl=${tpl//@NGINX@/$REPO/nginx}
+    {
+        echo "# Rendered by tests/stack.sh from nginx/honeydue.conf.in."
+        if [ "$(id -u)" -eq 0 ]; then
+            echo "user www-data www-data;"
+            chown -R www-data:www-data "$NGINX_DIR/tmp"
+        fi
+        printf '%s\n' "$tpl"
+    } >"$conf.tmp"
+    mv "$conf.tmp" "$conf"
+    if ! out=$(nginx -t -q -c "$conf" -p "$NGINX_DIR/" -e "$LOG/nginx-error.log" 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "nginx -t rejected $conf"
+    fi
+    rm -f "$NGINX_DIR/nginx.pid"
+    if ! out=$(nginx -c "$conf" -p "$NGINX_DIR/" -e "$LOG/nginx-error.log" 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "nginx did not start"
+    fi
+    say "nginx started on http://127.0.0.1:$HTTP_PORT"
+}
+
+nginx_stop() {
+    local pid
+    pid=$(nginx_pid) || return 0
+    kill -QUIT "$pid"
+    if ! wait_gone "$pid" 20; then
+        echo "stack: nginx (pid $pid) did not stop within 20 s" >&2
+        return 1
+    fi
+    rm -f "$NGINX_DIR/nginx.pid"
+    say "nginx stopped (pid $pid)"
+}
+
+# wait_health: /api/health/ through nginx answers 200, or fail with the pool's log.
+wait_health() {
+    local url=$1 deadline=$((SECONDS + HEALTH_TIMEOUT)) pid
+    while ! curl -fsS -o /dev/null --max-time 2 "$url/api/health/" 2>/dev/null; do
+        if ! pid=$(fcgi_pid); then
+            tail_log "$LOG/fcgi.log"
+            die "honeydue-fcgi exited during start-up"
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            tail_log "$LOG/fcgi.log"
+            die "$url/api/health/ did not answer 200 within ${HEALTH_TIMEOUT} s"
+        fi
+        sleep 0.2
+    done
+}
+
+# ---- subcommands --------------------------------------------------------------
+
+cmd_up() {
+    [ $# -eq 2 ] || usage
+    set_state "$1" create
+    set_bin "$2"
+    set_ports
+    echo "$BASE" >"$STATE/port_base"
+    chmod 755 "$STATE"
+    mkdir -p "$LOG" "$STATE/storage"
+    if [ "${HD_FRESH_DB:-0}" = 1 ] && fcgi_pid >/dev/null; then
+        die "HD_FRESH_DB=1 needs the pool stopped first: tests/stack.sh down $1"
+    fi
+    make_secret
+    write_env
+    pg_start
+    pg_database
+    redis_start
+    migrate_up
+    fcgi_start
+    nginx_start
+    wait_health "http://127.0.0.1:$HTTP_PORT"
+}
+
+cmd_down() {
+    [ $# -eq 1 ] || usage
+    set_state "$1" || return 0
+    local rc=0
+    fcgi_stop || rc=1
+    nginx_stop || rc=1
+    redis_stop || rc=1
+    pg_stop || rc=1
+    return "$rc"
+}
+
+cmd_env() {
+    [ $# -ge 2 ] || usage
+    local keep=() name kv
+    # DB_* already set by the caller win (make migrate-* against another database).
+    while IFS= read -r name; do
+        [[ $name == DB_* ]] && keep+=("$name=${!name}")
+    done < <(compgen -e)
+    if set_state "$1" && [ -r "$STATE/env" ]; then
+        load_env
+    elif [ -z "${DB_HOST:-}" ]; then
+        die "no stack in $1 (start it first: make run)"
+    fi
+    for kv in "${keep[@]}"; do
+        export "${kv?}"
+    done
+    shift
+    exec "$@"
+}
+
+cmd_status() {
+    [ $# -eq 1 ] || usage
+    set_state "$1" || die "no stack in $1"
+    local pid
+    pid=$(pg_pid) && echo "postgres: pid $pid" || echo "postgres: stopped"
+    pid=$(redis_pid) && echo "redis: pid $pid" || echo "redis: stopped"
+    pid=$(fcgi_pid) && echo "honeydue-fcgi: pid $pid" || echo "honeydue-fcgi: stopped"
+    pid=$(nginx_pid) && echo "nginx: pid $pid" || echo "nginx: stopped"
+}
+
+# json_get KEY...: read JSON on stdin, print the value at that path ("" if absent).
+json_get() {
+    python3 -c '
+import json, sys
+try:
+    v = json.load(sys.stdin)
+    for k in sys.argv[1:]:
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    print(v)
+except (ValueError, KeyError, IndexError, TypeError):
+    print("")
+' "$@"
+}
+
+# api METHOD PATH [TOKEN] [BODY]: print the response body, then the status on a last line.
+api() {
+    local args=(-sS -X "$1" -w '\n%{http_code}' "$API_URL$2")
+    [ -n "${3:-}" ] && args+=(-H "Authorization: Token $3")
+    [ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' -d "$4")
+    curl "${args[@]}"
+}
+
+cmd_demo() {
+    [ $# -eq 1 ] || usage
+    set_state "$1" || die "no stack in $1 (make run)"
+    load_env
+    local user='{"username":"demo","email":"demo@example.com","password":"demo-password-123"}'
+    local login='{"username":"demo","password":"demo-password-123"}'
+    local out code body token rid
+    out=$(api POST /api/auth/register/ "" "$user") || die "cannot reach $API_URL"
+    code=${out##*$'\n'} body=${out%$'\n'*}
+    if [ "$code" = 409 ]; then
+        out=$(api POST /api/auth/login/ "" "$login") || die "cannot reach $API_URL"
+        code=${out##*$'\n'} body=${out%$'\n'*}
+    fi
+    token=$(printf '%s' "$body" | json_get token)
+    [ -n "$token" ] || die "could not get a token for the demo user (HTTP $code): $body"
+    # A residence to put the example task in: the demo user's first, or a new one.
+    out=$(api GET /api/residences/ "$token") || die "cannot reach $API_URL"
+    rid=$(printf '%s' "${out%$'\n'*}" | json_get results 0 id)
+    if [ -z "$rid" ]; then
+        out=$(api POST /api/residences/ "$token" '{"name":"Demo home","city":"Springfield","time_zone":"America/Chicago"}') ||
+            die "cannot reach $API_URL"
+        rid=$(printf '%s' "${out%$'\n'*}" | json_get id)
+        [ -n "$rid" ] || die "could not create the demo residence: ${out%$'\n'*}"
+    fi
+    local due
+    due=$(date -u -d '+7 days' +%F)
+    cat <<EOF
+
+honeyDue is up on $API_URL  (stop it: make stop; logs: ${STATE}/log/)
+demo user: demo / demo-password-123, token $token
+
+# log in (each login returns a new token)
+curl -s -X POST $API_URL/api/auth/login/ -H 'Content-Type: application/json' -d '$login'
+
+# create a residence
+curl -s -X POST $API_URL/api/residences/ -H "Authorization: Token $token" -H 'Content-Type: application/json' -d '{"name":"Lake cabin","time_zone":"Europe/Berlin"}'
+
+# create a task in residence $rid
+curl -s -X POST $API_URL/api/tasks/ -H "Authorization: Token $token" -H 'Content-Type: application/json' -d '{"residence_id":$rid,"title":"Replace furnace filter","priority":"high","frequency":"quarterly","due_date":"$due"}'
+
+# list tasks
+curl -s $API_URL/api/tasks/ -H "Authorization: Token $token"
+EOF
+}
+
+main() {
+    [ $# -ge 1 ] || usage
+    local cmd=$1
+    shift
+    case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    env) cmd_env "$@" ;;
+    demo) cmd_demo "$@" ;;
+    status) cmd_status "$@" ;;
+    redis-stop)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        redis_stop
+        ;;
+    redis-start)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        REDIS_PORT='' redis_start
+        ;;
+    pg-stop)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        pg_stop
+        ;;
+    pg-start)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        PG_PORT='' pg_start
+        ;;
+    fcgi-restart)
+        [ $# -eq 2 ] || usage
+        set_state "$1" || die "no stack in $1"
+        set_bin "$2"
+        load_env
+        fcgi_stop || true
+        fcgi_start
+        wait_health "$API_URL"
+        ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+    esac
+}
+
+main "$@"

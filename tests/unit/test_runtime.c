@@ -1,0 +1,171 @@
+/*
+ * test_runtime.c - the pure pieces of the runtime: the named-query file
+ * parser, the arena, tokens and passwords, the Authorization header and
+ * REDIS_URL parsing, and the embedded sql/ files themselves.
+ */
+#include "arena.h"
+#include "authn.h"
+#include "cache.h"
+#include "crypto.h"
+#include "embed.h"
+#include "sqlfile.h"
+#include "test.h"
+
+#include <stdint.h>
+#include <stddef.h>
+
+TEST(sqlfile_parses_named_blocks)
+{
+    sql_query *q = NULL;
+    int n = 0;
+    char err[128];
+    const char *text = "-- Queries for things.\n\n"
+                       "-- name: a_one\n-- comment kept\nSELECT 1;\n\n"
+                       "-- name: b_two\nSELECT $1\n  FROM t\n";
+    CHECK(sqlfile_parse("x.sql", text, &q, &n, err, sizeof(err)) == 0);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK_STR(q[0].name, "a_one");
+        CHECK_STR(q[0].sql, "-- comment kept\nSELECT 1");
+        CHECK_STR(q[1].name, "b_two");
+        CHECK_STR(q[1].sql, "SELECT $1\n  FROM t");
+    }
+    sqlfile_free(q, n);
+}
+
+TEST(sqlfile_rejects_bad_files)
+{
+    sql_query *q = NULL;
+    int n = 0;
+    char err[128];
+    CHECK(sqlfile_parse("x.sql", "SELECT 1;\n-- name: a\nSELECT 2\n", &q, &n, err, sizeof(err)) ==
+          -1);
+    CHECK(sqlfile_parse("x.sql", "-- name: a\n-- only a comment\n", &q, &n, err, sizeof(err)) ==
+          -1);
+    CHECK(sqlfile_parse("x.sql", "-- name: a\nSELECT 1\n-- name: a\nSELECT 2\n", &q, &n, err,
+                        sizeof(err)) == -1);
+    CHECK(strstr(err, "twice") != NULL);
+    sqlfile_free(q, n);
+}
+
+TEST(embedded_sql_parses_with_unique_names)
+{
+    sql_query *q = NULL;
+    int n = 0;
+    char err[256] = "";
+    int rc = 0;
+    for (int i = 0; i < embed_sql_n && rc == 0; i++)
+        rc = sqlfile_parse(embed_sql[i].path, embed_sql[i].text, &q, &n, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "  %s\n", err);
+    CHECK(rc == 0);
+    CHECK(n >= 10);
+    sqlfile_free(q, n);
+}
+
+TEST(arena_allocates_aligned_and_resets)
+{
+    arena a;
+    CHECK(arena_init(&a, 256) == 0);
+    char *p = arena_alloc(&a, 3);
+    double *d = arena_alloc(&a, sizeof(double));
+    CHECK(p != NULL && d != NULL);
+    CHECK(((uintptr_t)d % _Alignof(max_align_t)) == 0);
+    char *big = arena_alloc(&a, 10000); /* larger than a block */
+    CHECK(big != NULL);
+    if (big != NULL)
+        memset(big, 'x', 10000);
+    CHECK(arena_held(&a) >= 10256);
+    CHECK_STR(arena_sprintf(&a, "%s-%d", "id", 7), "id-7");
+    arena_reset(&a);
+    CHECK(arena_held(&a) == 256);
+    CHECK_STR(arena_strndup(&a, "hello", 4), "hell");
+    arena_destroy(&a);
+}
+
+TEST(tokens_are_40_hex_and_distinct)
+{
+    CHECK(crypto_setup("test-secret", 1, 8) == 0);
+    char a[TOKEN_LEN + 1], b[TOKEN_LEN + 1];
+    token_new(a);
+    token_new(b);
+    CHECK(strlen(a) == 40 && token_valid(a));
+    CHECK(strcmp(a, b) != 0);
+    CHECK(!token_valid("abc"));
+    CHECK(!token_valid("ABCDEF0123456789abcdef0123456789abcdef01"));
+    CHECK(!token_valid("0123456789abcdef0123456789abcdef012345678"));
+}
+
+TEST(token_hash_is_keyed_and_stable)
+{
+    CHECK(crypto_setup("key-one", 1, 8) == 0);
+    const char *t = "0123456789abcdef0123456789abcdef01234567";
+    char h1[TOKEN_HASH_LEN + 1], h2[TOKEN_HASH_LEN + 1], h3[TOKEN_HASH_LEN + 1];
+    token_hash(t, h1);
+    token_hash(t, h2);
+    CHECK(strlen(h1) == 64 && strcmp(h1, h2) == 0);
+    CHECK(strstr(h1, t) == NULL);
+    CHECK(crypto_setup("key-two", 1, 8) == 0);
+    token_hash(t, h3);
+    CHECK(strcmp(h1, h3) != 0);
+}
+
+TEST(passwords_hash_with_argon2id_and_verify)
+{
+    CHECK(crypto_setup("k", 1, 8) == 0);
+    char h[PASSWORD_HASH_MAX];
+    CHECK(password_hash("correct horse", h) == 0);
+    CHECK(strncmp(h, "$argon2id$", 10) == 0);
+    CHECK(password_verify("correct horse", h) == 1);
+    CHECK(password_verify("wrong horse", h) == 0);
+    CHECK(password_verify("correct horse", NULL) == 0);
+}
+
+TEST(authorization_header_parsing)
+{
+    const char *t = "0123456789abcdef0123456789abcdef01234567";
+    char buf[80];
+    snprintf(buf, sizeof(buf), "Token %s", t);
+    CHECK_STR(authn_parse_header(buf), t);
+    snprintf(buf, sizeof(buf), "token  %s", t);
+    CHECK_STR(authn_parse_header(buf), t);
+    snprintf(buf, sizeof(buf), "Bearer %s", t);
+    CHECK(authn_parse_header(buf) == NULL);
+    CHECK(authn_parse_header("Token ") == NULL);
+    CHECK(authn_parse_header("Token abc") == NULL);
+    CHECK(authn_parse_header(NULL) == NULL);
+    snprintf(buf, sizeof(buf), "Token %s ", t);
+    CHECK(authn_parse_header(buf) == NULL);
+}
+
+TEST(redis_url_parsing)
+{
+    char host[64], pw[64];
+    int port, db, unix_sock;
+    CHECK(cache_parse_url("redis://127.0.0.1:6380/2", host, 64, &port, &db, pw, 64, &unix_sock) ==
+          0);
+    CHECK_STR(host, "127.0.0.1");
+    CHECK(port == 6380 && db == 2 && !unix_sock && pw[0] == '\0');
+    CHECK(cache_parse_url("redis://:s3cret@redis:6379/0", host, 64, &port, &db, pw, 64,
+                          &unix_sock) == 0);
+    CHECK_STR(host, "redis");
+    CHECK_STR(pw, "s3cret");
+    CHECK(cache_parse_url("redis://localhost", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
+    CHECK(port == 6379 && db == 0);
+    CHECK(cache_parse_url("unix:///run/redis.sock", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
+    CHECK(unix_sock && strcmp(host, "/run/redis.sock") == 0);
+    CHECK(cache_parse_url("http://x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(cache_parse_url("redis://h:99999", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(cache_parse_url("redis://h:6379/x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+}
+
+TEST(etag_depends_on_content)
+{
+    char a[17], b[17], c[17];
+    crypto_etag("abc", 3, a);
+    crypto_etag("abc", 3, b);
+    crypto_etag("abd", 3, c);
+    CHECK(strlen(a) == 16 && strcmp(a, b) == 0 && strcmp(a, c) != 0);
+}
+
+RUN_TESTS()
