@@ -2,9 +2,11 @@
  * authn.c - token authentication (one indexed lookup by keyed hash).
  */
 #include "authn.h"
+#include "cache.h"
 #include "crypto.h"
 #include "db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +37,21 @@ int authn_request(req *r)
     if (token == NULL)
         return unauthorized(r, "invalid token");
     token_hash(token, r->token_hash);
+
+    /* Redis first: auth:<hash> holds "uid:staff" (the same generation-checked
+     * entry as the task lists, so a logout racing a fill cannot leave a
+     * revoked token cached). */
+    const char *key = authn_cache_key(r);
+    char gen[24];
+    size_t len = 0;
+    const char *cached = cache_lookup(r->a, key, &len, gen, &r->cache_us);
+    long long uid;
+    int staff;
+    if (cached != NULL && sscanf(cached, "%lld:%d", &uid, &staff) == 2 && uid > 0) {
+        r->user_id = uid;
+        r->is_staff = staff;
+        return 0;
+    }
     const char *params[] = {r->token_hash};
     char state[6];
     PGresult *res = db_exec("auth_token_user", 1, params, state, &r->db_us);
@@ -49,5 +66,19 @@ int authn_request(req *r)
     r->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     r->is_staff = PQgetvalue(res, 0, 1)[0] == 't';
     PQclear(res);
+    char val[48];
+    int n = snprintf(val, sizeof(val), "%lld:%d", r->user_id, r->is_staff);
+    cache_fill(key, gen, val, (size_t)n, AUTHN_CACHE_TTL, &r->cache_us);
     return 0;
+}
+
+const char *authn_cache_key(req *r)
+{
+    return arena_sprintf(r->a, "auth:%s", r->token_hash);
+}
+
+void authn_forget(req *r)
+{
+    const char *key = authn_cache_key(r);
+    cache_invalidate(&key, 1, AUTHN_CACHE_TTL, &r->cache_us);
 }

@@ -13,6 +13,17 @@
  * returns -1. */
 int authn_request(req *r);
 
+/* Seconds a resolved token stays cached in Redis (auth:<hash>). Anything
+ * that revokes a token calls authn_forget; this bounds what a change made
+ * behind the API's back (a manual UPDATE) can take to be seen. */
+#define AUTHN_CACHE_TTL 60
+
+/* The Redis key of r->token_hash. */
+const char *authn_cache_key(req *r);
+
+/* Drop the cached resolution of the request's token (logout). */
+void authn_forget(req *r);
+
 /* Parse an Authorization header value: the token of "Token <key>" when
  * well formed, else NULL. Pure. */
 const char *authn_parse_header(const char *value);

@@ -22,6 +22,7 @@ static long timeout_ms;
 static long long next_try_ms, last_log_ms;
 static char *pending[PENDING_MAX];
 static int npending, pending_overflow;
+static int in_connect; /* AUTH/SELECT of a new connection: no retry */
 
 static long long now_ms(void)
 {
@@ -115,6 +116,8 @@ static void cache_fail(const char *what)
 }
 
 static redisReply *command_argv(int argc, const char **argv, const size_t *lens);
+static int connect_setup(void);
+static redisContext *cache_conn(void);
 
 /* Connected context or NULL; honours the back-off. */
 static redisContext *cache_conn(void)
@@ -130,6 +133,21 @@ static redisContext *cache_conn(void)
         return NULL;
     }
     redisSetTimeout(ctx, tv);
+    in_connect = 1;
+    int ready = connect_setup();
+    in_connect = 0;
+    if (!ready)
+        return NULL;
+    if (last_log_ms != 0) {
+        log_line(LOG_INFO, "cache", "redis reachable again");
+        last_log_ms = 0;
+    }
+    return ctx;
+}
+
+/* AUTH and SELECT on a fresh connection; 1 when it is ready. */
+static int connect_setup(void)
+{
     if (password[0] != '\0') {
         const char *argv[] = {"AUTH", password};
         redisReply *r = command_argv(2, argv, NULL);
@@ -138,7 +156,7 @@ static redisContext *cache_conn(void)
             freeReplyObject(r);
         if (!ok) {
             cache_fail("AUTH failed");
-            return NULL;
+            return 0;
         }
     }
     if (db != 0) {
@@ -151,14 +169,10 @@ static redisContext *cache_conn(void)
             freeReplyObject(r);
         if (!ok) {
             cache_fail("SELECT failed");
-            return NULL;
+            return 0;
         }
     }
-    if (last_log_ms != 0) {
-        log_line(LOG_INFO, "cache", "redis reachable again");
-        last_log_ms = 0;
-    }
-    return ctx;
+    return 1;
 }
 
 static redisReply *command_argv(int argc, const char **argv, const size_t *lens)
@@ -166,8 +180,20 @@ static redisReply *command_argv(int argc, const char **argv, const size_t *lens)
     if (ctx == NULL)
         return NULL;
     redisReply *r = redisCommandArgv(ctx, argc, argv, lens);
-    if (r == NULL)
+    if (r == NULL && !in_connect) {
+        /* An established connection that broke (Redis restarted while this
+         * worker was idle): reconnect once at once; back off only when the
+         * reconnect itself fails. */
+        redisFree(ctx);
+        ctx = NULL;
+        next_try_ms = 0;
+        if (cache_conn() != NULL)
+            r = redisCommandArgv(ctx, argc, argv, lens);
+        if (r == NULL && ctx != NULL)
+            cache_fail(ctx->errstr[0] ? ctx->errstr : "i/o error");
+    } else if (r == NULL) {
         cache_fail(ctx->errstr[0] ? ctx->errstr : "i/o error");
+    }
     return r;
 }
 
@@ -218,7 +244,7 @@ static int flush_pending(void)
     if (pending_overflow) {
         /* Too many lost invalidations to track: drop every per-user entry. */
         const char *argv[] = {"EVAL",
-                              "local n=0 for _,p in ipairs({'tasks:user:*','residences:user:*'}) do "
+                              "local n=0 for _,p in ipairs({'tasks:user:*','residences:user:*','auth:*'}) do "
                               "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',p,'COUNT',1000) "
                               "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
                               "until c=='0' end return n",

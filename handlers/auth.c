@@ -6,6 +6,7 @@
  * exist. The token is returned once, to its owner, and stored only hashed.
  */
 #include "handlers.h"
+#include "authn.h"
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
@@ -154,6 +155,7 @@ int auth_logout(req *r)
     if (res == NULL)
         return resp_db_error(r, state);
     PQclear(res);
+    authn_forget(r);
     return resp_empty(r, 204);
 }
 

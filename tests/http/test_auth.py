@@ -1,4 +1,6 @@
 """Registration, login, logout and /me through nginx."""
+import time
+
 from lib import request, unique, register_user, assert_error, psql
 
 TOKEN_CHARS = set("0123456789abcdef")
@@ -108,3 +110,29 @@ def test_inactive_user_token_is_refused():
     user, tok, _ = register_user("inact")
     psql(f"UPDATE auth_user SET is_active = false WHERE id = {user['id']}")
     assert_error(request("GET", "/api/auth/me/", token=tok), 401, "not_authenticated")
+
+
+def test_logout_takes_effect_at_once_on_every_worker():
+    user, tok, _ = register_user("cached")
+    for _ in range(6):  # resolved once, then served from the auth cache
+        assert request("GET", "/api/auth/me/", token=tok).json["id"] == user["id"]
+    assert request("POST", "/api/auth/logout/", token=tok).status == 204
+    for _ in range(6):
+        assert_error(request("GET", "/api/auth/me/", token=tok), 401, "not_authenticated")
+    assert psql(f"SELECT count(*) FROM user_authtoken WHERE user_id = {user['id']}") == "0"
+
+
+def test_tokens_work_while_redis_is_down():
+    from lib import stack
+    user, tok, pw = register_user("authrd")
+    request("GET", "/api/auth/me/", token=tok)
+    stack("redis-stop")
+    try:
+        assert request("GET", "/api/auth/me/", token=tok).json["id"] == user["id"]
+        tok2 = request("POST", "/api/auth/login/", {"username": user["username"], "password": pw}).json["token"]
+        assert request("POST", "/api/auth/logout/", token=tok2).status == 204
+        assert_error(request("GET", "/api/auth/me/", token=tok2), 401, "not_authenticated")
+    finally:
+        stack("redis-start")
+        time.sleep(1.5)  # let every worker's 1 s Redis back-off run out before the next test
+    assert request("GET", "/api/auth/me/", token=tok).status == 200
