@@ -44,7 +44,15 @@ int authn_request(req *r)
     const char *key = authn_cache_key(r);
     char gen[24];
     size_t len = 0;
-    const char *cached = cache_lookup(r->a, key, &len, gen, &r->cache_us);
+    char *cached;
+    if ((r->route->flags & ROUTE_CACHEABLE) && !req_wants_fresh(r)) {
+        /* token and list in one round trip */
+        cache_lookup_auth_list(r->a, key, "tasks:user:", &cached, gen, &r->list_body,
+                               &r->list_len, r->list_gen, &r->cache_us);
+        r->prefetched = cached != NULL;
+    } else {
+        cached = cache_lookup(r->a, key, &len, gen, &r->cache_us);
+    }
     long long uid;
     int staff;
     if (cached != NULL && sscanf(cached, "%lld:%d", &uid, &staff) == 2 && uid > 0) {

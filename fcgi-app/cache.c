@@ -295,6 +295,58 @@ done:
     return out;
 }
 
+/* KEYS[1]: the token entry; ARGV[1]: the list key prefix. Returns
+ * {auth body, auth gen, list body, list gen} (nil for absent). The list key
+ * is derived from the token entry, so it cannot be declared in KEYS: fine
+ * on a standalone Redis, which is what the service uses. */
+static const char auth_list_lua[] =
+    "local a = redis.call('HMGET', KEYS[1], 'body', 'gen') "
+    "if not a[1] then return {false, a[2] or '0', false, ''} end "
+    "local uid = string.match(a[1], '^(%d+):') "
+    "if not uid then return {false, a[2] or '0', false, ''} end "
+    "local t = redis.call('HMGET', ARGV[1] .. uid, 'body', 'gen') "
+    "return {a[1], a[2] or '0', t[1], t[2] or '0'}";
+
+static char *reply_str(arena *a, redisReply *e, size_t *len)
+{
+    if (e->type != REDIS_REPLY_STRING)
+        return NULL;
+    if (len)
+        *len = e->len;
+    return arena_strndup(a, e->str, e->len);
+}
+
+int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix, char **auth_body,
+                           char *auth_gen, char **list_body, size_t *list_len, char *list_gen,
+                           long *us)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = -1;
+    *auth_body = *list_body = NULL;
+    auth_gen[0] = list_gen[0] = '\0';
+    if (flush_pending() != 0 || cache_conn() == NULL)
+        goto done;
+    const char *argv[] = {"EVAL", auth_list_lua, "1", auth_key, list_prefix};
+    redisReply *r = command_argv(5, argv, NULL);
+    if (r == NULL)
+        goto done;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+        *auth_body = reply_str(a, r->element[0], NULL);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            snprintf(auth_gen, 24, "%s", r->element[1]->str);
+        *list_body = reply_str(a, r->element[2], list_len);
+        if (r->element[3]->type == REDIS_REPLY_STRING)
+            snprintf(list_gen, 24, "%s", r->element[3]->str);
+        rc = 0;
+    }
+    freeReplyObject(r);
+done:
+    if (us)
+        *us += elapsed_us(&t0);
+    return rc;
+}
+
 int cache_fill(const char *key, const char *gen, const char *body, size_t len, int ttl, long *us)
 {
     struct timespec t0;

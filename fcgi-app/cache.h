@@ -27,6 +27,15 @@ void cache_close(void);
  * the generation to pass to cache_fill ("" when Redis is unavailable). */
 char *cache_lookup(arena *a, const char *key, size_t *len, char *gen, long *us);
 
+/* The token-then-list read of a cacheable route in one round trip: looks up
+ * AUTH_KEY (an entry whose body is "uid:..."), and when it resolves, the
+ * entry LIST_PREFIX<uid>. Bodies are copied into A (NULL when absent);
+ * generations as for cache_lookup. Returns 0, or -1 when Redis is
+ * unavailable (everything then is a miss with an empty generation). */
+int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix, char **auth_body,
+                           char *auth_gen, char **list_body, size_t *list_len, char *list_gen,
+                           long *us);
+
 /* Store BODY under KEY with TTL seconds only if KEY's generation is still
  * GEN (nothing was invalidated since the lookup). Returns 0 when stored. */
 int cache_fill(const char *key, const char *gen, const char *body, size_t len, int ttl, long *us);

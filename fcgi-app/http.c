@@ -65,6 +65,12 @@ const char *req_query(req *r, const char *name)
     return NULL;
 }
 
+int req_wants_fresh(req *r)
+{
+    const char *cc = req_param(r, "HTTP_CACHE_CONTROL");
+    return cc != NULL && (strcasestr(cc, "no-cache") != NULL || strcasestr(cc, "max-age=0") != NULL);
+}
+
 int req_json_body(req *r, json_object **out)
 {
     *out = NULL;

@@ -55,7 +55,16 @@ typedef struct req {
     long db_us;
     long cache_us;
     const char *cache_state; /* "hit", "miss", "bypass" or NULL */
+
+    /* ROUTE_CACHEABLE: the user's cached list, read along with the token */
+    int prefetched;
+    char *list_body; /* NULL on a miss */
+    size_t list_len;
+    char list_gen[24];
 } req;
+
+/* 1 when the client asked to skip caches (Cache-Control: no-cache or max-age=0). */
+int req_wants_fresh(req *r);
 
 /* A FastCGI parameter (request header: "HTTP_IF_NONE_MATCH"), or NULL. */
 const char *req_param(req *r, const char *name);

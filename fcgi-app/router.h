@@ -17,6 +17,8 @@
 enum {
     ROUTE_AUTH = 1 << 0,  /* needs a valid token (401 otherwise) */
     ROUTE_STAFF = 1 << 1, /* needs is_staff (403 otherwise); implies AUTH */
+    ROUTE_CACHEABLE = 1 << 2, /* its body is the user's cached list (tasks:user:<uid>),
+                                 fetched with the token in one round trip */
 };
 
 struct req;

@@ -19,7 +19,7 @@ const route routes[] = {
     {"PATCH", "/api/residences/{id}/", residences_update, ROUTE_AUTH},
     {"DELETE", "/api/residences/{id}/", residences_delete, ROUTE_AUTH},
 
-    {"GET", "/api/tasks/", tasks_list, ROUTE_AUTH},
+    {"GET", "/api/tasks/", tasks_list, ROUTE_AUTH | ROUTE_CACHEABLE},
     {"POST", "/api/tasks/", tasks_create, ROUTE_AUTH},
     {"GET", "/api/tasks/{id}/", tasks_get, ROUTE_AUTH},
     {"PATCH", "/api/tasks/{id}/", tasks_update, ROUTE_AUTH},

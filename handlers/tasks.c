@@ -63,13 +63,17 @@ int tasks_list(req *r)
 {
     const char *uid = id_text(r, r->user_id);
     const char *key = arena_sprintf(r->a, "tasks:user:%s", uid);
-    const char *cc = req_param(r, "HTTP_CACHE_CONTROL");
-    int bypass = cc != NULL && (strcasestr(cc, "no-cache") || strcasestr(cc, "max-age=0"));
+    int bypass = req_wants_fresh(r);
     char gen[24] = "";
     size_t len = 0;
     char *body = NULL;
-    if (!bypass)
+    if (r->prefetched) { /* read with the token by authn_request */
+        body = r->list_body;
+        len = r->list_len;
+        memcpy(gen, r->list_gen, sizeof(gen));
+    } else if (!bypass) {
         body = cache_lookup(r->a, key, &len, gen, &r->cache_us);
+    }
     r->cache_state = body ? "hit" : bypass ? "bypass" : "miss";
     if (body == NULL) {
         char state[6];
