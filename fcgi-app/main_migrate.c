@@ -69,11 +69,17 @@ static int load_dir(const char *dir)
         files[nfiles].name = strdup(e->d_name);
         size_t plen = strlen(dir) + strlen(e->d_name) + 2;
         files[nfiles].path = malloc(plen);
+        if (files[nfiles].name == NULL || files[nfiles].path == NULL) {
+            free(files[nfiles].name);
+            free(files[nfiles].path);
+            break;
+        }
         snprintf(files[nfiles].path, plen, "%s/%s", dir, e->d_name);
         nfiles++;
     }
     closedir(d);
-    qsort(files, (size_t)nfiles, sizeof(*files), cmp_files);
+    if (nfiles > 1)
+        qsort(files, (size_t)nfiles, sizeof(*files), cmp_files);
     for (int i = 1; i < nfiles; i++) {
         if (files[i].version == files[i - 1].version) {
             log_line(LOG_ERROR, "migrate", "duplicate version %lld: %s and %s", files[i].version,
@@ -350,6 +356,8 @@ static int cmd_version(PGconn *c)
 
 static int cmd_create(const char *dir, const char *name)
 {
+    if (name == NULL || *name == '\0')
+        return 2;
     for (const char *p = name; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) {
             fprintf(stderr, "honeydue-migrate: NAME may hold only a-z, 0-9 and _\n");
@@ -388,6 +396,8 @@ static int cmd_validate(void)
 static int parse_version(const char *s, long long *v)
 {
     char *end;
+    if (s == NULL)
+        return -1;
     errno = 0;
     *v = strtoll(s, &end, 10);
     return errno == 0 && *end == '\0' && *v >= 0 ? 0 : -1;
@@ -423,6 +433,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "honeydue-migrate: %s needs a version number\n", cmd);
         return 2;
     }
+    static const char *const known[] = {"up",     "up-by-one", "up-to",   "down",   "down-to",
+                                        "redo",   "reset",     "status",  "version", "create",
+                                        "validate", NULL};
+    int ok = 0;
+    for (const char *const *k = known; *k; k++)
+        ok |= !strcmp(*k, cmd);
+    if (!ok) {
+        usage(stderr);
+        return 2;
+    }
     if (load_dir(dir) != 0)
         return 1;
     int rc;
@@ -431,15 +451,6 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "validate"))
         rc = cmd_validate();
     else {
-        static const char *const known[] = {"up",     "up-by-one", "up-to",  "down",    "down-to",
-                                            "redo",   "reset",     "status", "version", NULL};
-        int ok = 0;
-        for (const char *const *k = known; *k; k++)
-            ok |= !strcmp(*k, cmd);
-        if (!ok) {
-            usage(stderr);
-            return 2;
-        }
         static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", NULL};
         if (config_require(required) != 0)
             return 1;
