@@ -217,8 +217,12 @@ bench_wrk() {
 }
 
 # run NAME PATH SCRIPT: warm up 2 s, then measure SECS s.
+# run NAME PATH [VAR=1...]: the VARs configure tests/load/request.lua.
 run() {
-    local name=$1 url=$API_URL$2 script=$LOAD/$3 out=$SCRATCH/$1.txt lua wrk2 p50 p99 reqs
+    local name=$1 url=$API_URL$2 script=$LOAD/request.lua out=$SCRATCH/$1.txt lua wrk2 p50 p99 reqs
+    local BENCH_AUTH=0 BENCH_NOCACHE=0 BENCH_POST=0 var
+    for var in "${@:3}"; do local "$var"; done
+    export BENCH_AUTH BENCH_NOCACHE BENCH_POST
     bench_wrk -d2s -s "$script" "$url" >/dev/null 2>&1 || true
     log "$name: wrk -t2 -c16 -d${SECS}s --latency $url"
     if ! bench_wrk -d"${SECS}s" --latency -s "$script" "$url" >"$out" 2>&1; then
@@ -247,11 +251,11 @@ run() {
 }
 
 # Order matters: the POSTs invalidate the cached list, so they come last.
-run bare /bench/bare plain.lua
-run health /api/health/ plain.lua
-run tasks_hit /api/tasks/ tasks_get.lua
-run tasks_bypass /api/tasks/ tasks_nocache.lua
-run tasks_post /api/tasks/ tasks_post.lua
+run bare /bench/bare
+run health /api/health/
+run tasks_hit /api/tasks/ BENCH_AUTH=1
+run tasks_bypass /api/tasks/ BENCH_AUTH=1 BENCH_NOCACHE=1
+run tasks_post /api/tasks/ BENCH_AUTH=1 BENCH_POST=1
 
 RSS_AFTER=$(rss_of_workers)
 
