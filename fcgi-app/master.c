@@ -164,7 +164,11 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
                     break;
                 }
         }
-        struct timespec wait = {1, 0};
+        /* Wake when a backed-off respawn is due, at the latest after 1 s. */
+        double until = next_spawn - mono_now();
+        if (until > 1.0 || until <= 0)
+            until = 1.0;
+        struct timespec wait = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
         siginfo_t si;
         int sig = sigtimedwait(&set, &si, &wait);
         if (sig < 0)

@@ -1,0 +1,139 @@
+"""The process master: graceful SIGTERM with a request in flight, an idle
+pool that stops at once, a killed worker replaced, SIGHUP replacing every
+worker without refusing a request. Each test starts its own pool on a
+private socket (--listen) and speaks FastCGI to it with cgi-fcgi, so the
+shared stack is never disturbed."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+from lib import register_user, request, psql
+
+BIN = os.environ.get("HD_BIN", "build/asan")
+
+
+class Pool:
+    def __init__(self, workers=2):
+        self.dir = tempfile.mkdtemp()
+        self.sock = os.path.join(self.dir, "fcgi.sock")
+        self.log = open(os.path.join(self.dir, "fcgi.log"), "w+")
+        env = dict(os.environ, HONEYDUE_WORKERS=str(workers), HONEYDUE_SHUTDOWN_TIMEOUT="20")
+        self.p = subprocess.Popen([os.path.join(BIN, "honeydue-fcgi"), "--listen", self.sock],
+                                  env=env, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline and len(self.workers()) < workers:
+            time.sleep(0.1)
+        assert len(self.workers()) == workers, self.text()
+        deadline = time.time() + 20
+        while time.time() < deadline and self.text().count('"msg":"ready"') < workers:
+            time.sleep(0.1)
+
+    def workers(self):
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.p.pid)], capture_output=True, text=True).stdout
+        return sorted(int(x) for x in out.split())
+
+    def text(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def call(self, method, path, body=None, token=None):
+        """One FastCGI request; returns (status, parsed JSON body or None)."""
+        data = json.dumps(body) if body is not None else ""
+        env = {"REQUEST_METHOD": method, "DOCUMENT_URI": path, "QUERY_STRING": "",
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)),
+               "REQUEST_ID": "test", "PATH": os.environ["PATH"]}
+        if token:
+            env["HTTP_AUTHORIZATION"] = f"Token {token}"
+        p = subprocess.run(["cgi-fcgi", "-bind", "-connect", self.sock], input=data, env=env,
+                           capture_output=True, text=True, timeout=30)
+        head, _, payload = p.stdout.replace("\r\n", "\n").partition("\n\n")
+        status = int(head.split()[1]) if head.startswith("Status:") else 0
+        return status, (json.loads(payload) if payload.strip() else None)
+
+    def stop(self, sig=signal.SIGTERM, timeout=25):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        return self.p.wait(timeout=timeout)
+
+
+def test_idle_pool_stops_within_a_second_on_sigterm():
+    pool = Pool(workers=3)
+    t0 = time.time()
+    assert pool.stop() == 0
+    assert time.time() - t0 < 1.5, pool.text()
+    assert '"msg":"stopped"' in pool.text()
+
+
+def test_sigterm_lets_the_request_in_flight_finish():
+    user, tok, _ = register_user("inflight")
+    rid = request("POST", "/api/residences/", {"name": "Lock house"}, token=tok).json["id"]
+    pool = Pool(workers=1)
+    # Hold a lock the INSERT must wait for, so the request is mid-flight.
+    locker = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", os.environ["DB_HOST"], "-p", os.environ["DB_PORT"], "-U",
+         os.environ["DB_USER"], "-d", os.environ["DB_NAME"], "-c",
+         "BEGIN; LOCK TABLE task_task IN EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    data = json.dumps({"residence_id": rid, "title": "finished after SIGTERM"})
+    client = subprocess.Popen(
+        ["cgi-fcgi", "-bind", "-connect", pool.sock], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, env={"REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/tasks/", "QUERY_STRING": "",
+                        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)),
+                        "HTTP_AUTHORIZATION": f"Token {tok}", "PATH": os.environ["PATH"]})
+    client.stdin.write(data)
+    client.stdin.close()
+    time.sleep(0.4)  # the worker now waits on the lock
+    t0 = time.time()
+    pool.p.send_signal(signal.SIGTERM)
+    out = client.stdout.read()
+    client.wait(timeout=10)
+    locker.wait(timeout=10)
+    assert pool.p.wait(timeout=20) == 0
+    assert out.startswith("Status: 201"), out[:300]
+    assert time.time() - t0 >= 0.5  # it waited for the request, not killed it
+    assert psql(f"SELECT count(*) FROM task_task WHERE residence_id = {rid} "
+                "AND title = 'finished after SIGTERM'") == "1"
+
+
+def test_killed_worker_is_replaced_and_service_continues():
+    pool = Pool(workers=2)
+    try:
+        before = pool.workers()
+        os.kill(before[0], signal.SIGKILL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            now = pool.workers()
+            if len(now) == 2 and before[0] not in now:
+                break
+            time.sleep(0.1)
+        now = pool.workers()
+        assert len(now) == 2 and before[0] not in now and before[1] in now, (before, now)
+        assert "killed by signal 9" in pool.text()
+        for _ in range(4):
+            assert pool.call("GET", "/api/health/") == (200, {"status": "ok"})
+    finally:
+        assert pool.stop() == 0
+
+
+def test_sighup_replaces_every_worker_without_refusing_requests():
+    pool = Pool(workers=2)
+    try:
+        before = set(pool.workers())
+        pool.p.send_signal(signal.SIGHUP)
+        statuses = []
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            statuses.append(pool.call("GET", "/api/health/")[0])
+            now = set(pool.workers())
+            if len(now) == 2 and not (now & before):
+                break
+        assert len(now) == 2 and not (now & before), (before, now)
+        assert statuses and all(s == 200 for s in statuses), statuses
+        assert "reloaded" in pool.text()
+    finally:
+        assert pool.stop() == 0
