@@ -80,6 +80,31 @@ int password_verify(const char *password, const char *hash)
     return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 }
 
+void share_code_new(char *out, size_t len)
+{
+    static const char alphabet[] = SHARE_CODE_ALPHABET;
+    for (size_t i = 0; i < len; i++)
+        out[i] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+    out[len] = '\0';
+}
+
+int share_code_normalize(const char *in, char *out, size_t cap, size_t len)
+{
+    size_t n = 0;
+    for (; *in != '\0'; in++) {
+        char c = *in;
+        if (c == ' ' || c == '-')
+            continue;
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (strchr(SHARE_CODE_ALPHABET, c) == NULL || n + 1 >= cap)
+            return -1;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return n == len ? 0 : -1;
+}
+
 void crypto_etag(const char *data, size_t len, char *out)
 {
     unsigned char h[8];

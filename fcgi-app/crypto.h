@@ -36,6 +36,16 @@ int password_hash(const char *password, char *out);
  * against a dummy hash and returns 0 (no user-enumeration by timing). */
 int password_verify(const char *password, const char *hash);
 
+/* Fill OUT (LEN + 1 bytes) with a random code a person can read aloud and
+ * type: LEN characters from SHARE_CODE_ALPHABET (no 0/O, 1/I/L). */
+#define SHARE_CODE_ALPHABET "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+void share_code_new(char *out, size_t len);
+
+/* Normalize a typed code into OUT (CAP bytes): uppercase, spaces and dashes
+ * dropped. Returns 0, or -1 when a character is outside the alphabet or the
+ * result is not LEN characters long. */
+int share_code_normalize(const char *in, char *out, size_t cap, size_t len);
+
 /* Hex digest of LEN bytes of DATA (16 hex chars), for ETags. */
 void crypto_etag(const char *data, size_t len, char *out /* 17 bytes */);
 

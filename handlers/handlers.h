@@ -30,6 +30,12 @@ int residences_create(req *r);
 int residences_get(req *r);
 int residences_update(req *r);
 int residences_delete(req *r);
+int residences_members(req *r);
+int residences_remove_member(req *r);
+int residences_leave(req *r);
+int residences_join(req *r);
+int sharecode_create(req *r);
+int sharecode_revoke(req *r);
 
 /* tasks.c */
 int tasks_list(req *r);

@@ -1,10 +1,12 @@
 /*
  * residences.c - a user's residences: list, create, read, rename/edit and
- * delete (the last two for the owner only). A member who is not the owner
- * gets 403 on owner-only actions; anyone else gets 404, as for a residence
- * that does not exist.
+ * delete (the last two for the owner only), and sharing: the member list,
+ * removing a member, leaving, share codes and joining by code. A member who
+ * is not the owner gets 403 on owner-only actions; anyone else gets 404, as
+ * for a residence that does not exist.
  */
 #include "handlers.h"
+#include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
 
@@ -116,4 +118,121 @@ int residences_delete(req *r)
     invalidate_members(r, PQgetvalue(res, 0, 2));
     PQclear(res);
     return resp_empty(r, 204);
+}
+
+/* ---- sharing: members, leaving, share codes, joining ---- */
+
+#define SHARE_CODE_LEN 8
+
+int residences_members(req *r)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    PGresult *res = db_exec("residences_members", 2, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    return send_row(r, res, 0, 200);
+}
+
+/* The user who joined or left sees a different set of residences and tasks. */
+static void invalidate_user(req *r, long long uid)
+{
+    invalidate_members(r, id_text(r, uid));
+}
+
+int residences_remove_member(req *r)
+{
+    char state[6];
+    long long uid = r->params[1];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), id_text(r, uid)};
+    PGresult *res = db_exec("residences_remove_member", 3, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    if (owner_check(r, res) != 0)
+        return r->status;
+    int removed = PQgetvalue(res, 0, 1)[0] != '0';
+    PQclear(res);
+    if (!removed && uid == r->user_id)
+        return resp_error(r, 409, "conflict", "the owner cannot be removed; delete the residence");
+    if (!removed)
+        return resp_not_found(r);
+    invalidate_user(r, uid);
+    return resp_empty(r, 204);
+}
+
+int residences_leave(req *r)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    PGresult *res = db_exec("residences_leave", 2, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return resp_not_found(r);
+    }
+    int owner = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (owner)
+        return resp_error(r, 409, "conflict", "the owner cannot leave; delete the residence");
+    invalidate_user(r, r->user_id);
+    return resp_empty(r, 204);
+}
+
+int sharecode_create(req *r)
+{
+    char code[SHARE_CODE_LEN + 1], state[6];
+    share_code_new(code, SHARE_CODE_LEN);
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), code};
+    PGresult *res = db_exec("sharecode_create", 3, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    if (owner_check(r, res) != 0)
+        return r->status;
+    return send_row(r, res, 1, 201);
+}
+
+int sharecode_revoke(req *r)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    PGresult *res = db_exec("sharecode_revoke", 2, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    if (owner_check(r, res) != 0)
+        return r->status;
+    PQclear(res);
+    return resp_empty(r, 204);
+}
+
+static const jv_field join_fields[] = {
+    {"code", JV_STRING, JV_REQUIRED, 1, 32, NULL},
+};
+
+int residences_join(req *r)
+{
+    json_object *body, *clean, *errors, *v;
+    if (req_json_body(r, &body) != 0)
+        return r->status;
+    if (jv_check(body, join_fields, 1, 0, &clean, &errors) != 0)
+        return send_invalid(r, errors);
+    char code[SHARE_CODE_LEN + 1], state[6];
+    json_object_object_get_ex(clean, "code", &v);
+    int ok = share_code_normalize(json_object_get_string(v), code, sizeof(code), SHARE_CODE_LEN);
+    json_object_put(clean);
+    PGresult *res = NULL;
+    if (ok == 0) {
+        const char *params[] = {id_text(r, r->user_id), code};
+        res = db_exec("residences_join", 2, params, state, &r->db_us);
+        if (res == NULL)
+            return resp_db_error(r, state);
+    }
+    if (res == NULL || PQntuples(res) != 1) {
+        PQclear(res);
+        errors = json_object_new_object();
+        json_object_object_add(errors, "code", json_object_new_string("is invalid or has expired"));
+        return send_invalid(r, errors);
+    }
+    invalidate_user(r, r->user_id);
+    return send_row(r, res, 0, 200);
 }

@@ -18,6 +18,12 @@ const route routes[] = {
     {"GET", "/api/residences/{id}/", residences_get, ROUTE_AUTH},
     {"PATCH", "/api/residences/{id}/", residences_update, ROUTE_AUTH},
     {"DELETE", "/api/residences/{id}/", residences_delete, ROUTE_AUTH},
+    {"POST", "/api/residences/join/", residences_join, ROUTE_AUTH},
+    {"GET", "/api/residences/{id}/users/", residences_members, ROUTE_AUTH},
+    {"DELETE", "/api/residences/{id}/users/{uid}/", residences_remove_member, ROUTE_AUTH},
+    {"POST", "/api/residences/{id}/leave/", residences_leave, ROUTE_AUTH},
+    {"POST", "/api/residences/{id}/share-code/", sharecode_create, ROUTE_AUTH},
+    {"DELETE", "/api/residences/{id}/share-code/", sharecode_revoke, ROUTE_AUTH},
 
     {"GET", "/api/tasks/", tasks_list, ROUTE_AUTH | ROUTE_CACHEABLE},
     {"POST", "/api/tasks/", tasks_create, ROUTE_AUTH},

@@ -74,3 +74,95 @@ WITH target AS (
     RETURNING r.id
 )
 SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del), (SELECT ids FROM members)
+
+-- name: residences_members
+-- The members of residence $1, or no row when user $2 is not one of them.
+-- (The check stands outside the aggregate, which always yields a row.)
+SELECT (SELECT json_build_object('count', count(*),
+                                 'results', coalesce(json_agg(x ORDER BY x.joined_at, x.id), '[]'))
+        FROM (SELECT u.id, u.username, u.first_name, u.last_name, u.id = r.owner_id AS is_owner,
+                     m.joined_at
+              FROM residence_residence r
+              JOIN residence_residence_users m ON m.residence_id = r.id
+              JOIN auth_user u ON u.id = m.user_id
+              WHERE r.id = $1) x)
+WHERE EXISTS (SELECT 1 FROM residence_residence_users WHERE residence_id = $1 AND user_id = $2)
+
+-- name: residences_remove_member
+-- Owner $2 removes user $3 from residence $1 (never the owner).
+-- One row: is_owner (NULL when $2 is not a member), rows removed.
+WITH target AS (
+    SELECT r.id, r.owner_id, r.owner_id = $2 AS is_owner
+    FROM residence_residence r
+    JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $2
+    WHERE r.id = $1
+), del AS (
+    DELETE FROM residence_residence_users m USING target
+    WHERE m.residence_id = target.id AND target.is_owner AND m.user_id = $3
+      AND m.user_id <> target.owner_id
+    RETURNING m.user_id
+)
+SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del)
+
+-- name: residences_leave
+-- User $2 leaves residence $1. One row: is_owner (NULL when not a member), rows removed.
+WITH target AS (
+    SELECT r.id, r.owner_id = $2 AS is_owner
+    FROM residence_residence r
+    JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $2
+    WHERE r.id = $1
+), del AS (
+    DELETE FROM residence_residence_users m USING target
+    WHERE m.residence_id = target.id AND NOT target.is_owner AND m.user_id = $2
+    RETURNING m.user_id
+)
+SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del)
+
+-- name: sharecode_create
+-- Owner $2 replaces residence $1's share code with $3, valid for 24 hours.
+-- One row: is_owner (NULL when not a member), the code's JSON (owner only).
+WITH target AS (
+    SELECT r.id, r.owner_id = $2 AS is_owner
+    FROM residence_residence r
+    JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $2
+    WHERE r.id = $1
+), del AS (
+    DELETE FROM residence_residencesharecode s USING target
+    WHERE s.residence_id = target.id AND target.is_owner
+), ins AS (
+    INSERT INTO residence_residencesharecode (residence_id, code, created_by_id, expires_at)
+    SELECT target.id, $3, $2, now() + interval '24 hours' FROM target WHERE target.is_owner
+    RETURNING residence_id, code, created_at, expires_at
+)
+SELECT (SELECT is_owner FROM target),
+       (SELECT json_build_object('residence_id', residence_id, 'code', code,
+                                 'created_at', created_at, 'expires_at', expires_at) FROM ins)
+
+-- name: sharecode_revoke
+-- One row: is_owner (NULL when not a member), codes revoked.
+WITH target AS (
+    SELECT r.id, r.owner_id = $2 AS is_owner
+    FROM residence_residence r
+    JOIN residence_residence_users m ON m.residence_id = r.id AND m.user_id = $2
+    WHERE r.id = $1
+), del AS (
+    DELETE FROM residence_residencesharecode s USING target
+    WHERE s.residence_id = target.id AND target.is_owner
+    RETURNING s.id
+)
+SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del)
+
+-- name: residences_join
+-- User $1 joins the residence of live share code $2 (joining twice is a no-op).
+-- No row when the code is unknown or expired.
+WITH s AS (
+    SELECT residence_id FROM residence_residencesharecode WHERE code = $2 AND expires_at > now()
+), ins AS (
+    INSERT INTO residence_residence_users (residence_id, user_id)
+    SELECT residence_id, $1 FROM s
+    ON CONFLICT DO NOTHING
+    RETURNING residence_id
+)
+SELECT row_to_json(x)
+FROM (SELECT r.*, r.owner_id = $1 AS is_owner
+      FROM residence_residence r JOIN s ON s.residence_id = r.id) x

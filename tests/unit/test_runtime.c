@@ -168,4 +168,21 @@ TEST(etag_depends_on_content)
     CHECK(strlen(a) == 16 && strcmp(a, b) == 0 && strcmp(a, c) != 0);
 }
 
+TEST(share_codes_are_typable_and_normalized)
+{
+    char code[9], out[16];
+    share_code_new(code, 8);
+    CHECK(strlen(code) == 8);
+    for (int i = 0; i < 8; i++)
+        CHECK(strchr(SHARE_CODE_ALPHABET, code[i]) != NULL);
+    CHECK(strpbrk(SHARE_CODE_ALPHABET, "01OIL") == NULL);
+    CHECK(share_code_normalize("abcd-efgh", out, sizeof(out), 8) == 0);
+    CHECK_STR(out, "ABCDEFGH");
+    CHECK(share_code_normalize(" AB CD EF GH ", out, sizeof(out), 8) == 0);
+    CHECK(share_code_normalize("ABCDEFG", out, sizeof(out), 8) == -1);   /* short */
+    CHECK(share_code_normalize("ABCDEFGHJ", out, sizeof(out), 8) == -1); /* long */
+    CHECK(share_code_normalize("ABCDEFG0", out, sizeof(out), 8) == -1);  /* not in alphabet */
+    CHECK(share_code_normalize("ABCD'EFG", out, sizeof(out), 8) == -1);
+}
+
 RUN_TESTS()
