@@ -153,13 +153,13 @@ int resp_send(req *r, int status, const char *body, size_t len)
                      "%s"
                      "X-Request-ID: %s\r\n"
                      "Server-Timing: db;dur=%.3f, cache;dur=%.3f, app;dur=%.3f\r\n"
-                     "Cache-Control: no-store\r\n",
+                     "Cache-Control: %s\r\n",
                      status, status_text(status),
                      len || (status != 204 && status != 304)
                          ? "Content-Type: application/json; charset=utf-8\r\n"
                          : "",
                      r->request_id ? r->request_id : "-", r->db_us / 1000.0, r->cache_us / 1000.0,
-                     app / 1000.0);
+                     app / 1000.0, r->cache_control ? r->cache_control : "no-store");
     if (n < 0 || (size_t)n >= sizeof(head))
         n = 0;
     FCGX_PutStr(head, n, r->fx->out);

@@ -48,6 +48,7 @@ typedef struct req {
     int sent;
     size_t resp_bytes;
     char *headers; /* extra response header lines, "Name: value\r\n"... */
+    const char *cache_control; /* default "no-store" */
     size_t headers_len;
 
     /* timing: monotonic start, and time spent waiting on dependencies */
