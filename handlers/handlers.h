@@ -46,6 +46,9 @@ int tasks_create(req *r);
 int tasks_get(req *r);
 int tasks_update(req *r);
 int tasks_delete(req *r);
+int tasks_complete(req *r);
+int tasks_completions(req *r);
+int tasks_completion_delete(req *r);
 
 /* common.c */
 

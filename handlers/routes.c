@@ -31,6 +31,9 @@ const route routes[] = {
     {"GET", "/api/tasks/{id}/", tasks_get, ROUTE_AUTH},
     {"PATCH", "/api/tasks/{id}/", tasks_update, ROUTE_AUTH},
     {"DELETE", "/api/tasks/{id}/", tasks_delete, ROUTE_AUTH},
+    {"POST", "/api/tasks/{id}/complete/", tasks_complete, ROUTE_AUTH},
+    {"GET", "/api/tasks/{id}/completions/", tasks_completions, ROUTE_AUTH},
+    {"DELETE", "/api/tasks/{id}/completions/{cid}/", tasks_completion_delete, ROUTE_AUTH},
 };
 
 const size_t routes_n = sizeof(routes) / sizeof(routes[0]);

@@ -21,6 +21,8 @@ static const char *const frequencies[] = {"once",      "daily",        "weekly",
                                           "biweekly",  "monthly",      "quarterly",
                                           "semiannually", "annually", "custom", NULL};
 
+static const char *const anchors[] = {"due_date", "completion", NULL};
+
 static const jv_field task_fields[] = {
     {"residence_id", JV_INT, JV_REQUIRED | JV_IMMUTABLE, 1, 999999999999999LL, NULL},
     {"title", JV_STRING, JV_REQUIRED, 1, 200, NULL},
@@ -32,6 +34,7 @@ static const jv_field task_fields[] = {
     {"custom_interval_days", JV_INT, JV_NULLABLE, 1, 3650, NULL},
     {"estimated_cost", JV_DECIMAL, JV_NULLABLE, 0, 99999999, NULL},
     {"archived", JV_BOOL, 0, 0, 0, NULL},
+    {"schedule_anchor", JV_ENUM, 0, 0, 0, anchors},
 };
 #define NFIELDS (sizeof(task_fields) / sizeof(task_fields[0]))
 
@@ -169,6 +172,74 @@ int tasks_delete(req *r)
         return resp_not_found(r);
     }
     invalidate_members(r, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return resp_empty(r, 204);
+}
+
+static const jv_field completion_fields[] = {
+    {"notes", JV_STRING, 0, 0, 10000, NULL},
+    {"actual_cost", JV_DECIMAL, JV_NULLABLE, 0, 99999999, NULL},
+    {"rating", JV_INT, JV_NULLABLE, 1, 5, NULL},
+};
+
+/* POST /api/tasks/{id}/complete/ -> 201 {"completion": ..., "task": ...} */
+int tasks_complete(req *r)
+{
+    json_object *clean, *errors;
+    json_object *body = NULL;
+    /* An empty body is a plain "done"; otherwise it must be a JSON object. */
+    if (r->content_length > 0 && req_json_body(r, &body) != 0)
+        return r->status;
+    json_object *empty = body ? NULL : json_object_new_object();
+    int bad = jv_check(body ? body : empty, completion_fields, 3, 0, &clean, &errors);
+    json_object_put(empty);
+    if (bad)
+        return send_invalid(r, errors);
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
+                            json_object_to_json_string(clean)};
+    PGresult *res = db_exec("tasks_complete", 3, params, state, &r->db_us);
+    json_object_put(clean);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    int rc;
+    if (PQgetvalue(res, 0, 0)[0] == '0') {
+        rc = resp_not_found(r);
+    } else if (PQgetisnull(res, 0, 1)) {
+        rc = resp_error(r, 409, "conflict", "the task is completed or archived");
+    } else {
+        invalidate_members(r, PQgetvalue(res, 0, 3));
+        const char *out = arena_sprintf(r->a, "{\"completion\":%s,\"task\":%s}",
+                                        PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+        rc = out ? resp_json(r, 201, out) : resp_error(r, 503, "service_unavailable", "out of memory");
+    }
+    PQclear(res);
+    return rc;
+}
+
+int tasks_completions(req *r)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    PGresult *res = db_exec("tasks_completions", 2, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    return send_row(r, res, 0, 200);
+}
+
+int tasks_completion_delete(req *r)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
+                            id_text(r, r->params[1])};
+    PGresult *res = db_exec("tasks_completion_delete", 3, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    if (PQgetvalue(res, 0, 0)[0] == '0') {
+        PQclear(res);
+        return resp_not_found(r);
+    }
+    invalidate_members(r, PQgetvalue(res, 0, 1));
     PQclear(res);
     return resp_empty(r, 204);
 }
