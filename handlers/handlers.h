@@ -63,6 +63,16 @@ void invalidate_members(req *r, const char *members);
  * 404 when RES has no row; clears RES. */
 int send_row(req *r, PGresult *res, int col, int status);
 
+/* Idempotency-Key. Returns 0 with *KEY set to the request's key (NULL when
+ * it has none) when the write should run, passing *KEY and idem_scope(r)
+ * to its query so the answer is stored with it; or sends the stored answer
+ * of an earlier request with that key (1), or an error (-1: 422 when the
+ * key is malformed or was used for another request, 503). */
+int idem_replay(req *r, const char **key);
+
+/* What a key is bound to: "METHOD PATH". */
+const char *idem_scope(req *r);
+
 /* Send a 422 validation_failed with ERRORS (taken). */
 int send_invalid(req *r, json_object *errors);
 

@@ -117,11 +117,18 @@ int tasks_create(req *r)
     }
     json_object *rid;
     json_object_object_get_ex(clean, "residence_id", &rid);
+    const char *key = NULL;
+    if (idem_replay(r, &key) != 0) {
+        json_object_put(clean);
+        return r->status;
+    }
     char state[6];
     const char *params[] = {id_text(r, r->user_id), id_text(r, json_object_get_int64(rid)),
-                            json_object_to_json_string(clean)};
-    PGresult *res = db_exec("tasks_create", 3, params, state, &r->db_us);
+                            json_object_to_json_string(clean), key, idem_scope(r)};
+    PGresult *res = db_exec("tasks_create", 5, params, state, &r->db_us);
     json_object_put(clean);
+    if (res == NULL && key != NULL && strcmp(state, "23505") == 0)
+        return idem_replay(r, &key) == 1 ? r->status : resp_db_error(r, state); /* lost a race */
     if (res == NULL)
         return db_error(r, state);
     if (PQntuples(res) == 1)
@@ -195,26 +202,30 @@ int tasks_complete(req *r)
     json_object_put(empty);
     if (bad)
         return send_invalid(r, errors);
+    const char *key = NULL;
+    if (idem_replay(r, &key) != 0) {
+        json_object_put(clean);
+        return r->status;
+    }
     char state[6];
     const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
-                            json_object_to_json_string(clean)};
-    PGresult *res = db_exec("tasks_complete", 3, params, state, &r->db_us);
+                            json_object_to_json_string(clean), key, idem_scope(r)};
+    PGresult *res = db_exec("tasks_complete", 5, params, state, &r->db_us);
     json_object_put(clean);
+    if (res == NULL && key != NULL && strcmp(state, "23505") == 0)
+        return idem_replay(r, &key) == 1 ? r->status : resp_db_error(r, state); /* lost a race */
     if (res == NULL)
         return resp_db_error(r, state);
-    int rc;
     if (PQgetvalue(res, 0, 0)[0] == '0') {
-        rc = resp_not_found(r);
-    } else if (PQgetisnull(res, 0, 1)) {
-        rc = resp_error(r, 409, "conflict", "the task is completed or archived");
-    } else {
-        invalidate_members(r, PQgetvalue(res, 0, 3));
-        const char *out = arena_sprintf(r->a, "{\"completion\":%s,\"task\":%s}",
-                                        PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
-        rc = out ? resp_json(r, 201, out) : resp_error(r, 503, "service_unavailable", "out of memory");
+        PQclear(res);
+        return resp_not_found(r);
     }
-    PQclear(res);
-    return rc;
+    if (PQgetisnull(res, 0, 1)) {
+        PQclear(res);
+        return resp_error(r, 409, "conflict", "the task is completed or archived");
+    }
+    invalidate_members(r, PQgetvalue(res, 0, 2));
+    return send_row(r, res, 1, 201);
 }
 
 int tasks_completions(req *r)

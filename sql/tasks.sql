@@ -17,8 +17,9 @@ WHERE t.id = $1
   AND t.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
 
 -- name: tasks_create
--- $1 user, $2 residence, $3 the validated fields as jsonb. No row when the
--- user is not a member of the residence.
+-- $1 user, $2 residence, $3 the validated fields as jsonb, $4 the
+-- Idempotency-Key or NULL, $5 its scope. No row when the user is not a
+-- member of the residence. A key already used makes it fail with 23505.
 WITH p AS (
     SELECT * FROM jsonb_populate_record(NULL::task_task, $3::jsonb)
 ), t AS (
@@ -32,6 +33,9 @@ WITH p AS (
     FROM p
     WHERE EXISTS (SELECT 1 FROM residence_residence_users WHERE residence_id = $2 AND user_id = $1)
     RETURNING *
+), k AS (
+    INSERT INTO api_idempotencykey (user_id, idem_key, scope, status, body)
+    SELECT $1, $4::text, $5::text, 201, row_to_json(t)::text FROM t WHERE $4::text IS NOT NULL
 )
 SELECT row_to_json(t),
        (SELECT array_agg(user_id) FROM residence_residence_users WHERE residence_id = $2)
@@ -69,8 +73,9 @@ FROM t
 -- recurring task moves to its next due date, counted from its due date or
 -- from today in the residence's time zone (schedule_anchor); month ends clamp
 -- (Jan 31 + 1 month = Feb 28/29). A one-off task becomes completed.
--- One row: tasks found (0: 404), the completion (NULL: already completed or
--- archived), the task, the members to invalidate.
+-- $4/$5: Idempotency-Key (or NULL) and its scope, as for tasks_create.
+-- One row: tasks found (0: 404), {"completion", "task"} (NULL: already
+-- completed or archived), the members to invalidate.
 WITH t AS (
     SELECT t.*, (now() AT TIME ZONE r.time_zone)::date AS today
     FROM task_task t JOIN residence_residence r ON r.id = t.residence_id
@@ -109,10 +114,15 @@ WITH t AS (
     FROM base b
     WHERE tt.id = b.id AND EXISTS (SELECT 1 FROM c)
     RETURNING tt.*
+), answer AS (
+    SELECT json_build_object('completion', row_to_json(c), 'task', row_to_json(u)) AS body
+    FROM c, u
+), k AS (
+    INSERT INTO api_idempotencykey (user_id, idem_key, scope, status, body)
+    SELECT $2, $4::text, $5::text, 201, body::text FROM answer WHERE $4::text IS NOT NULL
 )
 SELECT (SELECT count(*) FROM t),
-       (SELECT row_to_json(c) FROM c),
-       (SELECT row_to_json(u) FROM u),
+       (SELECT body FROM answer),
        (SELECT array_agg(user_id) FROM residence_residence_users
         WHERE residence_id = (SELECT residence_id FROM t))
 
