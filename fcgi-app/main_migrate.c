@@ -393,6 +393,18 @@ static int cmd_validate(void)
     return rc;
 }
 
+/* The advisory lock that serializes migrators; says so when it has to wait. */
+static int take_lock(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT pg_try_advisory_lock(" LOCK_KEY ")");
+    int got = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (got)
+        return 0;
+    log_line(LOG_INFO, "migrate", "another migration holds the lock; waiting for it");
+    return exec_ok(c, "SELECT pg_advisory_lock(" LOCK_KEY ")");
+}
+
 static int parse_version(const char *s, long long *v)
 {
     char *end;
@@ -457,8 +469,10 @@ int main(int argc, char **argv)
         PGconn *c = db_connect("honeydue-migrate", 1);
         if (c == NULL)
             return 1;
+        /* A migration may take longer than the API's statement_timeout; a
+         * second migrator waits for the first instead of failing. */
         rc = exec_ok(c, "SET client_min_messages = warning") == 0 &&
-                     exec_ok(c, "SELECT pg_advisory_lock(" LOCK_KEY ")") == 0 &&
+                     exec_ok(c, "SET statement_timeout = 0") == 0 && take_lock(c) == 0 &&
                      ensure_table(c) == 0
                  ? 0
                  : -1;

@@ -80,8 +80,11 @@ def test_status_down_up_to_down_to_redo_reset():
         assert s.run("down").returncode == 0
         assert s.rows() == ["0:true", "1:true", "2:true"]
         assert s.sql("SELECT to_regclass('c') IS NULL") == "t"
+        row_before = s.sql("SELECT id FROM goose_db_version WHERE version_id = 2")
         assert s.run("redo").returncode == 0
-        assert s.rows() == ["0:true", "1:true", "2:true"]  # 2 rolled back and applied again
+        assert s.rows() == ["0:true", "1:true", "2:true"]
+        # 2 was rolled back and applied again: a new row, not the old one
+        assert int(s.sql("SELECT id FROM goose_db_version WHERE version_id = 2")) > int(row_before)
         assert s.run("down-to", "1").returncode == 0
         assert s.rows() == ["0:true", "1:true"]
         assert s.run("reset").returncode == 0
@@ -152,5 +155,25 @@ def test_repository_migrations_go_up_down_and_up_again():
             assert r.returncode == 0, (cmd, r.stderr)
         assert s.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'task_task'") == "1"
         assert s.run("version").returncode == 0
+    finally:
+        s.close()
+
+
+def test_long_migration_outlives_statement_timeout_and_a_second_migrator_waits():
+    files = {"000001_slow.sql": "-- +goose Up\nSELECT pg_sleep(1.5);\nCREATE TABLE slow (id int);\n"
+                                "-- +goose Down\nDROP TABLE slow;\n"}
+    s = Scratch(files)
+    try:
+        env = dict(os.environ, DB_NAME=s.db, DB_STATEMENT_TIMEOUT="500")
+        cmd = [os.path.join(BIN, "honeydue-migrate"), "-dir", s.dir, "up"]
+        a = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        import time
+        time.sleep(0.5)
+        b = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        out_a = a.communicate(timeout=60)
+        assert a.returncode == 0, out_a[1]
+        assert b.returncode == 0, b.stderr
+        assert "waiting" in b.stderr
+        assert s.rows() == ["0:true", "1:true"]  # applied once
     finally:
         s.close()
