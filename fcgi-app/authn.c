@@ -47,8 +47,8 @@ int authn_request(req *r)
     char *cached;
     if ((r->route->flags & ROUTE_CACHEABLE) && !req_wants_fresh(r)) {
         /* token and list in one round trip */
-        cache_lookup_auth_list(r->a, key, "tasks:user:", &cached, gen, &r->list_body,
-                               &r->list_len, r->list_gen, &r->cache_us);
+        cache_lookup_auth_list(r->a, key, "tasks:user:", &cached, gen, &r->list_body, &r->list_len,
+                               r->list_gen, &r->cache_us);
         r->prefetched = cached != NULL;
     } else {
         cached = cache_lookup(r->a, key, &len, gen, &r->cache_us);

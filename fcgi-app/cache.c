@@ -92,9 +92,8 @@ int cache_setup(void)
 {
     const char *url = config_get("REDIS_URL");
     timeout_ms = config_int("REDIS_TIMEOUT_MS", 200);
-    if (url == NULL ||
-        cache_parse_url(url, host, sizeof(host), &port, &db, password, sizeof(password), &is_unix) !=
-            0) {
+    if (url == NULL || cache_parse_url(url, host, sizeof(host), &port, &db, password,
+                                       sizeof(password), &is_unix) != 0) {
         log_line(LOG_ERROR, "cache", "REDIS_URL is not a redis:// or unix:// URL; cache disabled");
         host[0] = '\0';
     }
@@ -243,12 +242,13 @@ static int flush_pending(void)
         return -1;
     if (pending_overflow) {
         /* Too many lost invalidations to track: drop every per-user entry. */
-        const char *argv[] = {"EVAL",
-                              "local n=0 for _,p in ipairs({'tasks:user:*','residences:user:*','auth:*'}) do "
-                              "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',p,'COUNT',1000) "
-                              "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
-                              "until c=='0' end return n",
-                              "0"};
+        const char *argv[] = {
+            "EVAL",
+            "local n=0 for _,p in ipairs({'tasks:user:*','residences:user:*','auth:*'}) do "
+            "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',p,'COUNT',1000) "
+            "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
+            "until c=='0' end return n",
+            "0"};
         redisReply *r = command_argv(3, argv, NULL);
         if (r == NULL)
             return -1;
@@ -299,13 +299,12 @@ done:
  * {auth body, auth gen, list body, list gen} (nil for absent). The list key
  * is derived from the token entry, so it cannot be declared in KEYS: fine
  * on a standalone Redis, which is what the service uses. */
-static const char auth_list_lua[] =
-    "local a = redis.call('HMGET', KEYS[1], 'body', 'gen') "
-    "if not a[1] then return {false, a[2] or '0', false, ''} end "
-    "local uid = string.match(a[1], '^(%d+):') "
-    "if not uid then return {false, a[2] or '0', false, ''} end "
-    "local t = redis.call('HMGET', ARGV[1] .. uid, 'body', 'gen') "
-    "return {a[1], a[2] or '0', t[1], t[2] or '0'}";
+static const char auth_list_lua[] = "local a = redis.call('HMGET', KEYS[1], 'body', 'gen') "
+                                    "if not a[1] then return {false, a[2] or '0', false, ''} end "
+                                    "local uid = string.match(a[1], '^(%d+):') "
+                                    "if not uid then return {false, a[2] or '0', false, ''} end "
+                                    "local t = redis.call('HMGET', ARGV[1] .. uid, 'body', 'gen') "
+                                    "return {a[1], a[2] or '0', t[1], t[2] or '0'}";
 
 static char *reply_str(arena *a, redisReply *e, size_t *len)
 {
@@ -316,9 +315,9 @@ static char *reply_str(arena *a, redisReply *e, size_t *len)
     return arena_strndup(a, e->str, e->len);
 }
 
-int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix, char **auth_body,
-                           char *auth_gen, char **list_body, size_t *list_len, char *list_gen,
-                           long *us)
+int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix,
+                           char **auth_body, char *auth_gen, char **list_body, size_t *list_len,
+                           char *list_gen, long *us)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -32,9 +32,9 @@ char *cache_lookup(arena *a, const char *key, size_t *len, char *gen, long *us);
  * entry LIST_PREFIX<uid>. Bodies are copied into A (NULL when absent);
  * generations as for cache_lookup. Returns 0, or -1 when Redis is
  * unavailable (everything then is a miss with an empty generation). */
-int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix, char **auth_body,
-                           char *auth_gen, char **list_body, size_t *list_len, char *list_gen,
-                           long *us);
+int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix,
+                           char **auth_body, char *auth_gen, char **list_body, size_t *list_len,
+                           char *list_gen, long *us);
 
 /* Store BODY under KEY with TTL seconds only if KEY's generation is still
  * GEN (nothing was invalidated since the lookup). Returns 0 when stored. */

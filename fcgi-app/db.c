@@ -66,8 +66,8 @@ static int prepare_all(PGconn *c)
 int db_open(void)
 {
     const char *p = config_get("DB_PREPARED");
-    prepared = !(p && (strcasecmp(p, "off") == 0 || strcmp(p, "0") == 0 ||
-                       strcasecmp(p, "false") == 0));
+    prepared =
+        !(p && (strcasecmp(p, "off") == 0 || strcmp(p, "0") == 0 || strcasecmp(p, "false") == 0));
     if (load_queries() != 0)
         return -1;
     if (conn != NULL) {

@@ -68,7 +68,8 @@ const char *req_query(req *r, const char *name)
 int req_wants_fresh(req *r)
 {
     const char *cc = req_param(r, "HTTP_CACHE_CONTROL");
-    return cc != NULL && (strcasestr(cc, "no-cache") != NULL || strcasestr(cc, "max-age=0") != NULL);
+    return cc != NULL &&
+           (strcasestr(cc, "no-cache") != NULL || strcasestr(cc, "max-age=0") != NULL);
 }
 
 int req_json_body(req *r, json_object **out)
@@ -119,22 +120,38 @@ static long since_us(const struct timespec *t0)
 static const char *status_text(int s)
 {
     switch (s) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return s >= 500 ? "Internal Server Error" : "OK";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return s >= 500 ? "Internal Server Error" : "OK";
     }
 }
 

@@ -47,7 +47,7 @@ typedef struct req {
     int status;
     int sent;
     size_t resp_bytes;
-    char *headers; /* extra response header lines, "Name: value\r\n"... */
+    char *headers;             /* extra response header lines, "Name: value\r\n"... */
     const char *cache_control; /* default "no-store" */
     size_t headers_len;
 

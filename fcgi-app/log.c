@@ -67,10 +67,12 @@ void log_line(int level, const char *event, const char *fmt, ...)
     char msg[2048], ts[40], line[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized): va_start above
+    vsnprintf(msg, sizeof(msg), fmt,
+              ap); // NOLINT(clang-analyzer-valist.Uninitialized): va_start above
     va_end(ap);
     log_timestamp(ts, sizeof(ts));
-    size_t n = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"event\":\"", ts,
+    size_t n = (size_t)snprintf(line, sizeof(line),
+                                "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"event\":\"", ts,
                                 level_names[level], (int)getpid());
     log_escape(line, sizeof(line) - 16, &n, event);
     n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"msg\":\"");

@@ -313,8 +313,8 @@ static int cmd_down(PGconn *c, long long target, int limit)
             break;
         const mfile *mf = find_file(a[i].version);
         if (mf == NULL) {
-            log_line(LOG_ERROR, "migrate", "version %lld is applied but has no file in the directory",
-                     a[i].version);
+            log_line(LOG_ERROR, "migrate",
+                     "version %lld is applied but has no file in the directory", a[i].version);
             rc = -1;
             break;
         }
@@ -445,9 +445,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "honeydue-migrate: %s needs a version number\n", cmd);
         return 2;
     }
-    static const char *const known[] = {"up",     "up-by-one", "up-to",   "down",   "down-to",
-                                        "redo",   "reset",     "status",  "version", "create",
-                                        "validate", NULL};
+    static const char *const known[] = {"up",      "up-by-one", "up-to",    "down",
+                                        "down-to", "redo",      "reset",    "status",
+                                        "version", "create",    "validate", NULL};
     int ok = 0;
     for (const char *const *k = known; *k; k++)
         ok |= !strcmp(*k, cmd);

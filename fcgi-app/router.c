@@ -43,8 +43,8 @@ static int match_path(const char *pat, const char *path, long long *params, int 
     return 1;
 }
 
-int router_match(const route *table, size_t n, const char *method, const char *path,
-                 route_match *m, char *allow, size_t allow_cap)
+int router_match(const route *table, size_t n, const char *method, const char *path, route_match *m,
+                 char *allow, size_t allow_cap)
 {
     int path_found = 0;
     size_t alen = 0;
@@ -63,8 +63,8 @@ int router_match(const route *table, size_t n, const char *method, const char *p
         }
         path_found = 1;
         if (allow != NULL && alen < allow_cap) {
-            int w = snprintf(allow + alen, allow_cap - alen, "%s%s", alen ? ", " : "",
-                             table[i].method);
+            int w =
+                snprintf(allow + alen, allow_cap - alen, "%s%s", alen ? ", " : "", table[i].method);
             if (w > 0)
                 alen += (size_t)w;
         }

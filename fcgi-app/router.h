@@ -15,8 +15,8 @@
 #define ROUTER_MAX_PARAMS 4
 
 enum {
-    ROUTE_AUTH = 1 << 0,  /* needs a valid token (401 otherwise) */
-    ROUTE_STAFF = 1 << 1, /* needs is_staff (403 otherwise); implies AUTH */
+    ROUTE_AUTH = 1 << 0,      /* needs a valid token (401 otherwise) */
+    ROUTE_STAFF = 1 << 1,     /* needs is_staff (403 otherwise); implies AUTH */
     ROUTE_CACHEABLE = 1 << 2, /* its body is the user's cached list (tasks:user:<uid>),
                                  fetched with the token in one round trip */
 };
@@ -43,7 +43,7 @@ enum { ROUTER_FOUND = 0, ROUTER_NOT_FOUND = 404, ROUTER_BAD_METHOD = 405 };
  * ROUTER_FOUND and fills *M; or ROUTER_BAD_METHOD when the path exists for
  * other methods, writing them to ALLOW ("GET, POST") when ALLOW is not NULL;
  * or ROUTER_NOT_FOUND. Pure: no allocation. */
-int router_match(const route *table, size_t n, const char *method, const char *path,
-                 route_match *m, char *allow, size_t allow_cap);
+int router_match(const route *table, size_t n, const char *method, const char *path, route_match *m,
+                 char *allow, size_t allow_cap);
 
 #endif

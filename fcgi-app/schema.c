@@ -38,9 +38,10 @@ int schema_check(PGconn *conn)
         goto out;
     }
     PQclear(res);
-    res = PQexec(conn, "SELECT (SELECT is_applied FROM goose_db_version ORDER BY id DESC LIMIT 1),"
-                       " (SELECT version_id FROM goose_db_version ORDER BY id DESC LIMIT 1),"
-                       " (SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied)");
+    res = PQexec(conn,
+                 "SELECT (SELECT is_applied FROM goose_db_version ORDER BY id DESC LIMIT 1),"
+                 " (SELECT version_id FROM goose_db_version ORDER BY id DESC LIMIT 1),"
+                 " (SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied)");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_line(LOG_ERROR, "schema", "cannot read goose_db_version: %s",
                  PQresultErrorMessage(res));

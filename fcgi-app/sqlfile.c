@@ -33,8 +33,8 @@ static int only_comments(const char *s, size_t n)
     return 1;
 }
 
-static int add_query(const char *path, const char *name, size_t nlen, const char *body,
-                     size_t blen, sql_query **q, int *n, char *err, size_t errcap)
+static int add_query(const char *path, const char *name, size_t nlen, const char *body, size_t blen,
+                     sql_query **q, int *n, char *err, size_t errcap)
 {
     while (blen > 0 && (isspace((unsigned char)body[blen - 1]) || body[blen - 1] == ';'))
         blen--;

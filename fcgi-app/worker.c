@@ -78,10 +78,11 @@ static void log_request(req *r)
 {
     char line[2048], ts[40];
     log_timestamp(ts, sizeof(ts));
-    size_t n = (size_t)snprintf(line, sizeof(line),
-                                "{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"event\":\"request\","
-                                "\"method\":\"",
-                                ts, (int)getpid());
+    size_t n =
+        (size_t)snprintf(line, sizeof(line),
+                         "{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"event\":\"request\","
+                         "\"method\":\"",
+                         ts, (int)getpid());
     log_escape(line, 200, &n, r->method);
     n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"route\":\"");
     log_escape(line, 400, &n, r->route ? r->route->pattern : "-");
@@ -164,7 +165,8 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         log_line(LOG_ERROR, "worker", "cannot create the wake-up pipe: %s", strerror(errno));
         return 1;
     }
-    if (crypto_setup(config_get("SECRET_KEY"), (unsigned long long)config_int("PASSWORD_OPSLIMIT", 0),
+    if (crypto_setup(config_get("SECRET_KEY"),
+                     (unsigned long long)config_int("PASSWORD_OPSLIMIT", 0),
                      (size_t)config_int("PASSWORD_MEMLIMIT_KB", 0)) != 0) {
         log_line(LOG_ERROR, "worker", "libsodium could not start");
         return 1;

@@ -65,8 +65,9 @@ int auth_register(req *r)
     if (!username_ok(username)) {
         json_object_put(clean);
         errors = json_object_new_object();
-        json_object_object_add(errors, "username",
-                               json_object_new_string("may contain only letters, digits and _.@+-"));
+        json_object_object_add(
+            errors, "username",
+            json_object_new_string("may contain only letters, digits and _.@+-"));
         return send_invalid(r, errors);
     }
     char state[6];
@@ -84,7 +85,8 @@ int auth_register(req *r)
         if (user_taken)
             json_object_object_add(errors, "username", json_object_new_string("is already taken"));
         if (email_taken)
-            json_object_object_add(errors, "email", json_object_new_string("is already registered"));
+            json_object_object_add(errors, "email",
+                                   json_object_new_string("is already registered"));
         return resp_error_fields(r, 409, "conflict", "an account with these details exists",
                                  errors);
     }
@@ -95,8 +97,8 @@ int auth_register(req *r)
     }
     token_new(token);
     token_hash(token, th);
-    const char *params[] = {username, email, hash, field(clean, "first_name"),
-                            field(clean, "last_name"), th};
+    const char *params[] = {
+        username, email, hash, field(clean, "first_name"), field(clean, "last_name"), th};
     res = db_exec("users_create", 6, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
@@ -161,10 +163,6 @@ int auth_logout(req *r)
 
 int auth_me(req *r)
 {
-    char state[6];
     const char *params[] = {id_text(r, r->user_id)};
-    PGresult *res = db_exec("users_me", 1, params, state, &r->db_us);
-    if (res == NULL)
-        return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return send_query(r, "users_me", 1, params, 200);
 }

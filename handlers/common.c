@@ -50,6 +50,15 @@ int send_row(req *r, PGresult *res, int col, int status)
     return rc;
 }
 
+int send_query(req *r, const char *name, int n, const char *const *params, int status)
+{
+    char state[6];
+    PGresult *res = db_exec(name, n, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    return send_row(r, res, 0, status);
+}
+
 int send_invalid(req *r, json_object *errors)
 {
     return resp_error_fields(r, 422, "validation_failed", "some fields are invalid", errors);

@@ -73,6 +73,10 @@ int idem_replay(req *r, const char **key);
 /* What a key is bound to: "METHOD PATH". */
 const char *idem_scope(req *r);
 
+/* Run named query NAME and send its first column (a JSON text) with
+ * STATUS, the 404 when it has no row, or the database error. */
+int send_query(req *r, const char *name, int n, const char *const *params, int status);
+
 /* Send a 422 validation_failed with ERRORS (taken). */
 int send_invalid(req *r, json_object *errors);
 

@@ -13,12 +13,9 @@
 #include <string.h>
 
 static const jv_field residence_fields[] = {
-    {"name", JV_STRING, JV_REQUIRED, 1, 200, NULL},
-    {"street_address", JV_STRING, 0, 0, 255, NULL},
-    {"city", JV_STRING, 0, 0, 100, NULL},
-    {"state_province", JV_STRING, 0, 0, 100, NULL},
-    {"postal_code", JV_STRING, 0, 0, 20, NULL},
-    {"country", JV_STRING, 0, 0, 100, NULL},
+    {"name", JV_STRING, JV_REQUIRED, 1, 200, NULL}, {"street_address", JV_STRING, 0, 0, 255, NULL},
+    {"city", JV_STRING, 0, 0, 100, NULL},           {"state_province", JV_STRING, 0, 0, 100, NULL},
+    {"postal_code", JV_STRING, 0, 0, 20, NULL},     {"country", JV_STRING, 0, 0, 100, NULL},
     {"time_zone", JV_STRING, 0, 1, 64, NULL},
 };
 #define NFIELDS (sizeof(residence_fields) / sizeof(residence_fields[0]))
@@ -37,12 +34,8 @@ static int db_error(req *r, const char *state)
 
 int residences_list(req *r)
 {
-    char state[6];
     const char *params[] = {id_text(r, r->user_id)};
-    PGresult *res = db_exec("residences_list", 1, params, state, &r->db_us);
-    if (res == NULL)
-        return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return send_query(r, "residences_list", 1, params, 200);
 }
 
 int residences_create(req *r)
@@ -64,12 +57,8 @@ int residences_create(req *r)
 
 int residences_get(req *r)
 {
-    char state[6];
     const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    PGresult *res = db_exec("residences_get", 2, params, state, &r->db_us);
-    if (res == NULL)
-        return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return send_query(r, "residences_get", 2, params, 200);
 }
 
 /* Column 0 of an owner-only write: NULL not a member, 'f' member, 't' owner. */
@@ -126,12 +115,8 @@ int residences_delete(req *r)
 
 int residences_members(req *r)
 {
-    char state[6];
     const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    PGresult *res = db_exec("residences_members", 2, params, state, &r->db_us);
-    if (res == NULL)
-        return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return send_query(r, "residences_members", 2, params, 200);
 }
 
 /* The user who joined or left sees a different set of residences and tasks. */

@@ -44,7 +44,8 @@ static const char static_data[] =
     "{\"id\":\"general\",\"name\":\"General contractor\"},{\"id\":\"hvac\",\"name\":\"HVAC\"},"
     "{\"id\":\"plumbing\",\"name\":\"Plumbing\"},{\"id\":\"electrical\",\"name\":\"Electrical\"},"
     "{\"id\":\"roofing\",\"name\":\"Roofing\"},{\"id\":\"landscaping\",\"name\":\"Landscaping\"},"
-    "{\"id\":\"cleaning\",\"name\":\"Cleaning\"},{\"id\":\"pest_control\",\"name\":\"Pest control\"},"
+    "{\"id\":\"cleaning\",\"name\":\"Cleaning\"},{\"id\":\"pest_control\",\"name\":\"Pest "
+    "control\"},"
     "{\"id\":\"appliance_repair\",\"name\":\"Appliance repair\"},"
     "{\"id\":\"handyman\",\"name\":\"Handyman\"},{\"id\":\"other\",\"name\":\"Other\"}]}";
 

@@ -17,9 +17,9 @@
 #include <strings.h>
 
 static const char *const priorities[] = {"low", "medium", "high", "urgent", NULL};
-static const char *const frequencies[] = {"once",      "daily",        "weekly",
-                                          "biweekly",  "monthly",      "quarterly",
-                                          "semiannually", "annually", "custom", NULL};
+static const char *const frequencies[] = {"once",    "daily",     "weekly",       "biweekly",
+                                          "monthly", "quarterly", "semiannually", "annually",
+                                          "custom",  NULL};
 
 static const char *const anchors[] = {"due_date", "completion", NULL};
 
@@ -138,12 +138,8 @@ int tasks_create(req *r)
 
 int tasks_get(req *r)
 {
-    char state[6];
     const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    PGresult *res = db_exec("tasks_get", 2, params, state, &r->db_us);
-    if (res == NULL)
-        return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return send_query(r, "tasks_get", 2, params, 200);
 }
 
 int tasks_update(req *r)
@@ -230,12 +226,8 @@ int tasks_complete(req *r)
 
 int tasks_completions(req *r)
 {
-    char state[6];
     const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    PGresult *res = db_exec("tasks_completions", 2, params, state, &r->db_us);
-    if (res == NULL)
-        return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return send_query(r, "tasks_completions", 2, params, 200);
 }
 
 int tasks_completion_delete(req *r)

@@ -42,8 +42,8 @@ static int test_count;
     do {                                                                                           \
         const char *a_ = (a), *b_ = (b);                                                           \
         if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                     \
-            fprintf(stderr, "  %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,                     \
-                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                       \
+            fprintf(stderr, "  %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, a_ ? a_ : "(null)", \
+                    b_ ? b_ : "(null)");                                                           \
             *failed = 1;                                                                           \
         }                                                                                          \
     } while (0)
