@@ -10,17 +10,17 @@ import subprocess
 import tempfile
 import time
 
-from lib import register_user, request, psql
+from lib import register_user, request, psql, unique
 
 BIN = os.environ.get("HD_BIN", "build/asan")
 
 
 class Pool:
-    def __init__(self, workers=2):
+    def __init__(self, workers=2, **extra_env):
         self.dir = tempfile.mkdtemp()
         self.sock = os.path.join(self.dir, "fcgi.sock")
         self.log = open(os.path.join(self.dir, "fcgi.log"), "w+")
-        env = dict(os.environ, HONEYDUE_WORKERS=str(workers), HONEYDUE_SHUTDOWN_TIMEOUT="20")
+        env = dict(os.environ, HONEYDUE_WORKERS=str(workers), HONEYDUE_SHUTDOWN_TIMEOUT="20", **extra_env)
         self.p = subprocess.Popen([os.path.join(BIN, "honeydue-fcgi"), "--listen", self.sock],
                                   env=env, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
@@ -135,5 +135,29 @@ def test_sighup_replaces_every_worker_without_refusing_requests():
         assert len(now) == 2 and not (now & before), (before, now)
         assert statuses and all(s == 200 for s in statuses), statuses
         assert "reloaded" in pool.text()
+    finally:
+        assert pool.stop() == 0
+
+
+def test_unprepared_mode_serves_the_same_api():
+    """DB_PREPARED=off (for transaction-mode poolers) runs the same named
+    queries unprepared; the core flow must behave the same."""
+    pool = Pool(workers=1, DB_PREPARED="off")
+    try:
+        name = unique("unprep")
+        st, reg = pool.call("POST", "/api/auth/register/",
+                            {"username": name, "email": f"{name}@example.com", "password": "long-password"})
+        assert st == 201, reg
+        tok = reg["token"]
+        st, res = pool.call("POST", "/api/residences/", {"name": "Pooler house"}, token=tok)
+        assert st == 201, res
+        st, task = pool.call("POST", "/api/tasks/", {"residence_id": res["id"], "title": "via pooler",
+                                                     "frequency": "monthly", "due_date": "2026-01-31"}, token=tok)
+        assert st == 201, task
+        st, done = pool.call("POST", f"/api/tasks/{task['id']}/complete/", {}, token=tok)
+        assert st == 201 and done["task"]["due_date"] == "2026-02-28", done
+        st, lst = pool.call("GET", "/api/tasks/", token=tok)
+        assert st == 200 and lst["count"] == 1
+        assert pool.call("GET", f"/api/tasks/{task['id'] + 10**9}/", token=tok)[0] == 404
     finally:
         assert pool.stop() == 0
