@@ -19,6 +19,7 @@ static redisContext *ctx;
 static char host[256], password[256];
 static int port, db, is_unix;
 static long timeout_ms;
+static int ttl_s = 300;
 static long long next_try_ms, last_log_ms;
 static char *pending[PENDING_MAX];
 static int npending, pending_overflow;
@@ -92,6 +93,7 @@ int cache_setup(void)
 {
     const char *url = config_get("REDIS_URL");
     timeout_ms = config_int("REDIS_TIMEOUT_MS", 200);
+    ttl_s = (int)config_int("HONEYDUE_CACHE_TTL", 300);
     if (url == NULL || cache_parse_url(url, host, sizeof(host), &port, &db, password,
                                        sizeof(password), &is_unix) != 0) {
         log_line(LOG_ERROR, "cache", "REDIS_URL is not a redis:// or unix:// URL; cache disabled");
@@ -399,6 +401,11 @@ int cache_invalidate(const char *const *keys, int n, int ttl, long *us)
     if (us)
         *us += elapsed_us(&t0);
     return rc;
+}
+
+int cache_ttl(void)
+{
+    return ttl_s;
 }
 
 const char *cache_status(void)

@@ -15,8 +15,13 @@
 
 #include "arena.h"
 
-/* Read REDIS_URL and REDIS_TIMEOUT_MS; connect lazily. Returns 0. */
+/* Read REDIS_URL, REDIS_TIMEOUT_MS and HONEYDUE_CACHE_TTL; connect lazily.
+ * Returns 0. A worker's configuration is fixed for its life (SIGHUP
+ * replaces workers), so this runs once, at worker start. */
 int cache_setup(void);
+
+/* HONEYDUE_CACHE_TTL, in seconds, as read by cache_setup. */
+int cache_ttl(void);
 void cache_close(void);
 
 /* A cached entry is a hash {body, gen}: gen counts invalidations, so a

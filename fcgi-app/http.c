@@ -11,6 +11,13 @@
 #include <string.h>
 #include <strings.h>
 
+static long max_body = 1048576;
+
+void http_setup(void)
+{
+    max_body = config_int("HONEYDUE_MAX_BODY", 1048576);
+}
+
 const char *req_param(req *r, const char *name)
 {
     return FCGX_GetParam(name, r->fx->envp);
@@ -82,8 +89,7 @@ int req_json_body(req *r, json_object **out)
     if (ct == NULL || ctlen != 16 || strncasecmp(ct, "application/json", 16) != 0)
         return resp_error(r, 415, "unsupported_media_type",
                           "Content-Type must be application/json");
-    long max = config_int("HONEYDUE_MAX_BODY", 1048576);
-    if (r->content_length > max)
+    if (r->content_length > max_body)
         return resp_error(r, 413, "payload_too_large", "request body is too large");
     if (r->content_length <= 0)
         return resp_error(r, 400, "malformed_json", "request body is empty");

@@ -67,6 +67,9 @@ typedef struct req {
 /* 1 when the client asked to skip caches (Cache-Control: no-cache or max-age=0). */
 int req_wants_fresh(req *r);
 
+/* Read HONEYDUE_MAX_BODY once, at worker start. */
+void http_setup(void);
+
 /* A FastCGI parameter (request header: "HTTP_IF_NONE_MATCH"), or NULL. */
 const char *req_param(req *r, const char *name);
 

@@ -174,6 +174,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     if (db_open() != 0)
         log_line(LOG_WARN, "worker", "postgres unavailable at start; will retry per request");
     cache_setup();
+    http_setup();
 
     arena a;
     if (arena_init(&a, (size_t)64 * 1024) != 0)

@@ -30,13 +30,13 @@ void invalidate_members(req *r, const char *members)
         long long uid = strtoll(s, &end, 10);
         s = end;
         if (n + 2 > (int)(sizeof(keys) / sizeof(keys[0]))) {
-            cache_invalidate(keys, n, (int)config_int("HONEYDUE_CACHE_TTL", 300), &r->cache_us);
+            cache_invalidate(keys, n, cache_ttl(), &r->cache_us);
             n = 0;
         }
         keys[n++] = arena_sprintf(r->a, "tasks:user:%lld", uid);
         keys[n++] = arena_sprintf(r->a, "residences:user:%lld", uid);
     }
-    cache_invalidate(keys, n, (int)config_int("HONEYDUE_CACHE_TTL", 300), &r->cache_us);
+    cache_invalidate(keys, n, cache_ttl(), &r->cache_us);
 }
 
 int send_row(req *r, PGresult *res, int col, int status)

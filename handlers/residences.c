@@ -75,6 +75,22 @@ static int owner_check(req *r, PGresult *res)
     return 0;
 }
 
+/* Run owner-only query NAME on residence r->params[0] for r->user_id (plus
+ * EXTRA as $3 when not NULL). Returns its result for the owner; otherwise
+ * NULL after sending 404 (not a member), 403 (not the owner) or the
+ * database error. */
+static PGresult *owner_exec(req *r, const char *name, const char *extra)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), extra};
+    PGresult *res = db_exec(name, extra ? 3 : 2, params, state, &r->db_us);
+    if (res == NULL) {
+        resp_db_error(r, state);
+        return NULL;
+    }
+    return owner_check(r, res) == 0 ? res : NULL;
+}
+
 int residences_update(req *r)
 {
     json_object *body, *clean, *errors;
@@ -97,12 +113,8 @@ int residences_update(req *r)
 
 int residences_delete(req *r)
 {
-    char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    PGresult *res = db_exec("residences_delete", 2, params, state, &r->db_us);
+    PGresult *res = owner_exec(r, "residences_delete", NULL);
     if (res == NULL)
-        return resp_db_error(r, state);
-    if (owner_check(r, res) != 0)
         return r->status;
     invalidate_members(r, PQgetvalue(res, 0, 2));
     PQclear(res);
@@ -127,13 +139,9 @@ static void invalidate_user(req *r, long long uid)
 
 int residences_remove_member(req *r)
 {
-    char state[6];
     long long uid = r->params[1];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), id_text(r, uid)};
-    PGresult *res = db_exec("residences_remove_member", 3, params, state, &r->db_us);
+    PGresult *res = owner_exec(r, "residences_remove_member", id_text(r, uid));
     if (res == NULL)
-        return resp_db_error(r, state);
-    if (owner_check(r, res) != 0)
         return r->status;
     int removed = PQgetvalue(res, 0, 1)[0] != '0';
     PQclear(res);
@@ -166,25 +174,18 @@ int residences_leave(req *r)
 
 int sharecode_create(req *r)
 {
-    char code[SHARE_CODE_LEN + 1], state[6];
+    char code[SHARE_CODE_LEN + 1];
     share_code_new(code, SHARE_CODE_LEN);
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), code};
-    PGresult *res = db_exec("sharecode_create", 3, params, state, &r->db_us);
+    PGresult *res = owner_exec(r, "sharecode_create", code);
     if (res == NULL)
-        return resp_db_error(r, state);
-    if (owner_check(r, res) != 0)
         return r->status;
     return send_row(r, res, 1, 201);
 }
 
 int sharecode_revoke(req *r)
 {
-    char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    PGresult *res = db_exec("sharecode_revoke", 2, params, state, &r->db_us);
+    PGresult *res = owner_exec(r, "sharecode_revoke", NULL);
     if (res == NULL)
-        return resp_db_error(r, state);
-    if (owner_check(r, res) != 0)
         return r->status;
     PQclear(res);
     return resp_empty(r, 204);

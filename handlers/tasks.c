@@ -90,8 +90,7 @@ int tasks_list(req *r)
         if (body == NULL)
             return resp_error(r, 503, "service_unavailable", "out of memory");
         if (!bypass)
-            cache_fill(key, gen, body, len, (int)config_int("HONEYDUE_CACHE_TTL", 300),
-                       &r->cache_us);
+            cache_fill(key, gen, body, len, cache_ttl(), &r->cache_us);
     }
     char digest[17];
     crypto_etag(body, len, digest);
