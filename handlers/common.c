@@ -3,7 +3,6 @@
  */
 #include "handlers.h"
 #include "cache.h"
-#include "config.h"
 #include "db.h"
 
 #include <stdlib.h>
