@@ -90,3 +90,16 @@ void authn_forget(req *r)
     const char *key = authn_cache_key(r);
     cache_invalidate(&key, 1, AUTHN_CACHE_TTL, &r->cache_us);
 }
+
+void authn_forget_hashes(req *r, PGresult *res, int col)
+{
+    int n = PQntuples(res);
+    if (n == 0)
+        return;
+    const char **keys = arena_alloc(r->a, sizeof(char *) * (size_t)n);
+    if (keys == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        keys[i] = arena_sprintf(r->a, "auth:%s", PQgetvalue(res, i, col));
+    cache_invalidate(keys, n, AUTHN_CACHE_TTL, &r->cache_us);
+}

@@ -5,6 +5,8 @@
 #ifndef HD_AUTHN_H
 #define HD_AUTHN_H
 
+#include <libpq-fe.h>
+
 #include "http.h"
 
 /* Resolve the request's token to an active user: sets r->user_id,
@@ -23,6 +25,13 @@ const char *authn_cache_key(req *r);
 
 /* Drop the cached resolution of the request's token (logout). */
 void authn_forget(req *r);
+
+/* Drop the cached resolution of every token whose stored hash is in column
+ * COL of RES (the rows a "DELETE FROM user_authtoken ... RETURNING key_hash"
+ * answered): used wherever tokens are revoked in bulk (password change,
+ * deactivation, account deletion), so a revoked token stops working at once
+ * rather than when its cache entry expires. */
+void authn_forget_hashes(req *r, PGresult *res, int col);
 
 /* Parse an Authorization header value: the token of "Token <key>" when
  * well formed, else NULL. Pure. */

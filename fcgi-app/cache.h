@@ -50,6 +50,11 @@ int cache_fill(const char *key, const char *gen, const char *body, size_t len, i
  * are then retried before this process next reads the cache). */
 int cache_invalidate(const char *const *keys, int n, int ttl, long *us);
 
+/* EVAL SCRIPT with NKEYS keys; ARGV[0..ARGC) holds the keys then the
+ * arguments (at most 16 in all). Returns 0 with *RESULT set when the script
+ * answered an integer, -1 when Redis is unavailable or the script failed. */
+int cache_eval(const char *script, int nkeys, int argc, const char *const *argv, long long *result,
+               long *us);
 /* "ok" or "degraded" after a PING (for /api/ready/). */
 const char *cache_status(void);
 

@@ -7,10 +7,12 @@
 #include "authn.h"
 #include "cache.h"
 #include "crypto.h"
+#include "queue.h"
 #include "embed.h"
 #include "sqlfile.h"
 #include "test.h"
 
+#include <stdlib.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -183,6 +185,35 @@ TEST(share_codes_are_typable_and_normalized)
     CHECK(share_code_normalize("ABCDEFGHJ", out, sizeof(out), 8) == -1); /* long */
     CHECK(share_code_normalize("ABCDEFG0", out, sizeof(out), 8) == -1);  /* not in alphabet */
     CHECK(share_code_normalize("ABCD'EFG", out, sizeof(out), 8) == -1);
+}
+
+TEST(queue_job_document_has_every_field)
+{
+    const queue_type *t = queue_type_find("email.password_reset");
+    CHECK(t != NULL && strcmp(t->queue, "critical") == 0);
+    CHECK(queue_type_find("email.nope") == NULL);
+    json_object *payload = json_object_new_object();
+    json_object_object_add(payload, "to", json_object_new_string("a@example.com"));
+    char *out = NULL;
+    CHECK(queue_job_json("00ff", t, payload, "reset:7", 1795000000LL, 1793577600LL, &out) == 0);
+    json_object_put(payload);
+    json_object *job = json_tokener_parse(out);
+    CHECK(job != NULL);
+    json_object *v;
+    CHECK(json_object_object_get_ex(job, "id", &v) &&
+          strcmp(json_object_get_string(v), "00ff") == 0);
+    CHECK(json_object_object_get_ex(job, "queue", &v) &&
+          strcmp(json_object_get_string(v), "critical") == 0);
+    CHECK(json_object_object_get_ex(job, "attempt", &v) && json_object_get_int(v) == 0);
+    CHECK(json_object_object_get_ex(job, "max_attempts", &v) && json_object_get_int(v) == 8);
+    CHECK(json_object_object_get_ex(job, "enqueued_at", &v) &&
+          strcmp(json_object_get_string(v), "2026-11-02T00:00:00Z") == 0);
+    CHECK(json_object_object_get_ex(job, "run_at", &v) && json_object_get_int64(v) == 1795000000LL);
+    CHECK(json_object_object_get_ex(job, "unique_key", &v) &&
+          strcmp(json_object_get_string(v), "reset:7") == 0);
+    CHECK(json_object_object_get_ex(job, "payload", &v) && json_object_object_get_ex(v, "to", &v));
+    json_object_put(job);
+    free(out);
 }
 
 RUN_TESTS()

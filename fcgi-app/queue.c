@@ -1,0 +1,129 @@
+/*
+ * queue.c - enqueue jobs for honeydue-worker (see queue.h for the format).
+ *
+ * One EVAL puts a job on its queue (or the scheduled set) and claims its
+ * unique key in the same step, so two requests racing to enqueue the same
+ * unique job cannot both succeed. When Redis is unavailable the job goes to
+ * the Postgres outbox (sql/queue.sql); the worker moves it to Redis later.
+ */
+#include "queue.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "db.h"
+#include "log.h"
+
+/* Queues, most urgent first: critical (a user is waiting for this email),
+ * default (notifications), low (periodic digests). */
+const queue_type queue_types[] = {
+    {"email.password_reset", "critical", 8, 30},
+    {"email.verify", "critical", 8, 30},
+    {"email.welcome", "default", 10, 30},
+    {"notify.task_created", "default", 10, 30},
+    {"notify.task_completed", "default", 10, 30},
+    {"notify.member_joined", "default", 10, 30},
+    {"reminders.daily", "low", 3, 600},
+    {"noop", "default", 3, 10},
+    {NULL, NULL, 0, 0},
+};
+
+const queue_type *queue_type_find(const char *type)
+{
+    for (const queue_type *t = queue_types; t->type != NULL; t++)
+        if (strcmp(t->type, type) == 0)
+            return t;
+    return NULL;
+}
+
+static void rfc3339(long long t, char *out, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int queue_job_json(const char *id, const queue_type *t, json_object *payload,
+                   const char *unique_key, long long run_at, long long now, char **out)
+{
+    char ts[32];
+    json_object *job = json_object_new_object();
+    json_object_object_add(job, "id", json_object_new_string(id));
+    json_object_object_add(job, "type", json_object_new_string(t->type));
+    json_object_object_add(job, "queue", json_object_new_string(t->queue));
+    json_object_object_add(job, "payload", json_object_get(payload));
+    json_object_object_add(job, "attempt", json_object_new_int(0));
+    json_object_object_add(job, "max_attempts", json_object_new_int(t->max_attempts));
+    json_object_object_add(job, "timeout", json_object_new_int(t->timeout_s));
+    rfc3339(now, ts, sizeof(ts));
+    json_object_object_add(job, "enqueued_at", json_object_new_string(ts));
+    json_object_object_add(job, "unique_key",
+                           unique_key ? json_object_new_string(unique_key) : NULL);
+    json_object_object_add(job, "run_at", run_at > 0 ? json_object_new_int64(run_at) : NULL);
+    *out = strdup(json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN));
+    json_object_put(job);
+    return *out ? 0 : -1;
+}
+
+/* KEYS: queue list, scheduled set, unique key ("" for none).
+ * ARGV: job, run_at (0 = now), unique TTL, job id. 1 queued, 0 duplicate. */
+static const char enqueue_lua[] =
+    "if KEYS[3] ~= '' and not redis.call('SET',KEYS[3],ARGV[4],'NX','EX',ARGV[3]) then "
+    "return 0 end "
+    "if tonumber(ARGV[2]) > 0 then redis.call('ZADD',KEYS[2],ARGV[2],ARGV[1]) "
+    "else redis.call('LPUSH',KEYS[1],ARGV[1]) end return 1";
+
+int queue_enqueue(const char *type, json_object *payload, const char *unique_key, int unique_ttl,
+                  long long run_at, long *us)
+{
+    const queue_type *t = queue_type_find(type);
+    char *job = NULL;
+    int rc = -1;
+    if (t == NULL) {
+        log_line(LOG_ERROR, "queue", "unknown job type %s", type);
+        goto done;
+    }
+    unsigned char raw[16];
+    char id[33];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(id, sizeof(id), raw, sizeof(raw));
+    long long now = (long long)time(NULL);
+    if (run_at <= now)
+        run_at = 0;
+    if (queue_job_json(id, t, payload, unique_key, run_at, now, &job) != 0)
+        goto done;
+
+    char qkey[64], ukey[256] = "", runs[24], ttls[16];
+    snprintf(qkey, sizeof(qkey), "hd:queue:%s", t->queue);
+    if (unique_key != NULL)
+        snprintf(ukey, sizeof(ukey), "hd:unique:%s", unique_key);
+    snprintf(runs, sizeof(runs), "%lld", run_at);
+    snprintf(ttls, sizeof(ttls), "%d", unique_ttl > 0 ? unique_ttl : 86400);
+    const char *argv[] = {qkey, "hd:scheduled", ukey, job, runs, ttls, id};
+    long long result;
+    if (cache_eval(enqueue_lua, 3, 7, argv, &result, us) == 0) {
+        rc = result == 1 ? 0 : 1;
+        goto done;
+    }
+
+    /* Redis could not take it: the outbox keeps it until the worker can. */
+    char state[6];
+    const char *params[] = {job};
+    PGresult *res = db_exec("queue_outbox_insert", 1, params, state, NULL);
+    if (res != NULL) {
+        log_line(LOG_WARN, "queue", "redis unavailable; job %s (%s) kept in the outbox", id, type);
+        PQclear(res);
+        rc = 0;
+    } else {
+        log_line(LOG_ERROR, "queue", "job %s (%s) lost: redis and postgres both failed", id, type);
+    }
+done:
+    free(job);
+    json_object_put(payload);
+    return rc;
+}

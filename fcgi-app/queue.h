@@ -1,0 +1,53 @@
+/*
+ * queue.h - the producer side of the job queue (DESIGN §8): the API enqueues
+ * side effects (email, notifications) that honeydue-worker runs.
+ *
+ * A job is one JSON object:
+ *   {"id": "<32 hex>", "type": "email.welcome", "queue": "default",
+ *    "payload": {...}, "attempt": 0, "max_attempts": 10, "timeout": 30,
+ *    "enqueued_at": "2026-11-23T10:00:00Z", "unique_key": null, "run_at": null}
+ * Redis keys (all under hd:):
+ *   hd:queue:<queue>   list of ready jobs; producers LPUSH, workers take from
+ *                      the right (FIFO).
+ *   hd:scheduled       sorted set of jobs whose run_at (score, Unix seconds)
+ *                      is in the future; promoted to their queue when due.
+ *   hd:unique:<key>    held (SET NX EX) while a unique job is pending.
+ * Enqueueing is one EVAL. When Redis cannot take the job, it is written to
+ * the Postgres table queue_outbox instead, which the worker drains into
+ * Redis: a side effect is never lost because the cache server was down.
+ */
+#ifndef HD_QUEUE_H
+#define HD_QUEUE_H
+
+#include <json-c/json.h>
+
+/* What each job type is: its queue, attempts before the dead list, and how
+ * long one run may take. The worker reads the same table. */
+typedef struct {
+    const char *type;
+    const char *queue;
+    int max_attempts;
+    int timeout_s;
+} queue_type;
+
+extern const queue_type queue_types[];
+
+/* The entry for TYPE, or NULL when TYPE is not a known job type. */
+const queue_type *queue_type_find(const char *type);
+
+/* Enqueue a job of TYPE with PAYLOAD (taken, freed here). UNIQUE_KEY (or
+ * NULL) makes the job unique while pending, for UNIQUE_TTL seconds; RUN_AT
+ * (Unix seconds, 0 for now) schedules it. Returns 0 when queued (in Redis
+ * or, failing that, in the Postgres outbox), 1 when a pending job already
+ * holds UNIQUE_KEY, -1 when both stores failed (logged without the payload,
+ * which may hold a secret such as a reset code). US, when not NULL, is
+ * increased by the time spent in Redis. */
+int queue_enqueue(const char *type, json_object *payload, const char *unique_key, int unique_ttl,
+                  long long run_at, long *us);
+
+/* Build the job document (pure, for tests and the outbox drain): the JSON
+ * text in OUT (malloc'd, caller frees) for the given fields. Returns 0. */
+int queue_job_json(const char *id, const queue_type *t, json_object *payload,
+                   const char *unique_key, long long run_at, long long now, char **out);
+
+#endif
