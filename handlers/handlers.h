@@ -47,6 +47,10 @@ int tasks_get(req *r);
 int tasks_update(req *r);
 int tasks_delete(req *r);
 int tasks_complete(req *r);
+int tasks_skip(req *r);
+int tasks_archive(req *r);
+int tasks_unarchive(req *r);
+int tasks_cancel(req *r);
 int tasks_completions(req *r);
 int tasks_completion_delete(req *r);
 

@@ -9,7 +9,9 @@
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
+#include "queue.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const jv_field residence_fields[] = {
@@ -144,12 +146,13 @@ int residences_remove_member(req *r)
     if (res == NULL)
         return r->status;
     int removed = PQgetvalue(res, 0, 1)[0] != '0';
+    if (removed)
+        invalidate_members(r, PQgetvalue(res, 0, 2));
     PQclear(res);
     if (!removed && uid == r->user_id)
         return resp_error(r, 409, "conflict", "the owner cannot be removed; delete the residence");
     if (!removed)
         return resp_not_found(r);
-    invalidate_user(r, uid);
     return resp_empty(r, 204);
 }
 
@@ -165,10 +168,11 @@ int residences_leave(req *r)
         return resp_not_found(r);
     }
     int owner = PQgetvalue(res, 0, 0)[0] == 't';
+    if (!owner)
+        invalidate_members(r, PQgetvalue(res, 0, 2));
     PQclear(res);
     if (owner)
         return resp_error(r, 409, "conflict", "the owner cannot leave; delete the residence");
-    invalidate_user(r, r->user_id);
     return resp_empty(r, 204);
 }
 
@@ -220,5 +224,12 @@ int residences_join(req *r)
         return send_invalid(r, errors);
     }
     invalidate_user(r, r->user_id);
+    if (PQgetvalue(res, 0, 1)[0] == '1') { /* a new member: tell the others */
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "residence_id",
+                               json_object_new_int64(strtoll(PQgetvalue(res, 0, 2), NULL, 10)));
+        json_object_object_add(p, "user_id", json_object_new_int64(r->user_id));
+        queue_enqueue("notify.member_joined", p, NULL, 0, 0, &r->cache_us);
+    }
     return send_row(r, res, 0, 200);
 }

@@ -32,6 +32,10 @@ const route routes[] = {
     {"PATCH", "/api/tasks/{id}/", tasks_update, ROUTE_AUTH},
     {"DELETE", "/api/tasks/{id}/", tasks_delete, ROUTE_AUTH},
     {"POST", "/api/tasks/{id}/complete/", tasks_complete, ROUTE_AUTH},
+    {"POST", "/api/tasks/{id}/skip/", tasks_skip, ROUTE_AUTH},
+    {"POST", "/api/tasks/{id}/archive/", tasks_archive, ROUTE_AUTH},
+    {"POST", "/api/tasks/{id}/unarchive/", tasks_unarchive, ROUTE_AUTH},
+    {"POST", "/api/tasks/{id}/cancel/", tasks_cancel, ROUTE_AUTH},
     {"GET", "/api/tasks/{id}/completions/", tasks_completions, ROUTE_AUTH},
     {"DELETE", "/api/tasks/{id}/completions/{cid}/", tasks_completion_delete, ROUTE_AUTH},
 };

@@ -12,7 +12,9 @@
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
+#include "queue.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -35,6 +37,7 @@ static const jv_field task_fields[] = {
     {"estimated_cost", JV_DECIMAL, JV_NULLABLE, 0, 99999999, NULL},
     {"archived", JV_BOOL, 0, 0, 0, NULL},
     {"schedule_anchor", JV_ENUM, 0, 0, 0, anchors},
+    {"assigned_to_id", JV_INT, JV_NULLABLE, 1, 999999999999999LL, NULL},
 };
 #define NFIELDS (sizeof(task_fields) / sizeof(task_fields[0]))
 
@@ -53,24 +56,112 @@ static int check_custom(json_object *clean, json_object **errors)
     return -1;
 }
 
+/* One field's 422, for what only the database can check. */
+static int invalid_field(req *r, const char *field, const char *msg)
+{
+    json_object *errors = json_object_new_object();
+    json_object_object_add(errors, field, json_object_new_string(msg));
+    return send_invalid(r, errors);
+}
+
 static int db_error(req *r, const char *state)
 {
     if (strcmp(state, "23514") == 0) /* check constraint: e.g. custom without interval */
-        return resp_error(r, 422, "validation_failed",
-                          "custom_interval_days is required when frequency is custom");
+        return invalid_field(r, "custom_interval_days", "is required when frequency is custom");
+    if (strcmp(state, "23503") == 0) /* task_task_assigned_member_fk */
+        return invalid_field(r, "assigned_to_id", "is not a member of the residence");
     return resp_db_error(r, state);
+}
+
+/* Tell the worker (notify.*) what happened to task TASK_ID. */
+static void notify(req *r, const char *type, const char *task_id, const char *completion_id)
+{
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "task_id", json_object_new_int64(strtoll(task_id, NULL, 10)));
+    if (completion_id != NULL)
+        json_object_object_add(p, "completion_id",
+                               json_object_new_int64(strtoll(completion_id, NULL, 10)));
+    json_object_object_add(p, "actor_id", json_object_new_int64(r->user_id));
+    queue_enqueue(type, p, NULL, 0, 0, &r->cache_us);
+}
+
+static const char *const statuses[] = {"overdue",   "due_soon", "upcoming",
+                                       "completed", "archived", NULL};
+
+static int in_list(const char *v, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(v, *list) == 0)
+            return 1;
+    return 0;
+}
+
+/* A positive integer query value, or -1. */
+static long long query_id(const char *v)
+{
+    char *end;
+    if (v == NULL || *v < '1' || *v > '9' || strlen(v) > 15)
+        return -1;
+    long long n = strtoll(v, &end, 10);
+    return *end == '\0' ? n : -1;
+}
+
+/* The filters of GET /api/tasks/ as the parameters of tasks_filtered
+ * ($2..$9; NULL for "any"). Returns 0 when the request has none (the cached
+ * list answers it), 1 when it has some, or -1 with a 422 sent. */
+static int list_filters(req *r, const char **p)
+{
+    static const char *const names[] = {"residence",  "status",    "category",    "priority",
+                                        "due_before", "due_after", "assigned_to", "group"};
+    json_object *errors = json_object_new_object();
+    int any = 0;
+    for (int i = 0; i < 8; i++) {
+        const char *v = req_query(r, names[i]);
+        p[i] = v;
+        if (v == NULL)
+            continue;
+        any = 1;
+        const char *bad = NULL;
+        if (i == 0 && query_id(v) < 0)
+            bad = "must be a residence id";
+        else if ((i == 1 && !in_list(v, statuses)) || (i == 3 && !in_list(v, priorities)))
+            bad = "is not one of the allowed values";
+        else if (i == 2 && (v[0] == '\0' || strlen(v) > 50))
+            bad = "must be 1 to 50 characters";
+        else if ((i == 4 || i == 5) && !jv_valid_date(v))
+            bad = "must be a date as YYYY-MM-DD";
+        else if (i == 6 && strcmp(v, "me") == 0)
+            p[i] = id_text(r, r->user_id);
+        else if (i == 6 && query_id(v) < 0)
+            bad = "must be a user id or \"me\"";
+        else if (i == 7 && strcmp(v, "status") != 0)
+            bad = "must be \"status\"";
+        if (bad != NULL)
+            json_object_object_add(errors, names[i], json_object_new_string(bad));
+    }
+    p[7] = p[7] ? "true" : "false";
+    if (json_object_object_length(errors) > 0) {
+        send_invalid(r, errors);
+        return -1;
+    }
+    json_object_put(errors);
+    return any;
 }
 
 /* The list body of user r->user_id: from the cache unless bypassed. */
 int tasks_list(req *r)
 {
     const char *uid = id_text(r, r->user_id);
+    const char *filters[9] = {uid};
+    int filtered = list_filters(r, filters + 1);
+    if (filtered < 0)
+        return r->status;
     const char *key = arena_sprintf(r->a, "tasks:user:%s", uid);
-    int bypass = req_wants_fresh(r);
+    int bypass = filtered || req_wants_fresh(r);
     char gen[24] = "";
     size_t len = 0;
     char *body = NULL;
-    if (r->prefetched) { /* read with the token by authn_request */
+    if (r->prefetched && !bypass) { /* read with the token by authn_request */
         body = r->list_body;
         len = r->list_len;
         memcpy(gen, r->list_gen, sizeof(gen));
@@ -80,17 +171,21 @@ int tasks_list(req *r)
     r->cache_state = body ? "hit" : bypass ? "bypass" : "miss";
     if (body == NULL) {
         char state[6];
-        const char *params[] = {uid};
-        PGresult *res = db_exec("tasks_list", 1, params, state, &r->db_us);
+        PGresult *res = filtered ? db_exec("tasks_filtered", 9, filters, state, &r->db_us)
+                                 : db_exec("tasks_list", 1, filters, state, &r->db_us);
         if (res == NULL)
             return resp_db_error(r, state);
         len = (size_t)PQgetlength(res, 0, 0);
         body = arena_strndup(r->a, PQgetvalue(res, 0, 0), len);
+        /* Statuses change at the residences' next local midnight. */
+        int ttl = cache_ttl();
+        if (!filtered && !PQgetisnull(res, 0, 1) && atoi(PQgetvalue(res, 0, 1)) < ttl)
+            ttl = atoi(PQgetvalue(res, 0, 1));
         PQclear(res);
         if (body == NULL)
             return resp_error(r, 503, "service_unavailable", "out of memory");
-        if (!bypass)
-            cache_fill(key, gen, body, len, cache_ttl(), &r->cache_us);
+        if (!bypass && ttl > 0)
+            cache_fill(key, gen, body, len, ttl, &r->cache_us);
     }
     char digest[17];
     crypto_etag(body, len, digest);
@@ -130,8 +225,10 @@ int tasks_create(req *r)
         return idem_replay(r, &key) == 1 ? r->status : resp_db_error(r, state); /* lost a race */
     if (res == NULL)
         return db_error(r, state);
-    if (PQntuples(res) == 1)
+    if (PQntuples(res) == 1) {
         invalidate_members(r, PQgetvalue(res, 0, 1));
+        notify(r, "notify.task_created", PQgetvalue(res, 0, 2), NULL);
+    }
     return send_row(r, res, 0, 201);
 }
 
@@ -184,8 +281,9 @@ static const jv_field completion_fields[] = {
     {"rating", JV_INT, JV_NULLABLE, 1, 5, NULL},
 };
 
-/* POST /api/tasks/{id}/complete/ -> 201 {"completion": ..., "task": ...} */
-int tasks_complete(req *r)
+/* Record a completion or a skip (KIND) of task {id}: 201 {"completion",
+ * "task"}, replayed for a repeated Idempotency-Key. */
+static int record(req *r, const char *kind)
 {
     json_object *clean, *errors;
     json_object *body = NULL;
@@ -193,7 +291,9 @@ int tasks_complete(req *r)
     if (r->content_length > 0 && req_json_body(r, &body) != 0)
         return r->status;
     json_object *empty = body ? NULL : json_object_new_object();
-    int bad = jv_check(body ? body : empty, completion_fields, 3, 0, &clean, &errors);
+    int bad =
+        jv_check(body ? body : empty, completion_fields,
+                 sizeof(completion_fields) / sizeof(completion_fields[0]), 0, &clean, &errors);
     json_object_put(empty);
     if (bad)
         return send_invalid(r, errors);
@@ -203,9 +303,10 @@ int tasks_complete(req *r)
         return r->status;
     }
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
-                            json_object_to_json_string(clean), key, idem_scope(r)};
-    PGresult *res = db_exec("tasks_complete", 5, params, state, &r->db_us);
+    const char *task = id_text(r, r->params[0]);
+    const char *params[] = {task, id_text(r, r->user_id), json_object_to_json_string(clean),
+                            key,  idem_scope(r),          kind};
+    PGresult *res = db_exec("tasks_complete", 6, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL && key != NULL && strcmp(state, "23505") == 0)
         return idem_replay(r, &key) == 1 ? r->status : resp_db_error(r, state); /* lost a race */
@@ -216,11 +317,60 @@ int tasks_complete(req *r)
         return resp_not_found(r);
     }
     if (PQgetisnull(res, 0, 1)) {
+        const char *why = arena_strdup(r->a, PQgetvalue(res, 0, 3));
         PQclear(res);
-        return resp_error(r, 409, "conflict", "the task is completed or archived");
+        return resp_error(r, 409, "conflict", why ? why : "the task cannot be changed");
     }
     invalidate_members(r, PQgetvalue(res, 0, 2));
+    if (strcmp(kind, "completed") == 0) {
+        json_object *answer = json_tokener_parse(PQgetvalue(res, 0, 1)), *c, *id;
+        if (answer && json_object_object_get_ex(answer, "completion", &c) &&
+            json_object_object_get_ex(c, "id", &id))
+            notify(r, "notify.task_completed", task, json_object_get_string(id));
+        json_object_put(answer);
+    }
     return send_row(r, res, 1, 201);
+}
+
+/* POST /api/tasks/{id}/complete/ */
+int tasks_complete(req *r)
+{
+    return record(r, "completed");
+}
+
+/* POST /api/tasks/{id}/skip/: the current occurrence of a recurring task
+ * will not be done; the next one is due. */
+int tasks_skip(req *r)
+{
+    return record(r, "skipped");
+}
+
+/* Archive, unarchive or cancel task {id}: 200 with the task. */
+static int set_state(req *r, const char *action)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), action};
+    PGresult *res = db_exec("tasks_set_state", 3, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    if (PQntuples(res) == 1)
+        invalidate_members(r, PQgetvalue(res, 0, 1));
+    return send_row(r, res, 0, 200);
+}
+
+int tasks_archive(req *r)
+{
+    return set_state(r, "archive");
+}
+
+int tasks_unarchive(req *r)
+{
+    return set_state(r, "unarchive");
+}
+
+int tasks_cancel(req *r)
+{
+    return set_state(r, "cancel");
 }
 
 int tasks_completions(req *r)

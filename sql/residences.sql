@@ -90,7 +90,9 @@ WHERE EXISTS (SELECT 1 FROM residence_residence_users WHERE residence_id = $1 AN
 
 -- name: residences_remove_member
 -- Owner $2 removes user $3 from residence $1 (never the owner).
--- One row: is_owner (NULL when $2 is not a member), rows removed.
+-- One row: is_owner (NULL when $2 is not a member), rows removed, and the
+-- members before (the removed one included) whose lists change: the tasks
+-- assigned to the one who goes become unassigned.
 WITH target AS (
     SELECT r.id, r.owner_id, r.owner_id = $2 AS is_owner
     FROM residence_residence r
@@ -102,10 +104,12 @@ WITH target AS (
       AND m.user_id <> target.owner_id
     RETURNING m.user_id
 )
-SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del)
+SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del),
+       (SELECT array_agg(user_id) FROM residence_residence_users WHERE residence_id = $1)
 
 -- name: residences_leave
--- User $2 leaves residence $1. One row: is_owner (NULL when not a member), rows removed.
+-- User $2 leaves residence $1. One row: is_owner (NULL when not a member),
+-- rows removed, the members before (as for residences_remove_member).
 WITH target AS (
     SELECT r.id, r.owner_id = $2 AS is_owner
     FROM residence_residence r
@@ -116,7 +120,8 @@ WITH target AS (
     WHERE m.residence_id = target.id AND NOT target.is_owner AND m.user_id = $2
     RETURNING m.user_id
 )
-SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del)
+SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del),
+       (SELECT array_agg(user_id) FROM residence_residence_users WHERE residence_id = $1)
 
 -- name: sharecode_create
 -- Owner $2 replaces residence $1's share code with $3, valid for 24 hours.
@@ -154,7 +159,8 @@ SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del)
 
 -- name: residences_join
 -- User $1 joins the residence of live share code $2 (joining twice is a no-op).
--- No row when the code is unknown or expired.
+-- No row when the code is unknown or expired. Columns: the residence, 1
+-- when the user was not a member before, its id.
 WITH s AS (
     SELECT residence_id FROM residence_residencesharecode WHERE code = $2 AND expires_at > now()
 ), ins AS (
@@ -163,6 +169,6 @@ WITH s AS (
     ON CONFLICT DO NOTHING
     RETURNING residence_id
 )
-SELECT row_to_json(x)
+SELECT row_to_json(x), (SELECT count(*) FROM ins), x.id
 FROM (SELECT r.*, r.owner_id = $1 AS is_owner
       FROM residence_residence r JOIN s ON s.residence_id = r.id) x

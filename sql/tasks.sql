@@ -4,14 +4,60 @@
 -- of the affected residence, whose cached lists the handler invalidates.
 
 -- name: tasks_list
--- The body of GET /api/tasks/ for user $1, built by Postgres in one pass.
-SELECT json_build_object('count', count(*),
-                         'results', coalesce(json_agg(t ORDER BY t.due_date NULLS LAST, t.id), '[]'))
-FROM task_task t
-WHERE t.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $1)
+-- The body of GET /api/tasks/ for user $1, built by Postgres in one pass,
+-- and how many seconds it stays true: a task's status changes at midnight
+-- in its residence's time zone, so the cached copy must not outlive the
+-- earliest coming midnight among the user's residences.
+WITH r AS (
+    SELECT r.id, now() AT TIME ZONE r.time_zone AS local
+    FROM residence_residence r
+    WHERE r.id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $1)
+)
+SELECT json_build_object('count', count(t.id),
+                         'results', coalesce(json_agg(task_json(t, r.local::date)
+                                                      ORDER BY t.due_date NULLS LAST, t.id), '[]')),
+       (SELECT ceil(min(extract(epoch FROM date_trunc('day', local) + interval '1 day' - local)))::int
+        FROM r)
+FROM r JOIN task_task t ON t.residence_id = r.id
+
+-- name: tasks_filtered
+-- GET /api/tasks/ with filters, for user $1: residence $2, status $3,
+-- category $4, priority $5, due on or before $6, due on or after $7,
+-- assigned to $8 (each NULL for "any"). $9 true answers the board: the same
+-- tasks grouped into one column per status, in a fixed order.
+WITH x AS (
+    SELECT task_json(t, r.today) AS j, task_status(t, r.today) AS s, t.due_date, t.id
+    FROM (SELECT r.id, (now() AT TIME ZONE r.time_zone)::date AS today
+          FROM residence_residence r
+          WHERE r.id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $1)
+            AND ($2::bigint IS NULL OR r.id = $2::bigint)) r
+    JOIN task_task t ON t.residence_id = r.id
+    WHERE ($4::text IS NULL OR t.category = $4::text)
+      AND ($5::text IS NULL OR t.priority = $5::text)
+      AND ($6::date IS NULL OR t.due_date <= $6::date)
+      AND ($7::date IS NULL OR t.due_date >= $7::date)
+      AND ($8::bigint IS NULL OR t.assigned_to_id = $8::bigint)
+), y AS (
+    SELECT * FROM x WHERE $3::text IS NULL OR x.s = $3::text
+)
+SELECT CASE WHEN $9::boolean THEN
+    json_build_object(
+        'count', (SELECT count(*) FROM y),
+        'columns', (SELECT json_agg(json_build_object(
+                        'status', c.s,
+                        'count', (SELECT count(*) FROM y WHERE y.s = c.s),
+                        'results', (SELECT coalesce(json_agg(y.j ORDER BY y.due_date NULLS LAST, y.id), '[]')
+                                    FROM y WHERE y.s = c.s)) ORDER BY c.n)
+                    FROM (VALUES (1, 'overdue'), (2, 'due_soon'), (3, 'upcoming'),
+                                 (4, 'completed'), (5, 'archived')) c (n, s)))
+ELSE
+    (SELECT json_build_object('count', count(*),
+                              'results', coalesce(json_agg(y.j ORDER BY y.due_date NULLS LAST, y.id), '[]'))
+     FROM y)
+END
 
 -- name: tasks_get
-SELECT row_to_json(t)
+SELECT task_json(t, residence_today(t.residence_id))
 FROM task_task t
 WHERE t.id = $1
   AND t.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
@@ -23,22 +69,23 @@ WHERE t.id = $1
 WITH p AS (
     SELECT * FROM jsonb_populate_record(NULL::task_task, $3::jsonb)
 ), t AS (
-    INSERT INTO task_task (residence_id, created_by_id, title, description, category, priority,
-                           due_date, frequency, custom_interval_days, estimated_cost, archived,
-                           schedule_anchor)
+    INSERT INTO task_task AS n (residence_id, created_by_id, title, description, category, priority,
+                                due_date, frequency, custom_interval_days, estimated_cost, archived,
+                                schedule_anchor, assigned_to_id)
     SELECT $2, $1, p.title, coalesce(p.description, ''), coalesce(p.category, 'general'),
            coalesce(p.priority, 'medium'), p.due_date, coalesce(p.frequency, 'once'),
            p.custom_interval_days, p.estimated_cost, coalesce(p.archived, false),
-           coalesce(p.schedule_anchor, 'due_date')
+           coalesce(p.schedule_anchor, 'due_date'), p.assigned_to_id
     FROM p
     WHERE EXISTS (SELECT 1 FROM residence_residence_users WHERE residence_id = $2 AND user_id = $1)
-    RETURNING *
+    RETURNING task_json(n, residence_today(n.residence_id)) AS j
 ), k AS (
     INSERT INTO api_idempotencykey (user_id, idem_key, scope, status, body)
-    SELECT $1, $4::text, $5::text, 201, row_to_json(t)::text FROM t WHERE $4::text IS NOT NULL
+    SELECT $1, $4::text, $5::text, 201, t.j::text FROM t WHERE $4::text IS NOT NULL
 )
-SELECT row_to_json(t),
-       (SELECT array_agg(user_id) FROM residence_residence_users WHERE residence_id = $2)
+SELECT t.j,
+       (SELECT array_agg(user_id) FROM residence_residence_users WHERE residence_id = $2),
+       t.j ->> 'id'
 FROM t
 
 -- name: tasks_update
@@ -46,15 +93,35 @@ FROM t
 WITH t AS (
     UPDATE task_task t
     SET (title, description, category, priority, due_date, frequency, custom_interval_days,
-         estimated_cost, archived, schedule_anchor, updated_at) =
+         estimated_cost, archived, schedule_anchor, assigned_to_id, updated_at) =
         (SELECT p.title, p.description, p.category, p.priority, p.due_date, p.frequency,
-                p.custom_interval_days, p.estimated_cost, p.archived, p.schedule_anchor, now()
+                p.custom_interval_days, p.estimated_cost, p.archived, p.schedule_anchor,
+                p.assigned_to_id, now()
          FROM jsonb_populate_record(t, $3::jsonb) p)
     WHERE t.id = $1
       AND t.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
-    RETURNING t.*
+    RETURNING task_json(t, residence_today(t.residence_id)) AS j, t.residence_id
 )
-SELECT row_to_json(t),
+SELECT t.j,
+       (SELECT array_agg(user_id) FROM residence_residence_users m WHERE m.residence_id = t.residence_id)
+FROM t
+
+-- name: tasks_set_state
+-- Task $1, seen by user $2: $3 is 'archive', 'unarchive' (which also
+-- reopens a cancelled task) or 'cancel' (the task will not be done; it
+-- leaves the board like an archived one).
+WITH t AS (
+    UPDATE task_task t
+    SET archived = CASE $3::text WHEN 'archive' THEN true WHEN 'unarchive' THEN false
+                                 ELSE t.archived END,
+        cancelled = CASE $3::text WHEN 'cancel' THEN true WHEN 'unarchive' THEN false
+                                  ELSE t.cancelled END,
+        updated_at = now()
+    WHERE t.id = $1
+      AND t.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
+    RETURNING task_json(t, residence_today(t.residence_id)) AS j, t.residence_id
+)
+SELECT t.j,
        (SELECT array_agg(user_id) FROM residence_residence_users m WHERE m.residence_id = t.residence_id)
 FROM t
 
@@ -69,13 +136,16 @@ SELECT (SELECT array_agg(user_id) FROM residence_residence_users m WHERE m.resid
 FROM t
 
 -- name: tasks_complete
--- User $2 completes task $1 with the completion fields $3 (jsonb). A
--- recurring task moves to its next due date, counted from its due date or
--- from today in the residence's time zone (schedule_anchor); month ends clamp
--- (Jan 31 + 1 month = Feb 28/29). A one-off task becomes completed.
+-- User $2 completes ($6 = 'completed') or skips ($6 = 'skipped') the
+-- current occurrence of task $1, with the fields $3 (jsonb); both are kept
+-- in the task's history. A recurring task moves to its next due date,
+-- counted from its due date or, for a completion of a task anchored to
+-- completions, from today in the residence's time zone; month ends clamp
+-- (Jan 31 + 1 month = Feb 28/29). A completed one-off task becomes
+-- completed; a one-off task cannot be skipped.
 -- $4/$5: Idempotency-Key (or NULL) and its scope, as for tasks_create.
--- One row: tasks found (0: 404), {"completion", "task"} (NULL: already
--- completed or archived), the members to invalidate.
+-- One row: tasks found (0: 404), {"completion", "task"} (NULL: refused, see
+-- the last column), the members to invalidate, and why it was refused.
 WITH t AS (
     SELECT t.*, (now() AT TIME ZONE r.time_zone)::date AS today
     FROM task_task t JOIN residence_residence r ON r.id = t.residence_id
@@ -86,14 +156,16 @@ WITH t AS (
     SELECT * FROM jsonb_populate_record(NULL::task_taskcompletion, $3::jsonb)
 ), c AS (
     INSERT INTO task_taskcompletion (task_id, completed_by_id, notes, actual_cost, rating,
-                                     previous_due_date)
-    SELECT t.id, $2, coalesce(p.notes, ''), p.actual_cost, p.rating, t.due_date
+                                     previous_due_date, kind)
+    SELECT t.id, $2, coalesce(p.notes, ''), p.actual_cost, p.rating, t.due_date, $6::text
     FROM t, p
-    WHERE NOT t.completed AND NOT t.archived
+    WHERE NOT t.completed AND NOT t.archived AND NOT t.cancelled
+      AND ($6::text = 'completed' OR t.frequency <> 'once')
     RETURNING *
 ), base AS (
     SELECT t.id, t.frequency, t.custom_interval_days,
-           CASE WHEN t.schedule_anchor = 'completion' OR t.due_date IS NULL THEN t.today
+           CASE WHEN t.due_date IS NULL THEN t.today
+                WHEN t.schedule_anchor = 'completion' AND $6::text = 'completed' THEN t.today
                 ELSE t.due_date END AS d
     FROM t
 ), u AS (
@@ -113,9 +185,9 @@ WITH t AS (
         updated_at = now()
     FROM base b
     WHERE tt.id = b.id AND EXISTS (SELECT 1 FROM c)
-    RETURNING tt.*
+    RETURNING task_json(tt, (SELECT today FROM t)) AS j
 ), answer AS (
-    SELECT json_build_object('completion', row_to_json(c), 'task', row_to_json(u)) AS body
+    SELECT json_build_object('completion', row_to_json(c), 'task', u.j) AS body
     FROM c, u
 ), k AS (
     INSERT INTO api_idempotencykey (user_id, idem_key, scope, status, body)
@@ -124,7 +196,10 @@ WITH t AS (
 SELECT (SELECT count(*) FROM t),
        (SELECT body FROM answer),
        (SELECT array_agg(user_id) FROM residence_residence_users
-        WHERE residence_id = (SELECT residence_id FROM t))
+        WHERE residence_id = (SELECT residence_id FROM t)),
+       (SELECT CASE WHEN t.completed THEN 'the task is already completed'
+                    WHEN t.archived OR t.cancelled THEN 'the task is archived or cancelled'
+                    ELSE 'only a recurring task can be skipped' END FROM t)
 
 -- name: tasks_completions
 -- Task $1's completions, newest first; no row when user $2 cannot see the task.

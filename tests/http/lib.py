@@ -126,3 +126,20 @@ def psql(sql, db="honeydue"):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, f"psql failed: {sql}\n{p.stderr}"
     return p.stdout.rstrip("\n")
+
+
+def redis_cli(*args):
+    """Run one redis-cli command against the stack's Redis (REDIS_URL);
+    return its raw output lines (a list of str). Fails on an error."""
+    url = urllib.parse.urlsplit(os.environ["REDIS_URL"])
+    p = subprocess.run(["redis-cli", "--raw", "-h", url.hostname, "-p", str(url.port or 6379),
+                        "-n", (url.path or "/0").lstrip("/") or "0", *map(str, args)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and not p.stdout.startswith("ERR"), f"redis-cli {args}: {p.stdout}{p.stderr}"
+    return p.stdout.splitlines()
+
+
+def queued_jobs(queue="default"):
+    """The jobs waiting on hd:queue:<queue>, oldest first, parsed."""
+    return [json.loads(line) for line in reversed(redis_cli("LRANGE", f"hd:queue:{queue}", 0, -1))]
+
