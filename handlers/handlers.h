@@ -81,6 +81,16 @@ const char *idem_scope(req *r);
  * STATUS, the 404 when it has no row, or the database error. */
 int send_query(req *r, const char *name, int n, const char *const *params, int status);
 
+/* Send BODY as the 200 answer of a cacheable GET: a strong ETag, X-Cache
+ * (r->cache_state, when set), and a 304 when If-None-Match matches. */
+int send_etagged(req *r, const char *body, size_t len);
+
+/* A per-user list kept in the cache under KEY (DESIGN §7): the cached body
+ * when there is one (unless the request says Cache-Control: no-cache), else
+ * named query NAME's first column, stored for the next request; sent with
+ * send_etagged. The writes that change it invalidate KEY. */
+int send_cached(req *r, const char *key, const char *name, int n, const char *const *params);
+
 /* Send a 422 validation_failed with ERRORS (taken). */
 int send_invalid(req *r, json_object *errors);
 

@@ -34,10 +34,12 @@ static int db_error(req *r, const char *state)
     return resp_db_error(r, state);
 }
 
+/* GET /api/residences/, cached in residences:user:<uid>. */
 int residences_list(req *r)
 {
     const char *params[] = {id_text(r, r->user_id)};
-    return send_query(r, "residences_list", 1, params, 200);
+    const char *key = arena_sprintf(r->a, "residences:user:%s", params[0]);
+    return send_cached(r, key, "residences_list", 1, params);
 }
 
 int residences_create(req *r)

@@ -187,15 +187,7 @@ int tasks_list(req *r)
         if (!bypass && ttl > 0)
             cache_fill(key, gen, body, len, ttl, &r->cache_us);
     }
-    char digest[17];
-    crypto_etag(body, len, digest);
-    const char *etag = arena_sprintf(r->a, "\"%s\"", digest);
-    resp_header(r, "ETag", etag);
-    resp_header(r, "X-Cache", r->cache_state);
-    const char *inm = req_param(r, "HTTP_IF_NONE_MATCH");
-    if (inm != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0))
-        return resp_empty(r, 304);
-    return resp_send(r, 200, body, len);
+    return send_etagged(r, body, len);
 }
 
 int tasks_create(req *r)

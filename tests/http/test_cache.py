@@ -116,3 +116,45 @@ def test_redis_down_serves_from_postgres_then_cache_resumes():
             break
         time.sleep(0.3)
     assert states == ["ok"] * 4, states
+
+
+def test_residence_list_is_cached_and_every_change_shows_at_once():
+    # residences:user:<uid> (DESIGN §7): one test per write that changes it.
+    owner, tok, _ = register_user("rc1")
+    member, mtok, _ = register_user("rc2")
+
+    def names(t, expect_cache=None):
+        r = request("GET", "/api/residences/", token=t)
+        assert r.status == 200 and r.headers["etag"], r.text
+        if expect_cache:
+            assert r.headers["x-cache"] == expect_cache, (expect_cache, r.headers["x-cache"])
+        return sorted(x["name"] for x in r.json["results"])
+
+    def warm():
+        for t in (tok, mtok):
+            names(t)
+            names(t, "hit")
+
+    warm()
+    rid = make_residence(tok, name="Cabin")["id"]                       # create
+    assert names(tok, "miss") == ["Cabin"] and names(mtok, "hit") == []
+    code = request("POST", f"/api/residences/{rid}/share-code/", token=tok).json["code"]
+    warm()
+    assert request("POST", "/api/residences/join/", {"code": code}, token=mtok).status == 200  # join
+    assert names(mtok, "miss") == ["Cabin"]
+    warm()
+    request("PATCH", f"/api/residences/{rid}/", {"name": "Chalet"}, token=tok)  # rename
+    assert names(tok, "miss") == ["Chalet"] and names(mtok, "miss") == ["Chalet"]
+    warm()
+    assert request("POST", f"/api/residences/{rid}/leave/", token=mtok).status == 204  # leave
+    assert names(mtok, "miss") == [] and names(tok, "miss") == ["Chalet"]
+    code = request("POST", f"/api/residences/{rid}/share-code/", token=tok).json["code"]
+    assert request("POST", "/api/residences/join/", {"code": code}, token=mtok).status == 200
+    warm()
+    assert request("DELETE", f"/api/residences/{rid}/users/{member['id']}/", token=tok).status == 204  # removal
+    assert names(mtok, "miss") == []
+    warm()
+    etag = request("GET", "/api/residences/", token=tok).headers["etag"]
+    assert request("GET", "/api/residences/", token=tok, headers={"If-None-Match": etag}).status == 304
+    assert request("DELETE", f"/api/residences/{rid}/", token=tok).status == 204  # delete
+    assert names(tok, "miss") == []
