@@ -54,6 +54,30 @@ int tasks_cancel(req *r);
 int tasks_completions(req *r);
 int tasks_completion_delete(req *r);
 
+/* notifications.c */
+int notifications_list(req *r);
+int notifications_read(req *r);
+int notifications_read_all(req *r);
+int notifications_delete(req *r);
+int preferences_get(req *r);
+int preferences_update(req *r);
+
+/* devices.c */
+int devices_list(req *r);
+int devices_register(req *r);
+int devices_delete(req *r);
+
+/* 1 when S looks like a push token (APNs or FCM): 16 to 512 characters
+ * among letters, digits and "_:.-". Pure. */
+int device_token_valid(const char *s);
+
+/* admin.c (every route ROUTE_STAFF) */
+int admin_users_list(req *r);
+int admin_users_get(req *r);
+int admin_users_update(req *r);
+int admin_residences_list(req *r);
+int admin_stats(req *r);
+
 /* common.c */
 
 /* r->user_id (or any id) as decimal text in the request's arena. */
@@ -93,5 +117,46 @@ int send_cached(req *r, const char *key, const char *name, int n, const char *co
 
 /* Send a 422 validation_failed with ERRORS (taken). */
 int send_invalid(req *r, json_object *errors);
+
+/* Send a 422 validation_failed naming one FIELD with MESSAGE. */
+int send_invalid_field(req *r, const char *field, const char *message);
+
+/* ---- paginated lists: ?page= (from 1) and ?page_size= (default 20, at
+ * most 100; more is a 422, not clamped). A page past the end is a 200 with
+ * no results. The answer is {"count", "next", "previous", "results"}, next
+ * and previous being page numbers or null. */
+
+#define PAGE_SIZE_DEFAULT 20
+#define PAGE_SIZE_MAX 100
+#define PAGE_MAX 1000000000LL
+
+typedef struct {
+    long long page, size;
+} page_req;
+
+/* Parse a positive decimal VALUE no greater than MAX into *OUT, or DEF when
+ * VALUE is NULL. Returns NULL, or the field error message. Pure. */
+const char *page_parse_int(const char *value, long long def, long long max, long long *out);
+
+/* The page numbers around P for a list of COUNT items: 0 for null. A page
+ * past the end points back to the last page there is (page 1 when empty).
+ * Pure. */
+void page_links(const page_req *p, long long count, long long *next, long long *previous);
+
+/* Read ?page= and ?page_size= into *P; each bad one adds a field error to
+ * ERRORS. Returns 0, or -1 when it added any. */
+int page_from_query(req *r, page_req *p, json_object *errors);
+
+/* P's LIMIT and OFFSET as query parameters (text in the arena). */
+const char *page_limit(req *r, const page_req *p);
+const char *page_offset(req *r, const page_req *p);
+
+/* Send the page envelope built from RES, whose first row holds the total
+ * count (column 0) and the page's JSON array (column 1). EXTRA, when not
+ * NULL, is more members for the envelope ("\"unread_count\":3"). Clears RES. */
+int send_page(req *r, const page_req *p, PGresult *res, const char *extra);
+
+/* A boolean query parameter: 1 for "true", 0 for "false", -1 otherwise. Pure. */
+int query_bool(const char *value);
 
 #endif

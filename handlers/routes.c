@@ -38,6 +38,23 @@ const route routes[] = {
     {"POST", "/api/tasks/{id}/cancel/", tasks_cancel, ROUTE_AUTH},
     {"GET", "/api/tasks/{id}/completions/", tasks_completions, ROUTE_AUTH},
     {"DELETE", "/api/tasks/{id}/completions/{cid}/", tasks_completion_delete, ROUTE_AUTH},
+
+    {"GET", "/api/notifications/", notifications_list, ROUTE_AUTH},
+    {"POST", "/api/notifications/read-all/", notifications_read_all, ROUTE_AUTH},
+    {"POST", "/api/notifications/{id}/read/", notifications_read, ROUTE_AUTH},
+    {"DELETE", "/api/notifications/{id}/", notifications_delete, ROUTE_AUTH},
+    {"GET", "/api/notifications/preferences/", preferences_get, ROUTE_AUTH},
+    {"PATCH", "/api/notifications/preferences/", preferences_update, ROUTE_AUTH},
+
+    {"GET", "/api/devices/", devices_list, ROUTE_AUTH},
+    {"POST", "/api/devices/", devices_register, ROUTE_AUTH},
+    {"DELETE", "/api/devices/", devices_delete, ROUTE_AUTH},
+
+    {"GET", "/api/admin/users/", admin_users_list, ROUTE_STAFF},
+    {"GET", "/api/admin/users/{id}/", admin_users_get, ROUTE_STAFF},
+    {"PATCH", "/api/admin/users/{id}/", admin_users_update, ROUTE_STAFF},
+    {"GET", "/api/admin/residences/", admin_residences_list, ROUTE_STAFF},
+    {"GET", "/api/admin/stats/", admin_stats, ROUTE_STAFF},
 };
 
 const size_t routes_n = sizeof(routes) / sizeof(routes[0]);

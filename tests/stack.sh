@@ -7,7 +7,7 @@
 #   stack.sh up STATE BIN_DIR        start whatever is not running, migrate, wait for /api/health/
 #   stack.sh down STATE              stop what up started (by pid file), nothing else
 #   stack.sh env STATE CMD [ARG...]  run CMD with STATE/env sourced
-#   stack.sh demo STATE              create the demo user and print working curl commands
+#   stack.sh demo STATE              create the demo and staff users, print working curl commands
 #   stack.sh status STATE            say what runs
 #   stack.sh redis-stop|redis-start|pg-stop|pg-start STATE
 #   stack.sh fcgi-restart STATE BIN_DIR
@@ -545,21 +545,38 @@ api() {
     curl "${args[@]}"
 }
 
+# demo_token REGISTER_JSON LOGIN_JSON: register the user (or log in when they
+# exist) and print a token.
+demo_token() {
+    local out code body token
+    out=$(api POST /api/auth/register/ "" "$1") || die "cannot reach $API_URL"
+    code=${out##*$'\n'} body=${out%$'\n'*}
+    if [ "$code" = 409 ]; then
+        out=$(api POST /api/auth/login/ "" "$2") || die "cannot reach $API_URL"
+        code=${out##*$'\n'} body=${out%$'\n'*}
+    fi
+    token=$(printf '%s' "$body" | json_get token)
+    [ -n "$token" ] || die "could not get a token for $1 (HTTP $code): $body"
+    echo "$token"
+}
+
 cmd_demo() {
     [ $# -eq 1 ] || usage
     set_state "$1" || die "no stack in $1 (make run)"
     load_env
     local user='{"username":"demo","email":"demo@example.com","password":"demo-password-123"}'
     local login='{"username":"demo","password":"demo-password-123"}'
-    local out code body token rid
-    out=$(api POST /api/auth/register/ "" "$user") || die "cannot reach $API_URL"
-    code=${out##*$'\n'} body=${out%$'\n'*}
-    if [ "$code" = 409 ]; then
-        out=$(api POST /api/auth/login/ "" "$login") || die "cannot reach $API_URL"
-        code=${out##*$'\n'} body=${out%$'\n'*}
-    fi
-    token=$(printf '%s' "$body" | json_get token)
-    [ -n "$token" ] || die "could not get a token for the demo user (HTTP $code): $body"
+    local admin='{"username":"admin","email":"admin@example.com","password":"admin-password-123"}'
+    local admin_login='{"username":"admin","password":"admin-password-123"}'
+    local out token admin_token rid
+    token=$(demo_token "$user" "$login")
+    # The staff user of the admin API. No endpoint grants the first staff
+    # role, so it is granted in the database, before the new token is used
+    # (a resolved token caches the staff flag for AUTHN_CACHE_TTL).
+    admin_token=$(demo_token "$admin" "$admin_login")
+    psql -X -q -v ON_ERROR_STOP=1 -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME" -At \
+        -c "UPDATE auth_user SET is_staff = true WHERE lower(username) = 'admin'" >/dev/null ||
+        die "could not make the admin user staff"
     # A residence to put the example task in: the demo user's first, or a new one.
     out=$(api GET /api/residences/ "$token") || die "cannot reach $API_URL"
     rid=$(printf '%s' "${out%$'\n'*}" | json_get results 0 id)
@@ -575,6 +592,7 @@ cmd_demo() {
 
 honeyDue is up on $API_URL  (stop it: make stop; logs: ${STATE}/log/)
 demo user: demo / demo-password-123, token $token
+staff user: admin / admin-password-123, token $admin_token
 
 # log in (each login returns a new token)
 curl -s -X POST $API_URL/api/auth/login/ -H 'Content-Type: application/json' -d '$login'
@@ -587,6 +605,10 @@ curl -s -X POST $API_URL/api/tasks/ -H "Authorization: Token $token" -H 'Content
 
 # list tasks
 curl -s $API_URL/api/tasks/ -H "Authorization: Token $token"
+
+# admin (staff only): the dashboard's totals, and users by most recent login
+curl -s $API_URL/api/admin/stats/ -H "Authorization: Token $admin_token"
+curl -s '$API_URL/api/admin/users/?ordering=-last_login&page_size=10' -H "Authorization: Token $admin_token"
 EOF
 }
 

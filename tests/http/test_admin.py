@@ -1,0 +1,324 @@
+"""The admin API: staff only (401 without a token, 403 for everyone else, on
+every route), user search, ordering, filters and pagination, a user's
+counts, activation and staff changes that take effect at once (the tokens'
+cached resolutions are dropped), residences, and the dashboard totals."""
+import urllib.parse
+
+from lib import request, register_user, assert_error, psql, unique
+from test_residences import make_residence, add_member
+from test_tasks import make_task
+
+USER_KEYS = {"id", "username", "email", "first_name", "last_name", "is_active", "is_staff",
+             "date_joined", "last_login", "last_active"}
+COUNT_KEYS = {"residences", "residences_owned", "tasks", "tasks_created", "completions",
+              "tokens", "devices"}
+STATS_KEYS = {"users", "active_users", "staff_users", "residences", "tasks", "completions",
+              "seen_last_7_days", "seen_last_30_days", "generated_at"}
+
+ADMIN_ROUTES = [("GET", "/api/admin/users/"), ("GET", "/api/admin/users/1/"),
+                ("PATCH", "/api/admin/users/1/"), ("GET", "/api/admin/residences/"),
+                ("GET", "/api/admin/stats/")]
+
+
+def make_staff(prefix="staff"):
+    """A staff user (made so with psql before its token is ever used, hence
+    before anything caches it as non-staff); returns (user, token)."""
+    user, tok, _ = register_user(prefix)
+    psql(f"UPDATE auth_user SET is_staff = true WHERE id = {user['id']}")
+    user["is_staff"] = True
+    return user, tok
+
+
+def register_named(prefix, first_name="", last_name=""):
+    name = unique(prefix)
+    r = request("POST", "/api/auth/register/",
+                {"username": name, "email": f"{name}@example.com", "password": f"pw-{name}-secret",
+                 "first_name": first_name, "last_name": last_name})
+    assert r.status == 201, r.text
+    return r.json["user"], r.json["token"]
+
+
+def users(tok, **query):
+    r = request("GET", "/api/admin/users/?" + urllib.parse.urlencode(query), token=tok)
+    assert r.status == 200, r.text
+    return r.json
+
+
+def ids(page):
+    return [u["id"] for u in page["results"]]
+
+
+def test_every_admin_route_is_staff_only():
+    _, tok, _ = register_user("plain")
+    for method, path in ADMIN_ROUTES:
+        body = {"is_active": True} if method == "PATCH" else None
+        assert_error(request(method, path, body), 401, "not_authenticated")
+        assert_error(request(method, path, body, token="f" * 40), 401, "not_authenticated")
+        assert_error(request(method, path, body, token=tok), 403, "forbidden")
+    # Also for ids that do not exist, and with nothing changed for user 1.
+    assert_error(request("PATCH", "/api/admin/users/999999999/", {"is_active": False}, token=tok),
+                 403, "forbidden")
+
+
+def test_staff_reads_the_user_list():
+    staff, tok = make_staff()
+    page = users(tok, q=staff["username"])
+    assert page["count"] == 1 and page["next"] is None and page["previous"] is None
+    row = page["results"][0]
+    assert set(row) == USER_KEYS
+    assert row["id"] == staff["id"] and row["is_staff"] is True and row["is_active"] is True
+    assert row["last_login"] is not None and row["last_active"] == row["last_login"]
+
+
+def test_search_is_case_insensitive_over_names_and_email():
+    _, tok = make_staff()
+    tag = unique("zq")
+    a, _ = register_named("ua", first_name=f"Ada{tag}")
+    b, _ = register_named("ub", last_name=f"LOVELACE{tag}")
+    c, _ = register_named(f"uc{tag}")
+    assert ids(users(tok, q=f"ada{tag}".upper())) == [a["id"]]
+    assert ids(users(tok, q=f"lovelace{tag}")) == [b["id"]]
+    assert ids(users(tok, q=c["username"].upper())) == [c["id"]]
+    assert ids(users(tok, q=c["email"])) == [c["id"]]
+    assert ids(users(tok, q=tag)) == [a["id"], b["id"], c["id"]]
+    # LIKE wildcards are plain characters.
+    d, _ = register_named("ud", first_name=f"50%_{tag}")
+    assert ids(users(tok, q=f"%_{tag}")) == [d["id"]]
+    assert users(tok, q=f"{tag}%")["count"] == 0
+    # An empty q is no filter.
+    assert users(tok, q="")["count"] == users(tok)["count"]
+
+
+def test_ordering():
+    _, tok = make_staff()
+    tag = unique("ord")
+    made = [register_named(f"{p}{tag}")[0] for p in ("b", "c", "a")]
+    by_name = sorted(made, key=lambda u: u["username"])
+    psql(f"UPDATE auth_user SET last_login = now() - interval '2 days' WHERE id = {made[0]['id']}")
+    psql(f"UPDATE auth_user SET last_login = NULL WHERE id = {made[1]['id']}")
+    psql(f"UPDATE auth_user SET date_joined = date_joined - interval '1 day' WHERE id = {made[2]['id']}")
+    in_order = [u["id"] for u in made]
+    assert ids(users(tok, q=tag)) == in_order
+    assert ids(users(tok, q=tag, ordering="id")) == in_order
+    assert ids(users(tok, q=tag, ordering="-id")) == in_order[::-1]
+    assert ids(users(tok, q=tag, ordering="username")) == [u["id"] for u in by_name]
+    assert ids(users(tok, q=tag, ordering="-username")) == [u["id"] for u in by_name][::-1]
+    assert ids(users(tok, q=tag, ordering="email")) == [u["id"] for u in by_name]
+    assert ids(users(tok, q=tag, ordering="-email")) == [u["id"] for u in by_name][::-1]
+    assert ids(users(tok, q=tag, ordering="date_joined")) == [in_order[2], in_order[0], in_order[1]]
+    assert ids(users(tok, q=tag, ordering="-date_joined")) == [in_order[1], in_order[0], in_order[2]]
+    # Never logged in comes last either way.
+    assert ids(users(tok, q=tag, ordering="last_login")) == [in_order[0], in_order[2], in_order[1]]
+    assert ids(users(tok, q=tag, ordering="-last_login")) == [in_order[2], in_order[0], in_order[1]]
+    for bad in ("password", "-", "id,username", "ID", "?"):
+        r = request("GET", "/api/admin/users/?" + urllib.parse.urlencode({"ordering": bad}), token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"] == {"ordering": "is not one of the allowed values"}
+
+
+def test_is_active_filter_and_pagination():
+    _, tok = make_staff()
+    tag = unique("pg")
+    made = [register_named(f"p{i}{tag}")[0] for i in range(5)]
+    psql(f"UPDATE auth_user SET is_active = false WHERE id = {made[1]['id']}")
+    assert ids(users(tok, q=tag, is_active="false")) == [made[1]["id"]]
+    active = [u["id"] for u in made if u is not made[1]]
+    assert ids(users(tok, q=tag, is_active="true")) == active
+    p1 = users(tok, q=tag, page_size=2)
+    assert p1["count"] == 5 and p1["next"] == 2 and p1["previous"] is None
+    p3 = users(tok, q=tag, page_size=2, page=3)
+    assert ids(p3) == [made[4]["id"]] and p3["next"] is None and p3["previous"] == 2
+    p9 = users(tok, q=tag, page_size=2, page=9)
+    assert p9["results"] == [] and p9["count"] == 5 and p9["previous"] == 3 and p9["next"] is None
+    p2 = users(tok, q=tag, page_size=2, page=2, ordering="-id")
+    assert ids(p2) == [made[2]["id"], made[1]["id"]]
+    assert users(tok, page_size=100)["count"] >= 5
+
+
+def test_user_list_query_validation():
+    _, tok = make_staff()
+    cases = [
+        ("is_active=yes", {"is_active": "must be true or false"}),
+        ("page_size=101", {"page_size": "must be at most 100"}),
+        ("page=0", {"page": "must be a positive integer"}),
+        ("q=" + "x" * 101, {"q": "is too long"}),
+        ("q=%FF%FE", {"q": "must be valid UTF-8"}),
+        ("page=x&ordering=name&is_active=1", {"page": "must be a positive integer",
+                                             "ordering": "is not one of the allowed values",
+                                             "is_active": "must be true or false"}),
+    ]
+    for query, fields in cases:
+        r = request("GET", f"/api/admin/users/?{query}", token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"] == fields, (query, r.json)
+    assert users(tok, q="é" * 100)["count"] == 0
+
+
+def test_user_detail_counts():
+    _, tok = make_staff()
+    user, utok, password = register_user("cnt")
+    other, otok, _ = register_user("cnto")
+    own = make_residence(utok)
+    shared = make_residence(otok)
+    add_member(shared["id"], user["id"])
+    t1 = make_task(utok, own["id"])
+    make_task(utok, own["id"])
+    make_task(otok, shared["id"])
+    assert request("POST", f"/api/tasks/{t1['id']}/complete/", token=utok).status == 201
+    assert request("POST", "/api/devices/", {"platform": "ios", "token": unique("dev").ljust(32, "0")},
+                   token=utok).status == 201
+    assert request("POST", "/api/auth/login/",
+                   {"username": user["username"], "password": password}).status == 200
+    r = request("GET", f"/api/admin/users/{user['id']}/", token=tok)
+    assert r.status == 200, r.text
+    assert set(r.json) == USER_KEYS | {"counts"}
+    assert r.json["counts"] == {"residences": 2, "residences_owned": 1, "tasks": 3,
+                                "tasks_created": 2, "completions": 1, "tokens": 2, "devices": 1}
+    assert r.json["username"] == user["username"]
+    assert_error(request("GET", "/api/admin/users/999999999/", token=tok), 404, "not_found")
+    assert other["id"] != user["id"]
+
+
+def test_deactivation_revokes_cached_tokens_at_once():
+    _, tok = make_staff()
+    user, utok, password = register_user("deact")
+    # Used just before: its resolution is now cached in Redis.
+    assert request("GET", "/api/auth/me/", token=utok).status == 200
+    assert request("GET", "/api/tasks/", token=utok).status == 200
+    r = request("PATCH", f"/api/admin/users/{user['id']}/", {"is_active": False}, token=tok)
+    assert r.status == 200, r.text
+    assert set(r.json) == USER_KEYS and r.json["is_active"] is False
+    assert_error(request("GET", "/api/auth/me/", token=utok), 401, "not_authenticated")
+    assert_error(request("GET", "/api/tasks/", token=utok), 401, "not_authenticated")
+    assert psql(f"SELECT count(*) FROM user_authtoken WHERE user_id = {user['id']}") == "0"
+    login = {"username": user["username"], "password": password}
+    assert_error(request("POST", "/api/auth/login/", login), 401, "invalid_credentials")
+    # The worker's preference view no longer lists them.
+    assert psql("SELECT count(*) FROM notification_preference_effective "
+                f"WHERE user_id = {user['id']}") == "0"
+    # Reactivated: they log in again (old tokens stay revoked).
+    r = request("PATCH", f"/api/admin/users/{user['id']}/", {"is_active": True}, token=tok)
+    assert r.status == 200 and r.json["is_active"] is True
+    assert_error(request("GET", "/api/auth/me/", token=utok), 401, "not_authenticated")
+    again = request("POST", "/api/auth/login/", login)
+    assert again.status == 200
+    assert request("GET", "/api/auth/me/", token=again.json["token"]).status == 200
+
+
+def test_staff_changes_take_effect_at_once():
+    _, tok = make_staff()
+    user, utok, _ = register_user("promo")
+    # Denied, and cached as non-staff.
+    assert_error(request("GET", "/api/admin/stats/", token=utok), 403, "forbidden")
+    r = request("PATCH", f"/api/admin/users/{user['id']}/", {"is_staff": True}, token=tok)
+    assert r.status == 200 and r.json["is_staff"] is True
+    assert request("GET", "/api/admin/stats/", token=utok).status == 200
+    r = request("PATCH", f"/api/admin/users/{user['id']}/", {"is_staff": False}, token=tok)
+    assert r.status == 200 and r.json["is_staff"] is False
+    assert_error(request("GET", "/api/admin/stats/", token=utok), 403, "forbidden")
+    # Their token still works for everything else.
+    assert request("GET", "/api/auth/me/", token=utok).status == 200
+
+
+def test_staff_cannot_deactivate_or_unstaff_themselves():
+    staff, tok = make_staff()
+    path = f"/api/admin/users/{staff['id']}/"
+    for body in ({"is_active": False}, {"is_staff": False}, {"is_active": False, "is_staff": True}):
+        assert_error(request("PATCH", path, body, token=tok), 409, "conflict")
+    assert psql(f"SELECT is_active, is_staff FROM auth_user WHERE id = {staff['id']}") == "t|t"
+    assert request("GET", "/api/admin/stats/", token=tok).status == 200
+    # Saying what already holds is fine.
+    r = request("PATCH", path, {"is_active": True, "is_staff": True}, token=tok)
+    assert r.status == 200 and r.json["is_staff"] is True and r.json["is_active"] is True
+
+
+def test_user_patch_validation():
+    _, tok = make_staff()
+    user, utok, _ = register_user("pv")
+    path = f"/api/admin/users/{user['id']}/"
+    for body, fields in (({"is_active": "no"}, {"is_active": "must be true or false"}),
+                         ({"is_staff": None}, {"is_staff": "may not be null"}),
+                         ({"is_active": 0, "is_staff": 1}, {"is_active": "must be true or false",
+                                                            "is_staff": "must be true or false"})):
+        r = request("PATCH", path, body, token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"] == fields, (body, r.json)
+    assert_error(request("PATCH", path, raw="{", token=tok,
+                         headers={"Content-Type": "application/json"}), 400)
+    assert_error(request("PATCH", path, raw="is_active=false", token=tok,
+                         headers={"Content-Type": "text/plain"}), 415)
+    # Unknown fields are ignored; an empty change answers the user as it is.
+    r = request("PATCH", path, {"username": "hacked", "is_superuser": True}, token=tok)
+    assert r.status == 200 and r.json["username"] == user["username"] and r.json["is_staff"] is False
+    assert request("GET", "/api/auth/me/", token=utok).status == 200
+    assert_error(request("PATCH", "/api/admin/users/999999999/", {"is_active": False}, token=tok),
+                 404, "not_found")
+
+
+def test_residence_list():
+    _, tok = make_staff()
+    owner, otok, _ = register_user("ro")
+    member, _, _ = register_user("rm")
+    tag = unique("Villa")
+    res = make_residence(otok, name=f"{tag} Rosa", city="Lyon")
+    add_member(res["id"], member["id"])
+    make_task(otok, res["id"])
+    make_residence(otok, name=f"{tag} Bianca")
+    r = request("GET", "/api/admin/residences/?" + urllib.parse.urlencode({"q": tag.upper()}),
+                token=tok)
+    assert r.status == 200, r.text
+    page = r.json
+    assert page["count"] == 2 and page["next"] is None and page["previous"] is None
+    first = page["results"][0]
+    assert set(first) == {"id", "name", "city", "country", "time_zone", "created_at", "owner",
+                          "member_count", "task_count"}
+    assert first["id"] == res["id"] and first["name"] == f"{tag} Rosa" and first["city"] == "Lyon"
+    assert first["owner"] == {"id": owner["id"], "username": owner["username"], "email": owner["email"]}
+    assert first["member_count"] == 2 and first["task_count"] == 1
+    assert page["results"][1]["member_count"] == 1 and page["results"][1]["task_count"] == 0
+    p2 = request("GET", f"/api/admin/residences/?q={tag}&page=2&page_size=1", token=tok).json
+    assert p2["count"] == 2 and p2["previous"] == 1 and p2["next"] is None
+    assert [x["name"] for x in p2["results"]] == [f"{tag} Bianca"]
+    beyond = request("GET", f"/api/admin/residences/?q={tag}&page=3&page_size=1", token=tok).json
+    assert beyond["results"] == [] and beyond["previous"] == 2
+    for query, field in (("page_size=101", "page_size"), ("page=-2", "page"),
+                         ("q=" + "y" * 101, "q")):
+        r = request("GET", f"/api/admin/residences/?{query}", token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert list(r.json["error"]["fields"]) == [field]
+
+
+def test_stats_count_what_exists():
+    _, tok = make_staff()
+    before = request("GET", "/api/admin/stats/", token=tok)
+    assert before.status == 200, before.text
+    assert set(before.json) == STATS_KEYS
+    assert before.json["generated_at"].endswith("+00:00")
+    b = before.json
+    # One user of each kind of recency, a residence, two tasks, a completion.
+    fresh, ftok, _ = register_user("sf")
+    month, _, _ = register_user("sm")
+    old, _, _ = register_user("so")
+    gone, _, _ = register_user("sg")
+    psql(f"UPDATE auth_user SET last_login = now() - interval '10 days' WHERE id = {month['id']}")
+    psql(f"UPDATE auth_user SET last_login = now() - interval '60 days' WHERE id = {old['id']}")
+    psql(f"UPDATE auth_user SET is_active = false, last_login = NULL WHERE id = {gone['id']}")
+    # A token used recently counts as activity even with an old login.
+    psql(f"UPDATE user_authtoken SET last_used = now() - interval '1 day' WHERE user_id = {old['id']}")
+    rid = make_residence(ftok)["id"]
+    t = make_task(ftok, rid)
+    make_task(ftok, rid)
+    assert request("POST", f"/api/tasks/{t['id']}/complete/", token=ftok).status == 201
+    a = request("GET", "/api/admin/stats/", token=tok).json
+    delta = {k: a[k] - b[k] for k in STATS_KEYS - {"generated_at"}}
+    assert delta == {"users": 4, "active_users": 3, "staff_users": 0, "residences": 1, "tasks": 2,
+                     "completions": 1, "seen_last_7_days": 2, "seen_last_30_days": 3}, delta
+    assert a["seen_last_30_days"] >= a["seen_last_7_days"] and a["users"] >= a["active_users"]
+
+
+def test_admin_wrong_method_is_405():
+    _, tok = make_staff()
+    r = request("DELETE", "/api/admin/users/1/", token=tok)
+    assert_error(r, 405)
+    assert r.headers["allow"] == "GET, PATCH"
+    assert_error(request("POST", "/api/admin/stats/", {}, token=tok), 405)
