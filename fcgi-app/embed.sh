@@ -9,7 +9,9 @@ echo "const embed_file embed_${kind}[] = {"
 n=0
 for f in "$@"; do
     printf '    {"%s",\n' "$f"
-    awk '{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\t/, "\\t"); printf "     \"%s\\n\"\n", $0 }' "$f"
+    # sed, not awk: mawk (Debian's default awk) halves backslashes in a
+    # gsub replacement, which turned '\\' in SQL into '\'.
+    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/^/     "/' -e 's/$/\\n"/' "$f"
     echo '    },'
     n=$((n + 1))
 done

@@ -65,6 +65,33 @@ TEST(embedded_sql_parses_with_unique_names)
     sqlfile_free(q, n);
 }
 
+/* The build embeds each file byte for byte (backslashes, quotes, tabs). */
+static int embedded_equals_file(const embed_file *e)
+{
+    FILE *f = fopen(e->path, "rb");
+    if (f == NULL)
+        return 0;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strcmp(buf, e->text) == 0;
+}
+
+TEST(embedded_files_are_byte_exact)
+{
+    for (int i = 0; i < embed_sql_n; i++)
+        if (!embedded_equals_file(&embed_sql[i])) {
+            fprintf(stderr, "  %s differs from its embedded copy\n", embed_sql[i].path);
+            *failed = 1;
+        }
+    for (int i = 0; i < embed_migrations_n; i++)
+        if (!embedded_equals_file(&embed_migrations[i])) {
+            fprintf(stderr, "  %s differs from its embedded copy\n", embed_migrations[i].path);
+            *failed = 1;
+        }
+}
+
 TEST(arena_allocates_aligned_and_resets)
 {
     arena a;
