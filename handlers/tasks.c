@@ -56,20 +56,13 @@ static int check_custom(json_object *clean, json_object **errors)
     return -1;
 }
 
-/* One field's 422, for what only the database can check. */
-static int invalid_field(req *r, const char *field, const char *msg)
-{
-    json_object *errors = json_object_new_object();
-    json_object_object_add(errors, field, json_object_new_string(msg));
-    return send_invalid(r, errors);
-}
-
 static int db_error(req *r, const char *state)
 {
     if (strcmp(state, "23514") == 0) /* check constraint: e.g. custom without interval */
-        return invalid_field(r, "custom_interval_days", "is required when frequency is custom");
+        return send_invalid_field(r, "custom_interval_days",
+                                  "is required when frequency is custom");
     if (strcmp(state, "23503") == 0) /* task_task_assigned_member_fk */
-        return invalid_field(r, "assigned_to_id", "is not a member of the residence");
+        return send_invalid_field(r, "assigned_to_id", "is not a member of the residence");
     return resp_db_error(r, state);
 }
 
@@ -96,16 +89,6 @@ static int in_list(const char *v, const char *const *list)
     return 0;
 }
 
-/* A positive integer query value, or -1. */
-static long long query_id(const char *v)
-{
-    char *end;
-    if (v == NULL || *v < '1' || *v > '9' || strlen(v) > 15)
-        return -1;
-    long long n = strtoll(v, &end, 10);
-    return *end == '\0' ? n : -1;
-}
-
 /* The filters of GET /api/tasks/ as the parameters of tasks_filtered
  * ($2..$9; NULL for "any"). Returns 0 when the request has none (the cached
  * list answers it), 1 when it has some, or -1 with a 422 sent. */
@@ -122,8 +105,9 @@ static int list_filters(req *r, const char **p)
             continue;
         any = 1;
         const char *bad = NULL;
-        if (i == 0 && query_id(v) < 0)
-            bad = "must be a residence id";
+        long long id;
+        if (i == 0)
+            bad = page_parse_int(v, 0, 999999999999999LL, &id);
         else if ((i == 1 && !in_list(v, statuses)) || (i == 3 && !in_list(v, priorities)))
             bad = "is not one of the allowed values";
         else if (i == 2 && (v[0] == '\0' || strlen(v) > 50))
@@ -132,7 +116,7 @@ static int list_filters(req *r, const char **p)
             bad = "must be a date as YYYY-MM-DD";
         else if (i == 6 && strcmp(v, "me") == 0)
             p[i] = id_text(r, r->user_id);
-        else if (i == 6 && query_id(v) < 0)
+        else if (i == 6 && page_parse_int(v, 0, 999999999999999LL, &id) != NULL)
             bad = "must be a user id or \"me\"";
         else if (i == 7 && strcmp(v, "status") != 0)
             bad = "must be \"status\"";
