@@ -40,6 +40,10 @@ static config_entry config_table[] = {
     {"SMTP_URL", NULL, NULL},
     {"SMTP_FROM", NULL, NULL},
     {"STORAGE_DIR", NULL, NULL},
+    {"HONEYDUE_JOB_WORKERS", "2", NULL},
+    {"HONEYDUE_JOB_LEASE_SECONDS", "30", NULL},
+    {"HONEYDUE_JOB_RETRY_BASE_MS", "10000", NULL},
+    {"HONEYDUE_REMINDER_EVERY_SECONDS", "600", NULL},
 };
 
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))

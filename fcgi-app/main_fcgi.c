@@ -32,30 +32,6 @@ static void usage(FILE *f)
                "Configuration comes from the environment and HONEYDUE_CONFIG (see README).\n");
 }
 
-/* Connect (waiting up to DB_WAIT_SECONDS for Postgres to come up) and
- * check the schema. Returns 0 when the database is ready for this build. */
-static int check_database(void)
-{
-    long wait_s = config_int("DB_WAIT_SECONDS", 30);
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    PGconn *c;
-    for (;;) {
-        c = db_connect("honeydue-fcgi", 0);
-        if (c != NULL)
-            break;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= wait_s) {
-            log_line(LOG_ERROR, "start", "postgres unreachable for %lds; giving up", wait_s);
-            return -1;
-        }
-        sleep(1);
-    }
-    int rc = schema_check(c);
-    PQfinish(c);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     const char *listen_at = NULL;
@@ -79,7 +55,7 @@ int main(int argc, char **argv)
     static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "SECRET_KEY", NULL};
     if (config_require(required) != 0)
         return 1;
-    if (check_database() != 0)
+    if (schema_wait_and_check("honeydue-fcgi") != 0)
         return 1;
 
     int fd = 0;

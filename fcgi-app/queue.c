@@ -24,6 +24,8 @@ const queue_type queue_types[] = {
     {"email.password_reset", "critical", 8, 30},
     {"email.verify", "critical", 8, 30},
     {"email.welcome", "default", 10, 30},
+    {"email.notification", "default", 10, 30},
+    {"email.digest", "low", 10, 30},
     {"notify.task_created", "default", 10, 30},
     {"notify.task_completed", "default", 10, 30},
     {"notify.member_joined", "default", 10, 30},

@@ -4,10 +4,14 @@
 #include "schema.h"
 #include "embed.h"
 #include "goose.h"
+#include "config.h"
+#include "db.h"
 #include "log.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 long long schema_newest_embedded(void)
 {
@@ -68,5 +72,27 @@ int schema_check(PGconn *conn)
     rc = 0;
 out:
     PQclear(res);
+    return rc;
+}
+
+int schema_wait_and_check(const char *app)
+{
+    long wait_s = config_int("DB_WAIT_SECONDS", 30);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    PGconn *c;
+    for (;;) {
+        c = db_connect(app, 0);
+        if (c != NULL)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= wait_s) {
+            log_line(LOG_ERROR, "start", "postgres unreachable for %lds; giving up", wait_s);
+            return -1;
+        }
+        sleep(1);
+    }
+    int rc = schema_check(c);
+    PQfinish(c);
     return rc;
 }

@@ -15,4 +15,9 @@ long long schema_newest_embedded(void);
  * what is wrong and returns -1. */
 int schema_check(PGconn *conn);
 
+/* Connect as APP (waiting up to DB_WAIT_SECONDS for Postgres to come up)
+ * and run schema_check. Returns 0 when the database is ready for this
+ * build. Used by every binary that serves or works at start. */
+int schema_wait_and_check(const char *app);
+
 #endif

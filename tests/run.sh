@@ -74,6 +74,9 @@ rm -f "$STATE"/log/asan.* "$STATE"/log/ubsan.*
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$STATE_ABS/log/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$STATE_ABS/log/ubsan"
 export HONEYDUE_WORKERS=2
+# The job worker on a short clock, so retries, leases and periodic runs can
+# be watched within a test.
+export HONEYDUE_JOB_RETRY_BASE_MS=200 HONEYDUE_JOB_LEASE_SECONDS=3 HONEYDUE_REMINDER_EVERY_SECONDS=2
 export HD_PORT_BASE=${HD_TEST_PORT_BASE:-28080}
 STACK_UP=1
 if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then

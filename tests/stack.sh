@@ -1,6 +1,7 @@
 #!/bin/bash
 # stack.sh - the private local stack on loopback: Postgres 15, Redis, the
 # honeydue-fcgi pool under spawn-fcgi (as in production) and nginx in front,
+# and honeydue-worker running the jobs,
 # every file of it under one state directory. `make run` uses .run/ (port base
 # 8080), `make test` uses .run/test/ (port base 28080), the bench its own.
 #
@@ -11,6 +12,7 @@
 #   stack.sh status STATE            say what runs
 #   stack.sh redis-stop|redis-start|pg-stop|pg-start STATE
 #   stack.sh fcgi-restart STATE BIN_DIR
+#   stack.sh worker-stop STATE; stack.sh worker-start STATE [BIN_DIR]
 #
 # Ports: nginx on 127.0.0.1:$HD_PORT_BASE, Postgres on +1, Redis on +2. Without
 # HD_PORT_BASE, the base that STATE was last started with (else 8080).
@@ -54,6 +56,7 @@ set_state() {
     NGINX_DIR=$STATE/nginx
     FCGI_PID=$STATE/fcgi.pid
     FCGI_SOCK=$STATE/fcgi.sock
+    WORKER_PID=$STATE/worker.pid
 }
 
 set_bin() {
@@ -118,6 +121,7 @@ live_pid() {
 pg_pid() { live_pid "$PGDATA_DIR/postmaster.pid" postgres "cwd:$PGDATA_DIR"; }
 redis_pid() { live_pid "$REDIS_DIR/redis.pid" redis-server "cwd:$REDIS_DIR"; }
 fcgi_pid() { live_pid "$FCGI_PID" honeydue-fcgi "env:HD_STATE=$STATE"; }
+worker_pid() { live_pid "$WORKER_PID" honeydue-worker "env:HD_STATE=$STATE"; }
 nginx_pid() { live_pid "$NGINX_DIR/nginx.pid" nginx "cmd:-c $NGINX_DIR/nginx.conf "; }
 redis_conf_port() { sed -n 's/^port //p' "$REDIS_DIR/redis.conf" 2>/dev/null || true; }
 
@@ -394,6 +398,51 @@ fcgi_stop() {
     return "$rc"
 }
 
+# ---- honeydue-worker ---------------------------------------------------------
+
+worker_start() {
+    local pid
+    if pid=$(worker_pid); then
+        say "honeydue-worker already running (pid $pid)"
+        return 0
+    fi
+    [ -x "$BIN/honeydue-worker" ] || die "no $BIN/honeydue-worker (build first: make build)"
+    (
+        cd "$REPO"
+        load_env
+        exec setsid "$BIN/honeydue-worker"
+    ) >>"$LOG/worker.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$WORKER_PID"
+    say "honeydue-worker started (pid $pid)"
+}
+
+# worker_stop: SIGTERM is graceful (running jobs finish). 1 if forced.
+worker_stop() {
+    local pid rc=0 left
+    pid=$(worker_pid) || {
+        rm -f "$WORKER_PID"
+        return 0
+    }
+    kill -TERM "$pid"
+    if ! wait_gone "$pid" "$FCGI_STOP_TIMEOUT"; then
+        echo "stack: honeydue-worker (pid $pid) did not stop within ${FCGI_STOP_TIMEOUT} s of SIGTERM" >&2
+        rc=1
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_gone "$pid" 5 || true
+    fi
+    left=$(ps -e -o pid=,sid=,stat= | awk -v s="$pid" '$2 == s && $3 !~ /^Z/ { printf "%s ", $1 }')
+    if [ -n "$left" ]; then
+        echo "stack: honeydue-worker processes outlived the supervisor: $left- killing them" >&2
+        rc=1
+        # shellcheck disable=SC2086
+        kill -KILL $left 2>/dev/null || true
+    fi
+    rm -f "$WORKER_PID"
+    say "honeydue-worker stopped (pid $pid)"
+    return "$rc"
+}
+
 # ---- nginx ------------------------------------------------------------------
 
 nginx_start() {
@@ -481,12 +530,14 @@ cmd_up() {
     fcgi_start
     nginx_start
     wait_health "http://127.0.0.1:$HTTP_PORT"
+    worker_start
 }
 
 cmd_down() {
     [ $# -eq 1 ] || usage
     set_state "$1" || return 0
     local rc=0
+    worker_stop || rc=1
     fcgi_stop || rc=1
     nginx_stop || rc=1
     redis_stop || rc=1
@@ -521,6 +572,7 @@ cmd_status() {
     pid=$(redis_pid) && echo "redis: pid $pid" || echo "redis: stopped"
     pid=$(fcgi_pid) && echo "honeydue-fcgi: pid $pid" || echo "honeydue-fcgi: stopped"
     pid=$(nginx_pid) && echo "nginx: pid $pid" || echo "nginx: stopped"
+    pid=$(worker_pid) && echo "honeydue-worker: pid $pid" || echo "honeydue-worker: stopped"
 }
 
 # json_get KEY...: read JSON on stdin, print the value at that path ("" if absent).
@@ -650,6 +702,15 @@ main() {
         fcgi_stop || true
         fcgi_start
         wait_health "$API_URL"
+        ;;
+    worker-stop | worker-start)
+        [ $# -ge 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        if [ "$cmd" = worker-stop ]; then worker_stop; else
+            load_env
+            set_bin "${2:-$HD_BIN}"
+            worker_start
+        fi
         ;;
     -h | --help | help) usage ;;
     *) usage ;;

@@ -1,0 +1,58 @@
+/*
+ * jobs.h - the job handlers honeydue-worker runs, and the table that maps
+ * a job's type to its handler (the worker's counterpart of routes.c).
+ */
+#ifndef HD_JOBS_H
+#define HD_JOBS_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+/* What a handler gets besides its payload. */
+typedef struct {
+    const char *id;
+    const char *type;
+    int attempt; /* failed attempts before this one */
+} job_ctx;
+
+/* A handler returns JOB_OK, JOB_RETRY (a transient failure: try again
+ * after the back-off) or JOB_FATAL (it can never succeed: dead at once),
+ * with the reason in ERR. */
+enum { JOB_OK = 0, JOB_RETRY = -1, JOB_FATAL = -2 };
+
+typedef int (*job_fn)(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
+typedef struct {
+    const char *type;
+    job_fn fn;
+} job_handler;
+
+extern const job_handler job_handlers[];
+
+/* The handler for TYPE, or NULL. */
+job_fn job_find(const char *type);
+
+/* Keep the running job's lease (call it between steps of a long job). */
+void job_heartbeat(void);
+
+/* noop.c: does nothing, for the bench and for checking the pipeline by
+ * hand; payload {"sleep_ms": N} waits, {"fail": "why"} fails (retryable),
+ * {"fatal": "why"} fails for good. */
+int job_noop(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
+/* notify.c */
+int job_notify_task_created(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_notify_task_completed(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_notify_member_joined(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
+/* reminders.c */
+int job_reminders_daily(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
+/* Periodic jobs (periodic.c): enqueued by whichever worker holds the
+ * scheduler lock, once per period. */
+void periodic_tick(void);
+
+/* Move what the API parked in the Postgres outbox to Redis (periodic.c). */
+void drain_outbox(void);
+
+#endif
