@@ -410,6 +410,7 @@ nginx_start() {
     tpl=${tpl//@STATE@/$STATE}
     tpl=${tpl//@STATIC@/$REPO/static}
     tpl=${tpl//@NGINX@/$REPO/nginx}
+    tpl=${tpl//@REPO@/$REPO}
     {
         echo "# Rendered by tests/stack.sh from nginx/honeydue.conf.in."
         if [ "$(id -u)" -eq 0 ]; then
