@@ -130,6 +130,8 @@ static const char *status_text(int s)
         return "OK";
     case 201:
         return "Created";
+    case 202:
+        return "Accepted";
     case 204:
         return "No Content";
     case 304:

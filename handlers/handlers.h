@@ -26,6 +26,13 @@ int auth_register(req *r);
 int auth_login(req *r);
 int auth_logout(req *r);
 int auth_me(req *r);
+int auth_me_update(req *r);
+int auth_me_delete(req *r);
+int auth_password_change(req *r);
+int auth_password_reset(req *r);
+int auth_password_reset_confirm(req *r);
+int auth_verify_email_send(req *r);
+int auth_verify_email(req *r);
 
 /* residences.c */
 int residences_list(req *r);

@@ -13,6 +13,13 @@ const route routes[] = {
     {"POST", "/api/auth/login/", auth_login, 0},
     {"POST", "/api/auth/logout/", auth_logout, ROUTE_AUTH},
     {"GET", "/api/auth/me/", auth_me, ROUTE_AUTH},
+    {"PATCH", "/api/auth/me/", auth_me_update, ROUTE_AUTH},
+    {"DELETE", "/api/auth/me/", auth_me_delete, ROUTE_AUTH},
+    {"POST", "/api/auth/password/change/", auth_password_change, ROUTE_AUTH},
+    {"POST", "/api/auth/password/reset/", auth_password_reset, 0},
+    {"POST", "/api/auth/password/reset/confirm/", auth_password_reset_confirm, 0},
+    {"POST", "/api/auth/verify-email/send/", auth_verify_email_send, ROUTE_AUTH},
+    {"POST", "/api/auth/verify-email/", auth_verify_email, ROUTE_AUTH},
 
     {"GET", "/api/residences/", residences_list, ROUTE_AUTH},
     {"POST", "/api/residences/", residences_create, ROUTE_AUTH},
