@@ -147,3 +147,18 @@ int send_cached(req *r, const char *key, const char *name, int n, const char *co
     return send_etagged(r, body, len);
 }
 
+const char *query_id_param(req *r, const char *name, json_object *errors)
+{
+    const char *v = req_query(r, name);
+    if (v == NULL)
+        return NULL;
+    size_t len = strlen(v);
+    int ok = len >= 1 && len <= 15 && v[0] >= '1' && v[0] <= '9';
+    for (size_t i = 1; ok && i < len; i++)
+        ok = v[i] >= '0' && v[i] <= '9';
+    if (!ok) {
+        json_object_object_add(errors, name, json_object_new_string("must be an id"));
+        return NULL;
+    }
+    return v;
+}

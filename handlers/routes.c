@@ -38,6 +38,21 @@ const route routes[] = {
     {"POST", "/api/tasks/{id}/cancel/", tasks_cancel, ROUTE_AUTH},
     {"GET", "/api/tasks/{id}/completions/", tasks_completions, ROUTE_AUTH},
     {"DELETE", "/api/tasks/{id}/completions/{cid}/", tasks_completion_delete, ROUTE_AUTH},
+
+    {"GET", "/api/contractors/", contractors_list, ROUTE_AUTH},
+    {"POST", "/api/contractors/", contractors_create, ROUTE_AUTH},
+    {"GET", "/api/contractors/{id}/", contractors_get, ROUTE_AUTH},
+    {"PATCH", "/api/contractors/{id}/", contractors_update, ROUTE_AUTH},
+    {"DELETE", "/api/contractors/{id}/", contractors_delete, ROUTE_AUTH},
+    {"GET", "/api/contractors/{id}/completions/", contractors_completions, ROUTE_AUTH},
+
+    {"GET", "/api/documents/", documents_list, ROUTE_AUTH},
+    {"POST", "/api/documents/", documents_create, ROUTE_AUTH},
+    {"GET", "/api/documents/{id}/", documents_get, ROUTE_AUTH},
+    {"PATCH", "/api/documents/{id}/", documents_update, ROUTE_AUTH},
+    {"DELETE", "/api/documents/{id}/", documents_delete, ROUTE_AUTH},
+    {"PUT", "/api/documents/{id}/file/", documents_upload, ROUTE_AUTH | ROUTE_UPLOAD},
+    {"GET", "/api/documents/{id}/file/", documents_download, ROUTE_AUTH},
 };
 
 const size_t routes_n = sizeof(routes) / sizeof(routes[0]);
