@@ -40,6 +40,7 @@ static config_entry config_table[] = {
     {"SMTP_URL", NULL, NULL},
     {"SMTP_FROM", NULL, NULL},
     {"STORAGE_DIR", NULL, NULL},
+    {"DOCUMENT_MAX_BYTES", "10485760", NULL},
 };
 
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))

@@ -506,6 +506,7 @@ int auth_me_delete(req *r)
     /* Residences changed owner or vanished: every member's lists change. */
     invalidate_members(r, PQgetvalue(res, 0, 1));
     PQclear(res);
+    documents_sweep(r); /* the files of the residences deleted with the account */
     throttle_clear(counter.key, &r->cache_us);
     return resp_empty(r, 204);
 }

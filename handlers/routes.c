@@ -62,6 +62,21 @@ const route routes[] = {
     {"PATCH", "/api/admin/users/{id}/", admin_users_update, ROUTE_STAFF},
     {"GET", "/api/admin/residences/", admin_residences_list, ROUTE_STAFF},
     {"GET", "/api/admin/stats/", admin_stats, ROUTE_STAFF},
+
+    {"GET", "/api/contractors/", contractors_list, ROUTE_AUTH},
+    {"POST", "/api/contractors/", contractors_create, ROUTE_AUTH},
+    {"GET", "/api/contractors/{id}/", contractors_get, ROUTE_AUTH},
+    {"PATCH", "/api/contractors/{id}/", contractors_update, ROUTE_AUTH},
+    {"DELETE", "/api/contractors/{id}/", contractors_delete, ROUTE_AUTH},
+    {"GET", "/api/contractors/{id}/completions/", contractors_completions, ROUTE_AUTH},
+
+    {"GET", "/api/documents/", documents_list, ROUTE_AUTH},
+    {"POST", "/api/documents/", documents_create, ROUTE_AUTH},
+    {"GET", "/api/documents/{id}/", documents_get, ROUTE_AUTH},
+    {"PATCH", "/api/documents/{id}/", documents_update, ROUTE_AUTH},
+    {"DELETE", "/api/documents/{id}/", documents_delete, ROUTE_AUTH},
+    {"PUT", "/api/documents/{id}/file/", documents_upload, ROUTE_AUTH | ROUTE_UPLOAD},
+    {"GET", "/api/documents/{id}/file/", documents_download, ROUTE_AUTH},
 };
 
 const size_t routes_n = sizeof(routes) / sizeof(routes[0]);
