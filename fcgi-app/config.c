@@ -44,6 +44,7 @@ static config_entry config_table[] = {
     {"HONEYDUE_JOB_LEASE_SECONDS", "30", NULL},
     {"HONEYDUE_JOB_RETRY_BASE_MS", "10000", NULL},
     {"HONEYDUE_REMINDER_EVERY_SECONDS", "600", NULL},
+    {"DOCUMENT_MAX_BYTES", "10485760", NULL},
 };
 
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 static unsigned char token_key[crypto_generichash_KEYBYTES];
+static unsigned char mac_key[crypto_generichash_KEYBYTES];
 static unsigned long long pw_ops;
 static size_t pw_mem;
 static char dummy_hash[crypto_pwhash_STRBYTES];
@@ -21,6 +22,10 @@ int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimi
     crypto_generichash_update(&st, (const unsigned char *)"honeydue-token-v1", 17);
     crypto_generichash_update(&st, (const unsigned char *)secret, strlen(secret));
     crypto_generichash_final(&st, token_key, sizeof(token_key));
+    crypto_generichash_init(&st, NULL, 0, sizeof(mac_key));
+    crypto_generichash_update(&st, (const unsigned char *)"honeydue-mac-v1", 15);
+    crypto_generichash_update(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_generichash_final(&st, mac_key, sizeof(mac_key));
     pw_ops = opslimit ? opslimit : crypto_pwhash_OPSLIMIT_INTERACTIVE;
     pw_mem = memlimit_kb ? memlimit_kb * 1024 : crypto_pwhash_MEMLIMIT_INTERACTIVE;
     if (pw_ops < crypto_pwhash_OPSLIMIT_MIN)
@@ -103,6 +108,33 @@ int share_code_normalize(const char *in, char *out, size_t cap, size_t len)
     }
     out[n] = '\0';
     return n == len ? 0 : -1;
+}
+
+void code_new(char *out)
+{
+    unsigned v = (unsigned)randombytes_uniform(1000000);
+    for (int i = CODE_LEN - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    out[CODE_LEN] = '\0';
+}
+
+void crypto_mac(const char *const *parts, int n, char *out)
+{
+    unsigned char h[TOKEN_HASH_LEN / 2];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, mac_key, sizeof(mac_key), sizeof(h));
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(parts[i]);
+        unsigned char frame[8];
+        for (int b = 0; b < 8; b++)
+            frame[b] = (unsigned char)((unsigned long long)len >> (8 * b));
+        crypto_generichash_update(&st, frame, sizeof(frame));
+        crypto_generichash_update(&st, (const unsigned char *)parts[i], len);
+    }
+    crypto_generichash_final(&st, h, sizeof(h));
+    sodium_bin2hex(out, TOKEN_HASH_LEN + 1, h, sizeof(h));
 }
 
 void crypto_etag(const char *data, size_t len, char *out)

@@ -46,6 +46,20 @@ void share_code_new(char *out, size_t len);
  * result is not LEN characters long. */
 int share_code_normalize(const char *in, char *out, size_t cap, size_t len);
 
+/* One-time codes emailed to a user: CODE_LEN decimal digits. */
+#define CODE_LEN 6
+
+/* Fill OUT (CODE_LEN + 1 bytes) with a uniformly random code, "000000" to
+ * "999999" (randombytes_uniform: no modulo bias). */
+void code_new(char *out);
+
+/* Fill OUT (TOKEN_HASH_LEN + 1 bytes) with the hex keyed hash of the
+ * strings PARTS[0..N), each framed by its length so that ("ab", "c") and
+ * ("a", "bc") differ. The key is derived from SECRET_KEY apart from the
+ * token key. For values that are compared but never stored in clear: a
+ * one-time code bound to its purpose and user, a throttle key. */
+void crypto_mac(const char *const *parts, int n, char *out);
+
 /* Hex digest of LEN bytes of DATA (16 hex chars), for ETags. */
 void crypto_etag(const char *data, size_t len, char *out /* 17 bytes */);
 

@@ -34,8 +34,7 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decode S[0..N) into the arena ('+' is a space in a query). */
-static char *url_decode(arena *a, const char *s, size_t n)
+char *http_percent_decode(arena *a, const char *s, size_t n, int plus_is_space)
 {
     char *out = arena_alloc(a, n + 1);
     if (out == NULL)
@@ -45,7 +44,7 @@ static char *url_decode(arena *a, const char *s, size_t n)
         if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
-        } else if (s[i] == '+') {
+        } else if (s[i] == '+' && plus_is_space) {
             out[j++] = ' ';
         } else {
             out[j++] = s[i];
@@ -62,7 +61,7 @@ const char *req_query(req *r, const char *name)
     while (s != NULL && *s != '\0') {
         size_t len = strcspn(s, "&");
         if (len > nlen && s[nlen] == '=' && strncmp(s, name, nlen) == 0)
-            return url_decode(r->a, s + nlen + 1, len - nlen - 1);
+            return http_percent_decode(r->a, s + nlen + 1, len - nlen - 1, 1);
         if (len == nlen && strncmp(s, name, nlen) == 0)
             return "";
         s += len;
@@ -107,8 +106,39 @@ int req_json_body(req *r, json_object **out)
     return 0;
 }
 
+long req_body_read(req *r, char *buf, size_t cap)
+{
+    if (r->body_done)
+        return r->body_done == 2 ? -1 : 0;
+    if (cap == 0)
+        return 0;
+    int want = cap > 1048576 ? 1048576 : (int)cap;
+    int got = FCGX_GetStr(buf, want, r->fx->in);
+    if (got < 0)
+        got = 0;
+    r->body_read += got;
+    if (got < want) /* the stream ended: short of Content-Length is an error */
+        r->body_done = r->content_length > 0 && r->body_read < r->content_length ? 2 : 1;
+    if (got == 0)
+        return r->body_done == 2 ? -1 : 0;
+    return got;
+}
+
+void req_body_discard(req *r)
+{
+    char buf[16384];
+    while (req_body_read(r, buf, sizeof(buf)) > 0)
+        ;
+}
+
 void resp_header(req *r, const char *name, const char *value)
 {
+    if (value == NULL)
+        return;
+    if (strpbrk(value, "\r\n") != NULL) {
+        log_line(LOG_ERROR, "http", "header %s with a line break not sent", name);
+        return;
+    }
     char *line = arena_sprintf(r->a, "%s%s: %s\r\n", r->headers ? r->headers : "", name, value);
     if (line != NULL) {
         r->headers = line;
@@ -130,6 +160,8 @@ static const char *status_text(int s)
         return "OK";
     case 201:
         return "Created";
+    case 202:
+        return "Accepted";
     case 204:
         return "No Content";
     case 304:
@@ -170,19 +202,20 @@ int resp_send(req *r, int status, const char *body, size_t len)
     r->sent = 1;
     r->status = status;
     long app = since_us(&r->t0);
-    char head[1024];
+    char head[1024], ctype[160] = "";
+    if (r->resp_type != NULL)
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s\r\n", r->resp_type);
+    else if (len || (status != 204 && status != 304))
+        snprintf(ctype, sizeof(ctype), "Content-Type: application/json; charset=utf-8\r\n");
     int n = snprintf(head, sizeof(head),
                      "Status: %d %s\r\n"
                      "%s"
                      "X-Request-ID: %s\r\n"
                      "Server-Timing: db;dur=%.3f, cache;dur=%.3f, app;dur=%.3f\r\n"
                      "Cache-Control: %s\r\n",
-                     status, status_text(status),
-                     len || (status != 204 && status != 304)
-                         ? "Content-Type: application/json; charset=utf-8\r\n"
-                         : "",
-                     r->request_id ? r->request_id : "-", r->db_us / 1000.0, r->cache_us / 1000.0,
-                     app / 1000.0, r->cache_control ? r->cache_control : "no-store");
+                     status, status_text(status), ctype, r->request_id ? r->request_id : "-",
+                     r->db_us / 1000.0, r->cache_us / 1000.0, app / 1000.0,
+                     r->cache_control ? r->cache_control : "no-store");
     if (n < 0 || (size_t)n >= sizeof(head))
         n = 0;
     FCGX_PutStr(head, n, r->fx->out);

@@ -42,6 +42,10 @@ typedef struct req {
 
     /* the parsed JSON body (req_json_body), put when the request ends */
     json_object *body;
+    /* ROUTE_UPLOAD: bytes of the body read so far; 1 when it ended, 2 when
+     * it ended short of its Content-Length */
+    long body_read;
+    int body_done;
 
     /* response state */
     int status;
@@ -49,6 +53,7 @@ typedef struct req {
     size_t resp_bytes;
     char *headers;             /* extra response header lines, "Name: value\r\n"... */
     const char *cache_control; /* default "no-store" */
+    const char *resp_type;     /* Content-Type when not JSON (a file) */
     size_t headers_len;
 
     /* timing: monotonic start, and time spent waiting on dependencies */
@@ -82,7 +87,23 @@ const char *req_query(req *r, const char *name);
  * UTF-8, 400 not an object) and returns -1: the handler returns r->status. */
 int req_json_body(req *r, json_object **out);
 
-/* Add a response header line. NAME and VALUE are copied. */
+/* ROUTE_UPLOAD: read the next bytes of the request body (a file, which the
+ * handler streams instead of holding it in memory) into BUF, at most CAP.
+ * Returns how many (0 at the end of the body), or -1 when the body ended
+ * before its Content-Length (the client went away). */
+long req_body_read(req *r, char *buf, size_t cap);
+
+/* Read and drop whatever is left of the request body. The worker calls it
+ * after every ROUTE_UPLOAD handler, so that an early answer (413, 415)
+ * never leaves nginx writing the rest into a closed connection. */
+void req_body_discard(req *r);
+
+/* Percent-decode S[0..N) into the arena; PLUS_IS_SPACE for a query string.
+ * Returns NULL when out of memory. */
+char *http_percent_decode(arena *a, const char *s, size_t n, int plus_is_space);
+
+/* Add a response header line. NAME and VALUE are copied; a VALUE holding a
+ * CR or LF is refused (logged, not sent). */
 void resp_header(req *r, const char *name, const char *value);
 
 /* Send BODY (LEN bytes of JSON) with STATUS and the standard headers. */

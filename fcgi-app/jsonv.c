@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int jv_utf8_valid(const char *s, size_t len)
 {
@@ -157,6 +158,76 @@ static int valid_email(const char *s, size_t len)
     return 1;
 }
 
+int jv_valid_url(const char *s)
+{
+    const char *h;
+    if (strncasecmp(s, "http://", 7) == 0)
+        h = s + 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        h = s + 8;
+    else
+        return 0;
+    size_t hl = strcspn(h, ":/?#");
+    if (hl == 0 || hl > 253 || h[0] == '-' || h[0] == '.' || h[hl - 1] == '-' || h[hl - 1] == '.')
+        return 0;
+    int dot = 0;
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (c == '.') {
+            if (h[i - 1] == '.')
+                return 0;
+            dot = 1;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c >= 0x80)) {
+            return 0; /* '@' too: no user information */
+        }
+    }
+    if (!dot && !(hl == 9 && strncasecmp(h, "localhost", 9) == 0))
+        return 0;
+    const char *p = h + hl;
+    if (*p == ':') {
+        long port = 0;
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
+            port = port * 10 + (*p - '0');
+        if (digits == 0 || port < 1 || port > 65535)
+            return 0;
+    }
+    if (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
+        return 0;
+    for (; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c == 0x7f || strchr("<>\"\\^`{|}", c) != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* An array of distinct strings from F's choices, at most F->max of them. */
+static const char *check_enum_list(json_object *v, const jv_field *f)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return "must be a list";
+    size_t n = json_object_array_length(v);
+    if (f->max > 0 && (long long)n > f->max)
+        return "has too many values";
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string))
+            return "must be a list of allowed values";
+        const char *s = json_object_get_string(e);
+        int ok = 0;
+        for (const char *const *c = f->choices; c && *c && !ok; c++)
+            ok = strcmp(*c, s) == 0;
+        if (!ok)
+            return "must be a list of allowed values";
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(json_object_get_string(json_object_array_get_idx(v, j)), s) == 0)
+                return "may not repeat a value";
+    }
+    return NULL;
+}
+
 /* Numbers: JSON int or double, or a string such as "12.50". */
 static const char *check_decimal(json_object *v, const jv_field *f, json_object **norm)
 {
@@ -200,6 +271,7 @@ static const char *check_value(json_object *v, const jv_field *f, json_object **
     switch (f->type) {
     case JV_STRING:
     case JV_EMAIL:
+    case JV_URL:
     case JV_ENUM:
     case JV_DATE: {
         if (t != json_type_string)
@@ -219,6 +291,11 @@ static const char *check_value(json_object *v, const jv_field *f, json_object **
         } else if (f->type == JV_EMAIL) {
             if ((long long)chars > f->max || !valid_email(s, bytes))
                 return "must be a valid email address";
+        } else if (f->type == JV_URL) {
+            if ((long long)chars > f->max)
+                return "is too long";
+            if (!jv_valid_url(s))
+                return "must be an http or https URL";
         } else if (f->type == JV_DATE) {
             if (!jv_valid_date(s))
                 return "must be a date as YYYY-MM-DD";
@@ -247,6 +324,12 @@ static const char *check_value(json_object *v, const jv_field *f, json_object **
         break;
     case JV_DECIMAL:
         return check_decimal(v, f, norm);
+    case JV_ENUM_LIST: {
+        const char *msg = check_enum_list(v, f);
+        if (msg != NULL)
+            return msg;
+        break;
+    }
     }
     *norm = json_object_get(v);
     return NULL;

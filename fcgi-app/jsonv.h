@@ -18,10 +18,12 @@ typedef enum {
     JV_STRING, /* length in [min, max] characters (UTF-8 code points) */
     JV_INT,    /* integer in [min, max] */
     JV_BOOL,
-    JV_DATE,    /* "YYYY-MM-DD", a real calendar date */
-    JV_DECIMAL, /* number (or numeric string) in [min, max], at most 2 decimals */
-    JV_ENUM,    /* one of choices */
-    JV_EMAIL,   /* a plausible address, length <= max */
+    JV_DATE,      /* "YYYY-MM-DD", a real calendar date */
+    JV_DECIMAL,   /* number (or numeric string) in [min, max], at most 2 decimals */
+    JV_ENUM,      /* one of choices */
+    JV_EMAIL,     /* a plausible address, length <= max */
+    JV_URL,       /* an http or https URL with a host name, length <= max */
+    JV_ENUM_LIST, /* an array of distinct values from choices */
 } jv_type;
 
 enum {
@@ -49,6 +51,12 @@ int jv_parse_object(const char *buf, size_t len, json_object **out, const char *
  * puts) mapping field name to message. */
 int jv_check(json_object *body, const jv_field *spec, size_t n, int partial, json_object **clean,
              json_object **errors);
+
+/* 1 when S is an absolute http(s) URL: scheme, a host name (letters,
+ * digits, '-', '.' and non-ASCII, with a dot or "localhost"; no user
+ * information), an optional port, then a path, query or fragment without
+ * spaces, control characters or any of "<>\"\\^`{|}". */
+int jv_valid_url(const char *s);
 
 /* 1 when S is a valid YYYY-MM-DD calendar date. */
 int jv_valid_date(const char *s);

@@ -19,6 +19,9 @@ enum {
     ROUTE_STAFF = 1 << 1,     /* needs is_staff (403 otherwise); implies AUTH */
     ROUTE_CACHEABLE = 1 << 2, /* its body is the user's cached list (tasks:user:<uid>),
                                  fetched with the token in one round trip */
+    ROUTE_UPLOAD = 1 << 3,    /* its body is a file: the handler streams it with
+                                 req_body_read (no HONEYDUE_MAX_BODY, nothing held in
+                                 memory), and the worker drops any unread rest */
 };
 
 struct req;

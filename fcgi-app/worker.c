@@ -16,6 +16,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,6 +146,8 @@ static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nrout
         } else {
             m.route->handler(&r);
         }
+        if (m.route->flags & ROUTE_UPLOAD)
+            req_body_discard(&r);
     }
     if (!r.sent) {
         log_line(LOG_ERROR, "http", "handler for %s %s sent no response", r.method, r.path);
@@ -175,6 +178,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         log_line(LOG_WARN, "worker", "postgres unavailable at start; will retry per request");
     cache_setup();
     http_setup();
+    storage_setup();
 
     arena a;
     if (arena_init(&a, (size_t)64 * 1024) != 0)
@@ -212,6 +216,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     }
     FCGX_Free(&fx, 0);
     arena_destroy(&a);
+    storage_close();
     cache_close();
     db_close();
     log_line(LOG_INFO, "worker", "exiting after %ld requests", served);

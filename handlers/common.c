@@ -253,3 +253,16 @@ int query_bool(const char *value)
         return 0;
     return -1;
 }
+
+const char *query_id_param(req *r, const char *name, json_object *errors)
+{
+    const char *v = req_query(r, name);
+    long long id;
+    if (v == NULL)
+        return NULL;
+    if (page_parse_int(v, 0, 999999999999999LL, &id) != NULL) {
+        json_object_object_add(errors, name, json_object_new_string("must be an id"));
+        return NULL;
+    }
+    return v;
+}

@@ -26,6 +26,13 @@ int auth_register(req *r);
 int auth_login(req *r);
 int auth_logout(req *r);
 int auth_me(req *r);
+int auth_me_update(req *r);
+int auth_me_delete(req *r);
+int auth_password_change(req *r);
+int auth_password_reset(req *r);
+int auth_password_reset_confirm(req *r);
+int auth_verify_email_send(req *r);
+int auth_verify_email(req *r);
 
 /* residences.c */
 int residences_list(req *r);
@@ -78,6 +85,29 @@ int admin_users_update(req *r);
 int admin_residences_list(req *r);
 int admin_stats(req *r);
 
+/* contractors.c */
+int contractors_list(req *r);
+int contractors_create(req *r);
+int contractors_get(req *r);
+int contractors_update(req *r);
+int contractors_delete(req *r);
+int contractors_completions(req *r);
+
+/* documents.c */
+int documents_list(req *r);
+int documents_create(req *r);
+int documents_get(req *r);
+int documents_update(req *r);
+int documents_delete(req *r);
+int documents_upload(req *r);
+int documents_download(req *r);
+
+/* Unlink the files no document points at any more (document_filedeletion:
+ * a deleted document, a replaced file, a deleted residence's documents),
+ * then forget them. Any handler whose write can release files calls it
+ * after the write; failures are logged and retried by the next call. */
+void documents_sweep(req *r);
+
 /* common.c */
 
 /* r->user_id (or any id) as decimal text in the request's arena. */
@@ -114,6 +144,10 @@ int send_etagged(req *r, const char *body, size_t len);
  * named query NAME's first column, stored for the next request; sent with
  * send_etagged. The writes that change it invalidate KEY. */
 int send_cached(req *r, const char *key, const char *name, int n, const char *const *params);
+
+/* Query parameter NAME as a positive id (its text), or NULL when absent; a
+ * malformed value adds "NAME": "must be an id" to ERRORS and gives NULL. */
+const char *query_id_param(req *r, const char *name, json_object *errors);
 
 /* Send a 422 validation_failed with ERRORS (taken). */
 int send_invalid(req *r, json_object *errors);

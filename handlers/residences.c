@@ -122,6 +122,7 @@ int residences_delete(req *r)
         return r->status;
     invalidate_members(r, PQgetvalue(res, 0, 2));
     PQclear(res);
+    documents_sweep(r); /* the files of its documents */
     return resp_empty(r, 204);
 }
 

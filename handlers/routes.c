@@ -13,6 +13,13 @@ const route routes[] = {
     {"POST", "/api/auth/login/", auth_login, 0},
     {"POST", "/api/auth/logout/", auth_logout, ROUTE_AUTH},
     {"GET", "/api/auth/me/", auth_me, ROUTE_AUTH},
+    {"PATCH", "/api/auth/me/", auth_me_update, ROUTE_AUTH},
+    {"DELETE", "/api/auth/me/", auth_me_delete, ROUTE_AUTH},
+    {"POST", "/api/auth/password/change/", auth_password_change, ROUTE_AUTH},
+    {"POST", "/api/auth/password/reset/", auth_password_reset, 0},
+    {"POST", "/api/auth/password/reset/confirm/", auth_password_reset_confirm, 0},
+    {"POST", "/api/auth/verify-email/send/", auth_verify_email_send, ROUTE_AUTH},
+    {"POST", "/api/auth/verify-email/", auth_verify_email, ROUTE_AUTH},
 
     {"GET", "/api/residences/", residences_list, ROUTE_AUTH},
     {"POST", "/api/residences/", residences_create, ROUTE_AUTH},
@@ -55,6 +62,21 @@ const route routes[] = {
     {"PATCH", "/api/admin/users/{id}/", admin_users_update, ROUTE_STAFF},
     {"GET", "/api/admin/residences/", admin_residences_list, ROUTE_STAFF},
     {"GET", "/api/admin/stats/", admin_stats, ROUTE_STAFF},
+
+    {"GET", "/api/contractors/", contractors_list, ROUTE_AUTH},
+    {"POST", "/api/contractors/", contractors_create, ROUTE_AUTH},
+    {"GET", "/api/contractors/{id}/", contractors_get, ROUTE_AUTH},
+    {"PATCH", "/api/contractors/{id}/", contractors_update, ROUTE_AUTH},
+    {"DELETE", "/api/contractors/{id}/", contractors_delete, ROUTE_AUTH},
+    {"GET", "/api/contractors/{id}/completions/", contractors_completions, ROUTE_AUTH},
+
+    {"GET", "/api/documents/", documents_list, ROUTE_AUTH},
+    {"POST", "/api/documents/", documents_create, ROUTE_AUTH},
+    {"GET", "/api/documents/{id}/", documents_get, ROUTE_AUTH},
+    {"PATCH", "/api/documents/{id}/", documents_update, ROUTE_AUTH},
+    {"DELETE", "/api/documents/{id}/", documents_delete, ROUTE_AUTH},
+    {"PUT", "/api/documents/{id}/file/", documents_upload, ROUTE_AUTH | ROUTE_UPLOAD},
+    {"GET", "/api/documents/{id}/file/", documents_download, ROUTE_AUTH},
 };
 
 const size_t routes_n = sizeof(routes) / sizeof(routes[0]);

@@ -255,6 +255,7 @@ static const jv_field completion_fields[] = {
     {"notes", JV_STRING, 0, 0, 10000, NULL},
     {"actual_cost", JV_DECIMAL, JV_NULLABLE, 0, 99999999, NULL},
     {"rating", JV_INT, JV_NULLABLE, 1, 5, NULL},
+    {"contractor_id", JV_INT, JV_NULLABLE, 1, 999999999999999LL, NULL},
 };
 
 /* Record a completion or a skip (KIND) of task {id}: 201 {"completion",
@@ -291,6 +292,10 @@ static int record(req *r, const char *kind)
     if (PQgetvalue(res, 0, 0)[0] == '0') {
         PQclear(res);
         return resp_not_found(r);
+    }
+    if (PQgetisnull(res, 0, 1) && PQgetvalue(res, 0, 4)[0] == 't') {
+        PQclear(res);
+        return send_invalid_field(r, "contractor_id", "is not a contractor of the residence");
     }
     if (PQgetisnull(res, 0, 1)) {
         const char *why = arena_strdup(r->a, PQgetvalue(res, 0, 3));

@@ -144,8 +144,10 @@ FROM t
 -- (Jan 31 + 1 month = Feb 28/29). A completed one-off task becomes
 -- completed; a one-off task cannot be skipped.
 -- $4/$5: Idempotency-Key (or NULL) and its scope, as for tasks_create.
--- One row: tasks found (0: 404), {"completion", "task"} (NULL: refused, see
--- the last column), the members to invalidate, and why it was refused.
+-- A contractor ($3's contractor_id) must be one of the residence's.
+-- One row: tasks found (0: 404), {"completion", "task"} (NULL: refused),
+-- the members to invalidate, why it was refused (409), and whether the
+-- contractor was the reason (422).
 WITH t AS (
     SELECT t.*, (now() AT TIME ZONE r.time_zone)::date AS today
     FROM task_task t JOIN residence_residence r ON r.id = t.residence_id
@@ -154,13 +156,21 @@ WITH t AS (
     FOR UPDATE OF t
 ), p AS (
     SELECT * FROM jsonb_populate_record(NULL::task_taskcompletion, $3::jsonb)
+), bad AS (
+    -- a contractor must be one of the task's residence's
+    SELECT 1 FROM p, t
+    WHERE p.contractor_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM contractor_contractor k
+                      WHERE k.id = p.contractor_id AND k.residence_id = t.residence_id)
 ), c AS (
     INSERT INTO task_taskcompletion (task_id, completed_by_id, notes, actual_cost, rating,
-                                     previous_due_date, kind)
-    SELECT t.id, $2, coalesce(p.notes, ''), p.actual_cost, p.rating, t.due_date, $6::text
+                                     previous_due_date, kind, contractor_id)
+    SELECT t.id, $2, coalesce(p.notes, ''), p.actual_cost, p.rating, t.due_date, $6::text,
+           p.contractor_id
     FROM t, p
     WHERE NOT t.completed AND NOT t.archived AND NOT t.cancelled
       AND ($6::text = 'completed' OR t.frequency <> 'once')
+      AND NOT EXISTS (SELECT 1 FROM bad)
     RETURNING *
 ), base AS (
     SELECT t.id, t.frequency, t.custom_interval_days,
@@ -199,7 +209,8 @@ SELECT (SELECT count(*) FROM t),
         WHERE residence_id = (SELECT residence_id FROM t)),
        (SELECT CASE WHEN t.completed THEN 'the task is already completed'
                     WHEN t.archived OR t.cancelled THEN 'the task is archived or cancelled'
-                    ELSE 'only a recurring task can be skipped' END FROM t)
+                    ELSE 'only a recurring task can be skipped' END FROM t),
+       EXISTS (SELECT 1 FROM bad)
 
 -- name: tasks_completions
 -- Task $1's completions, newest first; no row when user $2 cannot see the task.

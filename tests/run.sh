@@ -1,10 +1,13 @@
 #!/bin/bash
 # run.sh BIN_DIR - the whole test suite, as `make test` runs it (BIN_DIR is
-# build/asan there): the C unit tests, then a private stack under .run/test
-# (HD_PORT_BASE 28080, a fresh database, the sanitized pool) and the HTTP
-# tests through its nginx, then a graceful stop, after which every sanitizer
-# report the processes left (leaks included) counts as one failure. The last
-# line is always "N passed, M failed"; the exit status is 1 when M > 0.
+# build/asan there): the C unit tests, the contract's lint (openapi.yaml
+# against handlers/routes.c, counted as one test), then a private stack
+# under .run/test (HD_PORT_BASE 28080, a fresh database, the sanitized pool)
+# and the HTTP tests through its nginx, then a graceful stop, after which
+# every sanitizer report the processes left (leaks included) counts as one
+# failure. The last line is always "N passed, M failed"; the exit status is
+# 1 when M > 0. Python is Debian's /usr/bin/python3, whatever python3 PATH
+# finds first: the HTTP tests need its python3-yaml and python3-jsonschema.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +22,7 @@ BIN=$1
     exit 2
 }
 STATE=.run/test
+PYTHON=/usr/bin/python3
 mkdir -p "$STATE/log"
 STATE_ABS=$(cd "$STATE" && pwd)
 
@@ -67,6 +71,15 @@ shopt -u nullglob
 bash tests/unit/run.sh "${units[@]}" 2>&1 | tee "$TMP/unit.out" || true
 count_summary unit "$TMP/unit.out"
 
+# (a2) The contract: openapi.yaml is well formed and documents exactly the
+# routes of handlers/routes.c.
+if "$PYTHON" tests/openapi_lint.py openapi.yaml 2>&1; then
+    passed=$((passed + 1))
+else
+    echo "FAIL openapi lint"
+    failed=$((failed + 1))
+fi
+
 # (b) The stack: whatever a previous run left is stopped; the cluster stays,
 # the databases are recreated. The pool inherits the sanitizer settings.
 tests/stack.sh down "$STATE" >/dev/null 2>&1 || true
@@ -86,7 +99,7 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         # shellcheck disable=SC1091
         . "$STATE/env"
         set +a
-        exec python3 tests/http/run.py
+        exec "$PYTHON" tests/http/run.py
     ) 2>&1 | tee "$TMP/http.out" || true
     count_summary http "$TMP/http.out"
     if grep -q '^FAIL ' "$TMP/http.out"; then

@@ -54,6 +54,7 @@ set_state() {
     PGSOCK_DIR=$STATE/pgrun
     REDIS_DIR=$STATE/redis
     NGINX_DIR=$STATE/nginx
+    STORAGE=$STATE/storage
     FCGI_PID=$STATE/fcgi.pid
     FCGI_SOCK=$STATE/fcgi.sock
     WORKER_PID=$STATE/worker.pid
@@ -180,7 +181,7 @@ write_env() {
         printf 'export API_URL=%q\n' "http://127.0.0.1:$HTTP_PORT"
         printf 'export HD_STATE=%q\n' "$STATE"
         printf 'export HD_BIN=%q\n' "$BIN"
-        printf 'export STORAGE_DIR=%q\n' "$STATE/storage"
+        printf 'export STORAGE_DIR=%q\n' "$STORAGE"
         # Whatever the caller set for the app or the sanitizers comes along.
         while IFS= read -r name; do
             case $name in
@@ -445,6 +446,18 @@ worker_stop() {
 
 # ---- nginx ------------------------------------------------------------------
 
+# storage_dir: the pool's STORAGE_DIR, which nginx serves documents' files
+# from. As root the pool runs as root and nginx as www-data: the directory
+# is group www-data and setgid (files inherit the group; the app creates
+# them 0640), closed to everyone else. Otherwise both run as this user.
+storage_dir() {
+    if [ "$(id -u)" -eq 0 ]; then
+        install -d -m 2750 -g www-data "$STORAGE"
+    else
+        install -d -m 0700 "$STORAGE"
+    fi
+}
+
 nginx_start() {
     local pid conf tpl out
     if pid=$(nginx_pid); then
@@ -459,6 +472,8 @@ nginx_start() {
     tpl=${tpl//@STATE@/$STATE}
     tpl=${tpl//@STATIC@/$REPO/static}
     tpl=${tpl//@NGINX@/$REPO/nginx}
+    tpl=${tpl//@REPO@/$REPO}
+    tpl=${tpl//@STORAGE@/$STORAGE}
     {
         echo "# Rendered by tests/stack.sh from nginx/honeydue.conf.in."
         if [ "$(id -u)" -eq 0 ]; then
@@ -517,10 +532,14 @@ cmd_up() {
     set_ports
     echo "$BASE" >"$STATE/port_base"
     chmod 755 "$STATE"
-    mkdir -p "$LOG" "$STATE/storage"
+    mkdir -p "$LOG"
     if [ "${HD_FRESH_DB:-0}" = 1 ] && fcgi_pid >/dev/null; then
         die "HD_FRESH_DB=1 needs the pool stopped first: tests/stack.sh down $1"
     fi
+    if [ "${HD_FRESH_DB:-0}" = 1 ]; then
+        rm -rf -- "$STORAGE" # the files of the databases about to be dropped
+    fi
+    storage_dir
     make_secret
     write_env
     pg_start

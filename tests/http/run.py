@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """run.py [FILTER...] - run the black-box HTTP tests (tests/http/test_*.py).
 
 Imports every test_*.py module here in sorted order and runs each top-level
@@ -7,7 +7,8 @@ function named test_* (no arguments), each under a time limit. Prints
 "http: N passed, M failed"; exits 1 if anything failed. A FILTER keeps only
 the tests whose "module.test" name contains it. Needs the stack's environment
 (API_URL, DB_PORT, HD_STATE...): tests/run.sh provides it, or
-tests/stack.sh env .run/test python3 tests/http/run.py.
+tests/stack.sh env .run/test /usr/bin/python3 tests/http/run.py (Debian's
+python, with the python3-yaml and python3-jsonschema lib.py needs).
 """
 import importlib
 import inspect

@@ -136,3 +136,44 @@ def test_tokens_work_while_redis_is_down():
         stack("redis-start")
         time.sleep(1.5)  # let every worker's 1 s Redis back-off run out before the next test
     assert request("GET", "/api/auth/me/", token=tok).status == 200
+
+
+def test_register_queues_welcome_and_verification_emails():
+    from mail_jobs import jobs
+    name = unique("welc")
+    email = f"{name}@Example.com"
+    r = request("POST", "/api/auth/register/",
+                {"username": name, "email": email, "password": "s3cret-pass", "first_name": "Wanda"})
+    assert r.status == 201, r.text
+    assert r.json["user"]["email_verified"] is False
+    welcome = jobs("email.welcome", email, queue="default")
+    assert len(welcome) == 1 and welcome[0]["payload"] == {"to": email, "name": "Wanda"}
+    verify = jobs("email.verify", email)
+    assert len(verify) == 1, verify
+    p = verify[0]["payload"]
+    assert set(p) == {"to", "name", "code", "expires_at"} and p["name"] == "Wanda"
+    assert len(p["code"]) == 6 and p["code"].isdigit()
+    # Only a keyed hash of the code is stored.
+    row = psql(f"SELECT code_hash FROM user_verificationcode WHERE user_id = {r.json['user']['id']}")
+    assert len(row) == 64 and p["code"] not in row
+
+
+def test_me_answers_the_user_with_email_verified():
+    user, tok, _ = register_user("mev")
+    r = request("GET", "/api/auth/me/", token=tok)
+    assert r.status == 200
+    assert set(r.json) == {"id", "username", "email", "email_verified", "first_name", "last_name",
+                           "is_staff", "date_joined", "last_login"}
+    assert r.json["email_verified"] is False and r.json["id"] == user["id"]
+
+
+def test_deactivated_account_cannot_log_in():
+    from mail_jobs import fresh_source
+    user, _, pw = register_user("deact")
+    src = fresh_source()
+    assert request("POST", "/api/auth/login/", {"username": user["username"], "password": pw},
+                   source=src).status == 200
+    psql(f"UPDATE auth_user SET is_active = false WHERE id = {user['id']}")
+    for ident in (user["username"], user["email"]):
+        r = request("POST", "/api/auth/login/", {"username": ident, "password": pw}, source=src)
+        assert_error(r, 401, "invalid_credentials")

@@ -22,14 +22,15 @@ def test_every_response_has_request_id_and_server_timing():
     assert "db;dur=" in r.headers["server-timing"] and "app;dur=" in r.headers["server-timing"]
     assert request("GET", "/api/health/").headers["x-request-id"] != rid
     _, tok, _ = register_user("hdr")
-    r = request("GET", "/api/nope/", token=tok)
+    r = request("GET", "/api/nope/", token=tok, validate=False)  # no such path
     assert r.headers.get("x-request-id")
 
 
 def test_unknown_endpoint_is_404_json():
-    assert_error(request("GET", "/api/nope/"), 404, "not_found")
-    assert_error(request("GET", "/api/tasks"), 404, "not_found")  # trailing slash required
-    assert_error(request("GET", "/api/tasks/abc/"), 404, "not_found")
+    # Paths the API does not have, so nothing in openapi.yaml to check against.
+    assert_error(request("GET", "/api/nope/", validate=False), 404, "not_found")
+    assert_error(request("GET", "/api/tasks", validate=False), 404, "not_found")  # trailing slash required
+    assert_error(request("GET", "/api/tasks/abc/", validate=False), 404, "not_found")
 
 
 def test_wrong_method_is_405_with_allow():

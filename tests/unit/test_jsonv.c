@@ -104,6 +104,8 @@ static const jv_field spec[] = {
     {"color", JV_ENUM, 0, 0, 0, colors},
     {"email", JV_EMAIL, 0, 0, 50, NULL},
     {"owner", JV_INT, JV_IMMUTABLE, 1, 100, NULL},
+    {"site", JV_URL, JV_NULLABLE, 0, 40, NULL},
+    {"colors", JV_ENUM_LIST, 0, 0, 0, colors},
 };
 #define NSPEC (sizeof(spec) / sizeof(spec[0]))
 
@@ -197,6 +199,52 @@ TEST(valid_date_calendar)
     CHECK(!jv_valid_date("2026-04-31"));
     CHECK(!jv_valid_date("2026-4-1"));
     CHECK(!jv_valid_date("2026-04-01T00:00"));
+}
+
+TEST(urls)
+{
+    CHECK(jv_valid_url("https://example.com"));
+    CHECK(jv_valid_url("http://example.com/"));
+    CHECK(jv_valid_url("HTTPS://Sub.Example.co.uk:8443/a/b?c=d&e=f#top"));
+    CHECK(jv_valid_url("http://localhost:8080/x"));
+    CHECK(jv_valid_url("https://m\xc3\xbcnchen.de/caf\xc3\xa9"));
+    CHECK(!jv_valid_url("example.com"));
+    CHECK(!jv_valid_url("ftp://example.com"));
+    CHECK(!jv_valid_url("javascript:alert(1)"));
+    CHECK(!jv_valid_url("https://"));
+    CHECK(!jv_valid_url("https://localhost.")); /* a trailing dot */
+    CHECK(!jv_valid_url("https://a..b.com"));
+    CHECK(!jv_valid_url("https://-a.com"));
+    CHECK(!jv_valid_url("https://intranet/"));
+    CHECK(!jv_valid_url("https://user:pw@example.com/"));
+    CHECK(!jv_valid_url("https://example.com:0/"));
+    CHECK(!jv_valid_url("https://example.com:65536/"));
+    CHECK(!jv_valid_url("https://example.com:/"));
+    CHECK(!jv_valid_url("https://example.com/a b"));
+    CHECK(!jv_valid_url("https://example.com/\"><script>"));
+    CHECK(!jv_valid_url("https://example.com\\evil.com"));
+    CHECK(!jv_valid_url("https://example.com/\t"));
+}
+
+TEST(url_and_enum_list_fields)
+{
+    CHECK_STR(check("{\"title\": \"a\", \"site\": \"https://x.org/\"}", 0, "site"), "");
+    CHECK_STR(check("{\"title\": \"a\", \"site\": null}", 0, "site"), "");
+    CHECK_STR(check("{\"title\": \"a\", \"site\": \"x.org\"}", 0, "site"),
+              "must be an http or https URL");
+    CHECK_STR(check("{\"title\": \"a\", \"site\": \"https://x.org/0123456789012345678901234567\"}",
+                    0, "site"),
+              "is too long");
+    CHECK_STR(check("{\"title\": \"a\", \"colors\": []}", 0, "colors"), "");
+    CHECK_STR(check("{\"title\": \"a\", \"colors\": [\"green\", \"red\"]}", 0, "colors"), "");
+    CHECK_STR(check("{\"title\": \"a\", \"colors\": \"red\"}", 0, "colors"), "must be a list");
+    CHECK_STR(check("{\"title\": \"a\", \"colors\": null}", 0, "colors"), "may not be null");
+    CHECK_STR(check("{\"title\": \"a\", \"colors\": [\"blue\"]}", 0, "colors"),
+              "must be a list of allowed values");
+    CHECK_STR(check("{\"title\": \"a\", \"colors\": [1]}", 0, "colors"),
+              "must be a list of allowed values");
+    CHECK_STR(check("{\"title\": \"a\", \"colors\": [\"red\", \"red\"]}", 0, "colors"),
+              "may not repeat a value");
 }
 
 RUN_TESTS()

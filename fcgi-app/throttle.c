@@ -1,0 +1,117 @@
+/*
+ * throttle.c - the counters of throttle.h: two small Lua scripts over
+ * cache_eval, so a count and its window are set in one round trip.
+ */
+#include "throttle.h"
+#include "cache.h"
+#include "crypto.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#define LOG_EVERY_S 10
+
+/* KEYS: counters; ARGV: limit and window of each. The largest TTL among
+ * counters at or over their limit (at least 1), else 0. */
+static const char wait_lua[] =
+    "local m = 0 for i, k in ipairs(KEYS) do "
+    "local c = tonumber(redis.call('GET', k) or '0') or 0 "
+    "if c >= tonumber(ARGV[2 * i - 1]) then local t = redis.call('TTL', k) "
+    "if t < 1 then t = 1 end if t > m then m = t end end end return m";
+
+/* KEYS: counters; ARGV: limit and window of each. INCR each (a new one, or
+ * one that somehow lost its expiry, gets its window); the largest TTL among
+ * counters now over their limit, else 0. */
+static const char hit_lua[] =
+    "local m = 0 for i, k in ipairs(KEYS) do local c = redis.call('INCR', k) "
+    "local t = redis.call('TTL', k) "
+    "if t < 0 then t = tonumber(ARGV[2 * i]) redis.call('EXPIRE', k, t) end "
+    "if t < 1 then t = 1 end "
+    "if c > tonumber(ARGV[2 * i - 1]) and t > m then m = t end end return m";
+
+static const char clear_lua[] = "return redis.call('DEL', KEYS[1])";
+
+/* Fail open, and say so (once per interval per process). */
+static void fail_open(void)
+{
+    static time_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    time_t now = ts.tv_sec;
+    if (last == 0 || now - last >= LOG_EVERY_S) {
+        log_line(LOG_WARN, "throttle", "redis unavailable; requests are not throttled");
+        last = now;
+    }
+}
+
+const char *throttle_ip_key(arena *a, const char *scope, const char *addr)
+{
+    return arena_sprintf(a, "throttle:%s:ip:%s", scope,
+                         addr != NULL && *addr != '\0' ? addr : "unknown");
+}
+
+void throttle_normalize(const char *ident, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (cap == 0)
+        return;
+    while (*ident == ' ' || *ident == '\t' || *ident == '\r' || *ident == '\n')
+        ident++;
+    for (; *ident != '\0' && n + 1 < cap; ident++) {
+        char c = *ident;
+        out[n++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    while (n > 0 &&
+           (out[n - 1] == ' ' || out[n - 1] == '\t' || out[n - 1] == '\r' || out[n - 1] == '\n'))
+        n--;
+    out[n] = '\0';
+}
+
+const char *throttle_account_key(arena *a, const char *scope, const char *ident)
+{
+    char norm[512], mac[TOKEN_HASH_LEN + 1];
+    throttle_normalize(ident, norm, sizeof(norm));
+    const char *parts[] = {"throttle-account", norm};
+    crypto_mac(parts, 2, mac);
+    return arena_sprintf(a, "throttle:%s:acct:%s", scope, mac);
+}
+
+/* EVAL SCRIPT over C[0..N): KEYS the counters, ARGV their rules. */
+static int run(const char *script, const throttle_counter *c, int n, long *us)
+{
+    char nums[THROTTLE_MAX][2][16];
+    const char *argv[3 * THROTTLE_MAX];
+    if (n < 1 || n > THROTTLE_MAX)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        argv[i] = c[i].key;
+        snprintf(nums[i][0], sizeof(nums[i][0]), "%d", c[i].limit);
+        snprintf(nums[i][1], sizeof(nums[i][1]), "%d", c[i].window_s);
+        argv[n + 2 * i] = nums[i][0];
+        argv[n + 2 * i + 1] = nums[i][1];
+    }
+    long long wait;
+    if (cache_eval(script, n, 3 * n, argv, &wait, us) != 0) {
+        fail_open();
+        return 0;
+    }
+    return (int)wait;
+}
+
+int throttle_wait(const throttle_counter *c, int n, long *us)
+{
+    return run(wait_lua, c, n, us);
+}
+
+int throttle_hit(const throttle_counter *c, int n, long *us)
+{
+    return run(hit_lua, c, n, us);
+}
+
+void throttle_clear(const char *key, long *us)
+{
+    long long deleted;
+    if (cache_eval(clear_lua, 1, 1, &key, &deleted, us) != 0)
+        fail_open();
+}

@@ -1,0 +1,318 @@
+/*
+ * documents.c - warranties, manuals, receipts... kept per residence and
+ * optionally tied to one of its tasks, each with at most one file.
+ *
+ * Metadata is JSON like every other resource. The file is the raw body of
+ * PUT /api/documents/{id}/file/ (ROUTE_UPLOAD: streamed to STORAGE_DIR, never
+ * held in memory), checked against an allow-list of types and their magic
+ * numbers, stored under a random name (storage.h). A download is authorized
+ * here and served by nginx: an empty answer with X-Accel-Redirect to the
+ * internal location /_documents/. Files no row points at any more are
+ * unlinked by documents_sweep. Documents are not cached.
+ */
+#include "handlers.h"
+#include "db.h"
+#include "jsonv.h"
+#include "log.h"
+#include "storage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The document types of GET /api/static-data/ (static_data.c). */
+static const char *const doc_types[] = {"warranty",  "manual", "receipt",
+                                        "insurance", "other",  NULL};
+
+static const jv_field document_fields[] = {
+    {"residence_id", JV_INT, JV_REQUIRED | JV_IMMUTABLE, 1, 999999999999999LL, NULL},
+    {"task_id", JV_INT, JV_NULLABLE, 1, 999999999999999LL, NULL},
+    {"document_type", JV_ENUM, 0, 0, 0, doc_types},
+    {"title", JV_STRING, JV_REQUIRED, 1, 200, NULL},
+    {"notes", JV_STRING, 0, 0, 10000, NULL},
+    {"purchase_date", JV_DATE, JV_NULLABLE, 0, 0, NULL},
+    {"expiry_date", JV_DATE, JV_NULLABLE, 0, 0, NULL},
+};
+#define NFIELDS (sizeof(document_fields) / sizeof(document_fields[0]))
+
+/* One field's 422. */
+static int invalid_field(req *r, const char *field, const char *msg)
+{
+    json_object *errors = json_object_new_object();
+    json_object_object_add(errors, field, json_object_new_string(msg));
+    return send_invalid(r, errors);
+}
+
+/* What only the table can check: the task's residence, the dates' order. */
+static int db_error(req *r, const char *state)
+{
+    if (strcmp(state, "23503") == 0) /* document_document_task_fk */
+        return invalid_field(r, "task_id", "is not a task of this residence");
+    if (strcmp(state, "23514") == 0) /* document_document_dates_check */
+        return invalid_field(r, "expiry_date", "may not be before purchase_date");
+    return resp_db_error(r, state);
+}
+
+/* GET /api/documents/[?residence=<id>][&task=<id>][&type=<document type>] */
+int documents_list(req *r)
+{
+    json_object *errors = json_object_new_object();
+    const char *residence = query_id_param(r, "residence", errors);
+    const char *task = query_id_param(r, "task", errors);
+    const char *type = req_query(r, "type");
+    int known = 0;
+    for (int i = 0; type != NULL && doc_types[i] != NULL; i++)
+        known |= strcmp(type, doc_types[i]) == 0;
+    if (type != NULL && !known)
+        json_object_object_add(errors, "type",
+                               json_object_new_string("is not one of the allowed values"));
+    if (json_object_object_length(errors) > 0)
+        return send_invalid(r, errors);
+    json_object_put(errors);
+    const char *params[] = {id_text(r, r->user_id), residence, task, type};
+    return send_query(r, "documents_list", 4, params, 200);
+}
+
+int documents_create(req *r)
+{
+    json_object *body, *clean, *errors, *rid;
+    if (req_json_body(r, &body) != 0)
+        return r->status;
+    if (jv_check(body, document_fields, NFIELDS, 0, &clean, &errors) != 0)
+        return send_invalid(r, errors);
+    json_object_object_get_ex(clean, "residence_id", &rid);
+    const char *params[] = {id_text(r, r->user_id), id_text(r, json_object_get_int64(rid)),
+                            json_object_to_json_string(clean)};
+    char state[6];
+    PGresult *res = db_exec("documents_create", 3, params, state, &r->db_us);
+    json_object_put(clean);
+    if (res == NULL)
+        return db_error(r, state);
+    return send_row(r, res, 0, 201); /* no row: not a member of that residence */
+}
+
+int documents_get(req *r)
+{
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    return send_query(r, "documents_get", 2, params, 200);
+}
+
+int documents_update(req *r)
+{
+    json_object *body, *clean, *errors;
+    if (req_json_body(r, &body) != 0)
+        return r->status;
+    if (jv_check(body, document_fields, NFIELDS, 1, &clean, &errors) != 0)
+        return send_invalid(r, errors);
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
+                            json_object_to_json_string(clean)};
+    char state[6];
+    PGresult *res = db_exec("documents_update", 3, params, state, &r->db_us);
+    json_object_put(clean);
+    if (res == NULL)
+        return db_error(r, state);
+    return send_row(r, res, 0, 200);
+}
+
+int documents_delete(req *r)
+{
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    char state[6];
+    PGresult *res = db_exec("documents_delete", 2, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    int found = PQntuples(res) == 1;
+    PQclear(res);
+    if (!found)
+        return resp_not_found(r);
+    documents_sweep(r);
+    return resp_empty(r, 204);
+}
+
+void documents_sweep(req *r)
+{
+    if (!storage_ready())
+        return;
+    char state[6];
+    PGresult *res = db_exec("documents_released", 0, NULL, state, &r->db_us);
+    if (res == NULL)
+        return;
+    int n = PQntuples(res);
+    /* The names unlinked, as a Postgres text array: {a,b} (hex needs no quoting). */
+    char *done = arena_alloc(r->a, (size_t)n * (STORAGE_NAME_LEN + 1) + 3);
+    size_t len = 0;
+    if (done != NULL) {
+        done[len++] = '{';
+        for (int i = 0; i < n; i++) {
+            const char *name = PQgetvalue(res, i, 0);
+            if (storage_remove(name) != 0)
+                continue;
+            if (len > 1)
+                done[len++] = ',';
+            memcpy(done + len, name, STORAGE_NAME_LEN);
+            len += STORAGE_NAME_LEN;
+        }
+        done[len++] = '}';
+        done[len] = '\0';
+    }
+    PQclear(res);
+    if (done == NULL || len <= 2)
+        return;
+    const char *params[] = {done};
+    res = db_exec("documents_forget", 1, params, state, &r->db_us);
+    PQclear(res);
+}
+
+/* The display name a client suggested (X-Filename, percent-decoded, or
+ * ?filename=), made safe; NULL when there is none. */
+static const char *display_name(req *r)
+{
+    const char *raw = req_param(r, "HTTP_X_FILENAME");
+    const char *name =
+        raw ? http_percent_decode(r->a, raw, strlen(raw), 0) : req_query(r, "filename");
+    char *clean = arena_alloc(r->a, STORAGE_DISPLAY_MAX + 1);
+    if (name == NULL || clean == NULL ||
+        storage_clean_name(name, clean, STORAGE_DISPLAY_MAX + 1) == 0)
+        return NULL;
+    return clean;
+}
+
+static int too_large(req *r)
+{
+    char msg[80];
+    snprintf(msg, sizeof(msg), "the file is larger than %ld bytes", storage_max_bytes());
+    return resp_error(r, 413, "payload_too_large", msg);
+}
+
+static int wrong_content(req *r, const char *type)
+{
+    char msg[80];
+    snprintf(msg, sizeof(msg), "the file's content is not %s", type);
+    return resp_error(r, 415, "unsupported_media_type", msg);
+}
+
+/* Stream the request body into U (begun), checking size and type as it
+ * comes. Returns 0, or the status of the error it sent (U aborted). */
+static int receive(req *r, storage_upload *u, const char *type)
+{
+    static char chunk[65536];
+    int checked = 0;
+    for (;;) {
+        long n = req_body_read(r, chunk, sizeof(chunk));
+        if (n < 0) {
+            storage_abort(u);
+            return resp_error(r, 400, "bad_request", "request body is shorter than Content-Length");
+        }
+        if (n == 0)
+            break;
+        if (u->size + n > storage_max_bytes()) {
+            storage_abort(u);
+            return too_large(r);
+        }
+        if (storage_write(u, chunk, (size_t)n) != 0) {
+            storage_abort(u);
+            return resp_error(r, 503, "service_unavailable", "the file could not be stored");
+        }
+        if (!checked && u->head_len == STORAGE_HEAD) {
+            if (!storage_magic_ok(type, u->head, u->head_len, 0)) {
+                storage_abort(u);
+                return wrong_content(r, type);
+            }
+            checked = 1;
+        }
+    }
+    if (u->size == 0) {
+        storage_abort(u);
+        return invalid_field(r, "file", "is empty");
+    }
+    if (!checked && !storage_magic_ok(type, u->head, u->head_len, 1)) {
+        storage_abort(u);
+        return wrong_content(r, type);
+    }
+    return 0;
+}
+
+/* PUT /api/documents/{id}/file/: the body is the file, Content-Type its
+ * type; X-Filename or ?filename= an optional display name. 200 with the
+ * document; the file it had before is removed. */
+int documents_upload(req *r)
+{
+    if (!storage_ready())
+        return resp_error(r, 503, "service_unavailable", "file storage is not available");
+    const char *type = storage_type_allowed(r->content_type);
+    if (type == NULL)
+        return resp_error(r, 415, "unsupported_media_type",
+                          "Content-Type must be one of application/pdf, image/jpeg, image/png, "
+                          "image/heic, image/webp, text/plain");
+    if (r->content_length > storage_max_bytes())
+        return too_large(r);
+    /* Nothing is written for a document the user cannot see. */
+    char state[6];
+    const char *doc = id_text(r, r->params[0]), *uid = id_text(r, r->user_id);
+    const char *who[] = {doc, uid};
+    PGresult *res = db_exec("documents_file", 2, who, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    int found = PQntuples(res) == 1;
+    PQclear(res);
+    if (!found)
+        return resp_not_found(r);
+
+    storage_upload u;
+    if (storage_begin(&u) != 0)
+        return resp_error(r, 503, "service_unavailable", "the file could not be stored");
+    int rc = receive(r, &u, type);
+    if (rc != 0)
+        return rc;
+    char name[STORAGE_NAME_LEN + 1], sha[65];
+    if (storage_commit(&u, name, sha) != 0)
+        return resp_error(r, 503, "service_unavailable", "the file could not be stored");
+    const char *params[] = {doc, uid, name, type, id_text(r, u.size), display_name(r), sha};
+    res = db_exec("documents_set_file", 7, params, state, &r->db_us);
+    if (res == NULL || PQntuples(res) != 1) { /* the document went away meanwhile */
+        storage_remove(name);
+        if (res == NULL)
+            return resp_db_error(r, state);
+        PQclear(res);
+        return resp_not_found(r);
+    }
+    documents_sweep(r); /* the file it replaced */
+    return send_row(r, res, 0, 200);
+}
+
+/* GET /api/documents/{id}/file/: nginx sends the file (X-Accel-Redirect). */
+int documents_download(req *r)
+{
+    char state[6];
+    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    PGresult *res = db_exec("documents_file", 2, params, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return resp_not_found(r);
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return resp_error(r, 404, "not_found", "this document has no file");
+    }
+    const char *stored = arena_strdup(r->a, PQgetvalue(res, 0, 0));
+    const char *type = storage_type_allowed(PQgetvalue(res, 0, 1));
+    const char *name = PQgetisnull(res, 0, 2) ? NULL : arena_strdup(r->a, PQgetvalue(res, 0, 2));
+    PQclear(res);
+    if (!storage_name_valid(stored)) {
+        log_line(LOG_ERROR, "documents", "document %lld has a malformed stored name", r->params[0]);
+        return resp_error(r, 500, "internal_error", "internal error");
+    }
+    char fallback[64], disposition[1200];
+    snprintf(fallback, sizeof(fallback), "document-%lld%s", r->params[0], storage_type_ext(type));
+    if (storage_disposition(name ? name : fallback, disposition, sizeof(disposition)) != 0)
+        snprintf(disposition, sizeof(disposition), "attachment");
+    char accel[64];
+    snprintf(accel, sizeof(accel), "/_documents/%s", stored);
+    resp_header(r, "X-Accel-Redirect", accel);
+    resp_header(r, "Content-Disposition", disposition);
+    r->resp_type = type ? type : "application/octet-stream";
+    r->cache_control = "private, no-store";
+    return resp_empty(r, 200);
+}

@@ -1,0 +1,499 @@
+"""Documents: metadata CRUD per residence (optionally tied to one of its
+tasks), and files: uploaded as the raw body (type allow-list, magic numbers,
+size cap, server-chosen names), downloaded through nginx's internal
+location, removed from STORAGE_DIR with their document or residence; and
+that nobody else learns any of it exists."""
+import hashlib
+import os
+import re
+import stat
+import time
+
+from lib import assert_error, psql, register_user, request
+from test_process import Pool
+from test_residences import add_member, make_residence
+from test_tasks import make_task
+
+STORAGE = os.environ["STORAGE_DIR"]
+MAX = 10 * 1024 * 1024  # DOCUMENT_MAX_BYTES's default
+
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + bytes(range(256)) * 64
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(3000)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(3000)
+WEBP = b"RIFF\x00\x10\x00\x00WEBPVP8 " + os.urandom(2000)
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + os.urandom(2000)
+TEXT = "Furnace filter: 16x25x1, MERV 11 – change quarterly.\n".encode() * 40
+
+
+def make_document(tok, residence_id, **fields):
+    body = {"residence_id": residence_id, "title": "Dishwasher manual"}
+    body.update(fields)
+    r = request("POST", "/api/documents/", body, token=tok)
+    assert r.status == 201, r.text
+    return r.json
+
+
+def upload(tok, doc_id, data, ctype="application/pdf", headers=None, query=""):
+    h = {"Content-Type": ctype} if ctype else {}
+    h.update(headers or {})
+    return request("PUT", f"/api/documents/{doc_id}/file/{query}", raw=data, token=tok, headers=h)
+
+
+def uploaded(tok, doc_id, data, ctype="application/pdf", **kw):
+    r = upload(tok, doc_id, data, ctype, **kw)
+    assert r.status == 200, r.text
+    return r.json
+
+
+def stored():
+    """The files in STORAGE_DIR (names), temporary ones included."""
+    return set(os.listdir(STORAGE))
+
+
+def stored_name(doc_id):
+    return psql(f"SELECT stored_name FROM document_document WHERE id = {doc_id}")
+
+
+KEYS = {"id", "residence_id", "task_id", "created_by_id", "document_type", "title", "notes",
+        "purchase_date", "expiry_date", "file", "created_at", "updated_at"}
+
+
+def test_create_and_read_document_with_every_field():
+    user, tok, _ = register_user("d")
+    rid = make_residence(tok)["id"]
+    task = make_task(tok, rid)
+    d = make_document(tok, rid, task_id=task["id"], document_type="warranty", title="Boiler warranty",
+                      notes="5 years parts", purchase_date="2025-03-01", expiry_date="2030-03-01")
+    assert set(d) == KEYS
+    assert d["residence_id"] == rid and d["task_id"] == task["id"] and d["created_by_id"] == user["id"]
+    assert d["document_type"] == "warranty" and d["title"] == "Boiler warranty" and d["notes"] == "5 years parts"
+    assert d["purchase_date"] == "2025-03-01" and d["expiry_date"] == "2030-03-01"
+    assert d["file"] is None and d["created_at"].endswith("+00:00")
+    got = request("GET", f"/api/documents/{d['id']}/", token=tok)
+    assert got.status == 200 and got.json == d
+    assert request("GET", "/api/documents/", token=tok).json == {"count": 1, "results": [d]}
+
+
+def test_defaults_and_types_are_the_static_data_lookup():
+    _, tok, _ = register_user("dd")
+    rid = make_residence(tok)["id"]
+    d = make_document(tok, rid)
+    assert d["document_type"] == "other" and d["notes"] == "" and d["task_id"] is None
+    assert d["purchase_date"] is None and d["expiry_date"] is None
+    for t in request("GET", "/api/static-data/").json["document_types"]:
+        assert make_document(tok, rid, document_type=t["id"])["document_type"] == t["id"]
+
+
+def test_document_validation():
+    _, tok, _ = register_user("dv")
+    rid = make_residence(tok)["id"]
+    cases = [
+        ({"title": "x"}, "residence_id", "is required"),
+        ({"residence_id": rid}, "title", "is required"),
+        ({"residence_id": rid, "title": ""}, "title", "may not be blank"),
+        ({"residence_id": rid, "title": "x" * 201}, "title", "is too long"),
+        ({"residence_id": rid, "title": "x", "document_type": "deed"}, "document_type",
+         "is not one of the allowed values"),
+        ({"residence_id": rid, "title": "x", "purchase_date": "2025-02-30"}, "purchase_date",
+         "must be a date as YYYY-MM-DD"),
+        ({"residence_id": rid, "title": "x", "expiry_date": 20300101}, "expiry_date", "must be a string"),
+        ({"residence_id": rid, "title": "x", "task_id": "7"}, "task_id", "must be an integer"),
+        ({"residence_id": rid, "title": "x", "purchase_date": "2025-03-01", "expiry_date": "2025-02-28"},
+         "expiry_date", "may not be before purchase_date"),
+    ]
+    for body, field, msg in cases:
+        r = request("POST", "/api/documents/", body, token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"].get(field) == msg, (body, r.json)
+    assert_error(request("POST", "/api/documents/", raw="{", token=tok,
+                         headers={"Content-Type": "application/json"}), 400, "malformed_json")
+    assert_error(request("POST", "/api/documents/", raw="title=x", token=tok,
+                         headers={"Content-Type": "text/plain"}), 415)
+    assert request("GET", "/api/documents/", token=tok).json["count"] == 0
+
+
+def test_task_must_belong_to_the_same_residence():
+    _, tok, _ = register_user("dt")
+    _, other, _ = register_user("dto")
+    a, b = make_residence(tok, name="A")["id"], make_residence(tok, name="B")["id"]
+    task_b = make_task(tok, b)
+    strangers_task = make_task(other, make_residence(other)["id"])
+    for tid in (task_b["id"], strangers_task["id"], strangers_task["id"] + 1000000):
+        r = request("POST", "/api/documents/", {"residence_id": a, "title": "x", "task_id": tid}, token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"] == {"task_id": "is not a task of this residence"}
+    d = make_document(tok, a)
+    r = request("PATCH", f"/api/documents/{d['id']}/", {"task_id": task_b["id"]}, token=tok)
+    assert_error(r, 422, "validation_failed")
+    assert r.json["error"]["fields"] == {"task_id": "is not a task of this residence"}
+    task_a = make_task(tok, a)
+    r = request("PATCH", f"/api/documents/{d['id']}/", {"task_id": task_a["id"]}, token=tok)
+    assert r.status == 200 and r.json["task_id"] == task_a["id"]
+    # Deleting the task keeps the document, untied.
+    assert request("DELETE", f"/api/tasks/{task_a['id']}/", token=tok).status == 204
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json["task_id"] is None
+
+
+def test_patch_changes_only_given_fields():
+    _, tok, _ = register_user("dp")
+    rid = make_residence(tok)["id"]
+    task = make_task(tok, rid)
+    d = make_document(tok, rid, task_id=task["id"], notes="keep", purchase_date="2025-01-01")
+    r = request("PATCH", f"/api/documents/{d['id']}/",
+                {"title": "Renamed", "task_id": None, "document_type": "receipt", "expiry_date": "2026-01-01"},
+                token=tok)
+    assert r.status == 200, r.text
+    assert r.json["title"] == "Renamed" and r.json["task_id"] is None and r.json["document_type"] == "receipt"
+    assert r.json["notes"] == "keep" and r.json["purchase_date"] == "2025-01-01"
+    assert r.json["expiry_date"] == "2026-01-01" and r.json["updated_at"] > d["updated_at"]
+    # The date order holds against what the document already has.
+    r = request("PATCH", f"/api/documents/{d['id']}/", {"expiry_date": "2024-12-31"}, token=tok)
+    assert_error(r, 422, "validation_failed")
+    assert r.json["error"]["fields"] == {"expiry_date": "may not be before purchase_date"}
+    r = request("PATCH", f"/api/documents/{d['id']}/", {"residence_id": rid}, token=tok)
+    assert_error(r, 422, "validation_failed")
+    assert r.json["error"]["fields"] == {"residence_id": "cannot be changed"}
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json["expiry_date"] == "2026-01-01"
+
+
+def test_list_filters():
+    _, tok, _ = register_user("dl")
+    a, b = make_residence(tok, name="A")["id"], make_residence(tok, name="B")["id"]
+    task = make_task(tok, a)
+    d1 = make_document(tok, a, document_type="manual")
+    d2 = make_document(tok, a, document_type="receipt", task_id=task["id"])
+    d3 = make_document(tok, b, document_type="manual")
+
+    def ids(query):
+        r = request("GET", f"/api/documents/{query}", token=tok)
+        assert r.status == 200, r.text
+        assert r.json["count"] == len(r.json["results"])
+        return [d["id"] for d in r.json["results"]]
+
+    assert ids("") == [d3["id"], d2["id"], d1["id"]]  # newest first
+    assert ids(f"?residence={a}") == [d2["id"], d1["id"]]
+    assert ids(f"?task={task['id']}") == [d2["id"]]
+    assert ids("?type=manual") == [d3["id"], d1["id"]]
+    assert ids(f"?residence={a}&type=manual") == [d1["id"]]
+    assert ids(f"?residence={b}&task={task['id']}") == []
+    r = request("GET", "/api/documents/?residence=abc&task=0&type=deed", token=tok)
+    assert_error(r, 422, "validation_failed")
+    assert r.json["error"]["fields"] == {"residence": "must be an id", "task": "must be an id",
+                                         "type": "is not one of the allowed values"}
+
+
+def test_upload_and_download_through_nginx_byte_for_byte():
+    user, tok, _ = register_user("du")
+    d = make_document(tok, make_residence(tok)["id"])
+    data = PDF + os.urandom(2 * 1024 * 1024)  # bigger than nginx's in-memory body buffer
+    before = stored()
+    doc = uploaded(tok, d["id"], data, headers={"X-Filename": "boiler manual.pdf"})
+    f = doc["file"]
+    assert set(f) == {"content_type", "size", "name", "sha256", "uploaded_at"}
+    assert f["content_type"] == "application/pdf" and f["size"] == len(data)
+    assert f["name"] == "boiler manual.pdf" and f["sha256"] == hashlib.sha256(data).hexdigest()
+    assert doc["updated_at"] > d["updated_at"] and doc["title"] == d["title"]
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json == doc
+    # One new file, under a server-chosen name, readable by nginx's group only.
+    new = stored() - before
+    name = stored_name(d["id"])
+    assert new == {name} and re.fullmatch(r"[0-9a-f]{32}", name)
+    path = os.path.join(STORAGE, name)
+    assert open(path, "rb").read() == data
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
+    assert r.status == 200
+    assert r.body == data
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-length"] == str(len(data))
+    assert r.headers["content-disposition"] == \
+        "attachment; filename=\"boiler manual.pdf\"; filename*=UTF-8''boiler%20manual.pdf"
+    assert r.headers["cache-control"] == "private, no-store"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"] or "")
+    assert r.headers["x-accel-redirect"] is None
+    assert name not in str(r.headers)  # the stored name never reaches the client
+
+
+def test_every_allowed_type_round_trips():
+    _, tok, _ = register_user("dtypes")
+    rid = make_residence(tok)["id"]
+    for ctype, data, ext in (("image/png", PNG, ".png"), ("image/jpeg", JPEG, ".jpg"),
+                             ("image/webp", WEBP, ".webp"), ("image/heic", HEIC, ".heic"),
+                             ("text/plain; charset=utf-8", TEXT, ".txt"), ("APPLICATION/PDF", PDF, ".pdf")):
+        d = make_document(tok, rid)
+        doc = uploaded(tok, d["id"], data, ctype)
+        canonical = ctype.split(";")[0].lower()
+        assert doc["file"]["content_type"] == canonical and doc["file"]["name"] is None
+        r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
+        assert r.status == 200 and r.body == data, ctype
+        assert r.headers["content-type"] == canonical
+        # No name given: one made from the id and the type.
+        assert f'filename="document-{d["id"]}{ext}"' in r.headers["content-disposition"]
+
+
+def test_types_outside_the_allow_list_are_415():
+    _, tok, _ = register_user("d415")
+    d = make_document(tok, make_residence(tok)["id"])
+    before = stored()
+    for ctype, data in (("text/html", b"<html><script>alert(1)</script></html>"),
+                        ("image/svg+xml", b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
+                        ("application/octet-stream", PDF), ("application/json", b"{}"), (None, PDF)):
+        r = upload(tok, d["id"], data, ctype)
+        assert_error(r, 415, "unsupported_media_type")
+    assert stored() == before
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json["file"] is None
+
+
+def test_content_must_match_the_declared_type():
+    _, tok, _ = register_user("dmagic")
+    d = make_document(tok, make_residence(tok)["id"])
+    before = stored()
+    big_png = PNG + os.urandom(200000)  # past the first chunk: rejected while streaming
+    for ctype, data in (("application/pdf", PNG), ("application/pdf", big_png), ("image/png", JPEG),
+                        ("image/jpeg", PDF), ("image/webp", b"RIFF\x00\x10\x00\x00WAVEfmt " + bytes(100)),
+                        ("image/heic", b"\x00\x00\x00\x18ftypisom" + bytes(100)),
+                        ("text/plain", b"MZ\x90\x00\x03\x00\x00\x00"), ("text/plain", PDF),
+                        ("image/png", b"\x89PNG")):
+        r = upload(tok, d["id"], data, ctype)
+        err = assert_error(r, 415, "unsupported_media_type")
+        assert err["message"] == f"the file's content is not {ctype}", err
+    assert stored() == before
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json["file"] is None
+
+
+def test_empty_file_is_422():
+    _, tok, _ = register_user("dempty")
+    d = make_document(tok, make_residence(tok)["id"])
+    before = stored()
+    r = upload(tok, d["id"], b"")
+    assert_error(r, 422, "validation_failed")
+    assert r.json["error"]["fields"] == {"file": "is empty"}
+    assert stored() == before
+
+
+def test_file_of_exactly_the_limit_is_accepted():
+    _, tok, _ = register_user("dmax")
+    d = make_document(tok, make_residence(tok)["id"])
+    data = PDF + os.urandom(MAX - len(PDF))
+    doc = uploaded(tok, d["id"], data)
+    assert doc["file"]["size"] == MAX
+    r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
+    assert r.status == 200 and r.body == data
+
+
+def test_oversize_is_413_with_nothing_left_on_disk():
+    _, tok, _ = register_user("dbig")
+    d = make_document(tok, make_residence(tok)["id"])
+    old = uploaded(tok, d["id"], TEXT, "text/plain")
+    before = stored()
+    # Over the app's limit, within nginx's: the app answers, having read nothing.
+    r = upload(tok, d["id"], PDF + bytes(MAX + 1 - len(PDF)))
+    err = assert_error(r, 413, "payload_too_large")
+    assert err["message"] == f"the file is larger than {MAX} bytes"
+    assert r.headers["x-request-id"]
+    # Over nginx's own limit for this location: nginx answers, in JSON.
+    r = upload(tok, d["id"], PDF + bytes(12 * 1024 * 1024))
+    assert_error(r, 413, "payload_too_large")
+    assert stored() == before
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json == old
+    # The rest of /api/ keeps its 1 MiB limit.
+    r = request("POST", "/api/documents/", raw=b'{"title":"' + b"x" * (1024 * 1024) + b'"}', token=tok,
+                headers={"Content-Type": "application/json"})
+    assert_error(r, 413, "payload_too_large")
+
+
+def test_replacing_a_file_removes_the_old_one():
+    _, tok, _ = register_user("drepl")
+    d = make_document(tok, make_residence(tok)["id"])
+    uploaded(tok, d["id"], PDF, headers={"X-Filename": "v1.pdf"})
+    first = stored_name(d["id"])
+    assert first in stored()
+    doc = uploaded(tok, d["id"], PNG, "image/png", headers={"X-Filename": "v2.png"})
+    second = stored_name(d["id"])
+    assert second != first and second in stored() and first not in stored()
+    assert doc["file"]["name"] == "v2.png" and doc["file"]["content_type"] == "image/png"
+    assert request("GET", f"/api/documents/{d['id']}/file/", token=tok).body == PNG
+    assert psql(f"SELECT count(*) FROM document_filedeletion WHERE stored_name = '{first}'") == "0"
+
+
+def test_client_file_names_never_become_paths():
+    _, tok, _ = register_user("dpath")
+    d = make_document(tok, make_residence(tok)["id"])
+    parent = os.path.dirname(STORAGE)
+    parent_before, before = set(os.listdir(parent)), stored()
+    cases = (
+        ({"X-Filename": "../../etc/passwd"}, "", "passwd"),
+        ({}, "?filename=..%2F..%2F..%2Ftmp%2Fescaped.pdf", "escaped.pdf"),
+        ({"X-Filename": "..%2F..%2Fx.pdf"}, "", "x.pdf"),
+        ({"X-Filename": "..\\..\\win.ini"}, "", "win.ini"),
+        ({"X-Filename": "../"}, "", None),
+        ({"X-Filename": "r%C3%A9sum%C3%A9 %22final%22.pdf"}, "", "résumé \"final\".pdf"),
+        ({"X-Filename": "a%0D%0AX-Injected: yes.pdf"}, "", "aX-Injected: yes.pdf"),
+    )
+    for headers, query, shown in cases:
+        doc = uploaded(tok, d["id"], PDF, headers=headers, query=query)
+        assert doc["file"]["name"] == shown, (headers, query, doc["file"])
+        name = stored_name(d["id"])
+        assert re.fullmatch(r"[0-9a-f]{32}", name) and os.path.isfile(os.path.join(STORAGE, name))
+        r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
+        assert r.status == 200 and r.body == PDF
+        assert r.headers["x-injected"] is None
+        cd = r.headers["content-disposition"]
+        assert cd.startswith("attachment; filename=\"") and "/" not in cd and "\\" not in cd, cd
+        assert "\r" not in cd and "\n" not in cd
+    assert set(os.listdir(parent)) == parent_before
+    assert not os.path.exists("/tmp/escaped.pdf")
+    assert len(stored() - before) == 1  # each upload replaced the one before
+    r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
+    assert r.headers["content-disposition"] == \
+        "attachment; filename=\"aX-Injected_ yes.pdf\"; filename*=UTF-8''aX-Injected%3A%20yes.pdf"
+
+
+def test_download_of_a_document_without_a_file_is_404():
+    _, tok, _ = register_user("dnof")
+    d = make_document(tok, make_residence(tok)["id"])
+    err = assert_error(request("GET", f"/api/documents/{d['id']}/file/", token=tok), 404, "not_found")
+    assert err["message"] == "this document has no file"
+
+
+def test_storage_is_not_reachable_directly():
+    _, tok, _ = register_user("dint")
+    d = make_document(tok, make_residence(tok)["id"])
+    uploaded(tok, d["id"], PDF)
+    name = stored_name(d["id"])
+    for path in (f"/_documents/{name}", "/_documents/", f"/_documents/../storage/{name}",
+                 f"/%5Fdocuments/{name}"):
+        r = request("GET", path, token=tok)
+        assert r.status == 404, (path, r.status)
+        assert r.body != PDF
+    # A client's own X-Accel-Redirect header means nothing.
+    r = request("GET", "/api/health/", headers={"X-Accel-Redirect": f"/_documents/{name}"})
+    assert r.status == 200 and r.body != PDF
+
+
+def test_deleting_a_document_removes_its_file():
+    _, tok, _ = register_user("ddel")
+    d = make_document(tok, make_residence(tok)["id"])
+    uploaded(tok, d["id"], PDF)
+    name = stored_name(d["id"])
+    assert name in stored()
+    r = request("DELETE", f"/api/documents/{d['id']}/", token=tok)
+    assert r.status == 204 and r.body == b""
+    assert name not in stored()
+    assert psql(f"SELECT count(*) FROM document_filedeletion WHERE stored_name = '{name}'") == "0"
+    assert_error(request("GET", f"/api/documents/{d['id']}/", token=tok), 404, "not_found")
+    assert_error(request("GET", f"/api/documents/{d['id']}/file/", token=tok), 404, "not_found")
+    assert_error(request("DELETE", f"/api/documents/{d['id']}/", token=tok), 404, "not_found")
+
+
+def test_deleting_a_residence_removes_its_documents_files():
+    _, tok, _ = register_user("dres")
+    rid = make_residence(tok)["id"]
+    keep_rid = make_residence(tok, name="Other")["id"]
+    names = []
+    for data, ctype in ((PDF, "application/pdf"), (PNG, "image/png")):
+        d = make_document(tok, rid)
+        uploaded(tok, d["id"], data, ctype)
+        names.append(stored_name(d["id"]))
+    kept = make_document(tok, keep_rid)
+    uploaded(tok, kept["id"], PDF)
+    kept_name = stored_name(kept["id"])
+    assert set(names) <= stored()
+    assert request("DELETE", f"/api/residences/{rid}/", token=tok).status == 204
+    assert not set(names) & stored()
+    assert kept_name in stored()
+    assert request("GET", f"/api/documents/{kept['id']}/file/", token=tok).body == PDF
+
+
+def test_every_member_uploads_and_downloads():
+    _, owner_tok, _ = register_user("dmo")
+    member, member_tok, _ = register_user("dmm")
+    rid = make_residence(owner_tok)["id"]
+    add_member(rid, member["id"])
+    d = make_document(member_tok, rid, title="By member")
+    assert d["created_by_id"] == member["id"]
+    uploaded(member_tok, d["id"], JPEG, "image/jpeg")
+    assert request("GET", f"/api/documents/{d['id']}/file/", token=owner_tok).body == JPEG
+    r = request("PATCH", f"/api/documents/{d['id']}/", {"notes": "owner edit"}, token=owner_tok)
+    assert r.status == 200 and r.json["notes"] == "owner edit"
+    assert request("POST", f"/api/residences/{rid}/leave/", token=member_tok).status == 204
+    assert_error(request("GET", f"/api/documents/{d['id']}/file/", token=member_tok), 404, "not_found")
+
+
+def test_strangers_get_404_for_every_document_endpoint():
+    _, tok, _ = register_user("down")
+    _, other, _ = register_user("dstr")
+    rid = make_residence(tok)["id"]
+    d = make_document(tok, rid, title="Private")
+    doc = uploaded(tok, d["id"], PDF)
+    missing = d["id"] + 1000000
+    before = stored()
+    for did in (d["id"], missing):
+        assert_error(request("GET", f"/api/documents/{did}/", token=other), 404, "not_found")
+        assert_error(request("PATCH", f"/api/documents/{did}/", {"title": "pwned"}, token=other), 404, "not_found")
+        assert_error(request("DELETE", f"/api/documents/{did}/", token=other), 404, "not_found")
+        assert_error(upload(other, did, PNG, "image/png"), 404, "not_found")
+        assert_error(request("GET", f"/api/documents/{did}/file/", token=other), 404, "not_found")
+    a = request("GET", f"/api/documents/{d['id']}/file/", token=other)
+    b = request("GET", f"/api/documents/{missing}/file/", token=other)
+    assert a.json == b.json and a.body != PDF
+    assert stored() == before  # the stranger's uploads wrote nothing
+    r = request("POST", "/api/documents/", {"residence_id": rid, "title": "intruder"}, token=other)
+    assert_error(r, 404, "not_found")
+    assert request("GET", "/api/documents/", token=other).json == {"count": 0, "results": []}
+    assert request("GET", f"/api/documents/?residence={rid}", token=other).json == {"count": 0, "results": []}
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json == doc
+    assert request("GET", f"/api/documents/{d['id']}/file/", token=tok).body == PDF
+
+
+def test_document_endpoints_need_a_token():
+    for method, path in (("GET", "/api/documents/"), ("POST", "/api/documents/"),
+                         ("GET", "/api/documents/1/"), ("PATCH", "/api/documents/1/"),
+                         ("DELETE", "/api/documents/1/"), ("GET", "/api/documents/1/file/")):
+        assert_error(request(method, path, {} if method in ("POST", "PATCH") else None), 401,
+                     "not_authenticated")
+    before = stored()
+    for tok in (None, "0" * 40):
+        assert_error(upload(tok, 1, PDF), 401, "not_authenticated")
+    assert stored() == before
+
+
+def test_worker_start_creates_storage_and_removes_stale_uploads():
+    pool_dir = os.path.join(os.path.dirname(STORAGE), f"storage-test-{os.getpid()}")
+    storage = os.path.join(pool_dir, "files")
+    os.makedirs(pool_dir)
+    pool = Pool(workers=1, STORAGE_DIR=storage)
+    try:
+        assert pool.stop() == 0
+        assert os.path.isdir(storage) and stat.S_IMODE(os.stat(storage).st_mode) == 0o700
+        for name in (".upload-stale", ".upload-young", "0123456789abcdef0123456789abcdef"):
+            with open(os.path.join(storage, name), "wb") as f:
+                f.write(b"x")
+        hours_ago = time.time() - 7200
+        os.utime(os.path.join(storage, ".upload-stale"), (hours_ago, hours_ago))
+        pool = Pool(workers=1, STORAGE_DIR=storage)
+        assert pool.stop() == 0
+        assert set(os.listdir(storage)) == {".upload-young", "0123456789abcdef0123456789abcdef"}
+    finally:
+        pool.stop()
+        for name in os.listdir(storage) if os.path.isdir(storage) else ():
+            os.unlink(os.path.join(storage, name))
+        if os.path.isdir(storage):
+            os.rmdir(storage)
+        os.rmdir(pool_dir)
+
+
+def test_deleting_an_account_removes_the_files_of_the_residences_it_took_along():
+    # A sole owner's residences go with the account (see Accounts); so do
+    # their documents' files.
+    _, tok, password = register_user("dacct")
+    rid = make_residence(tok)["id"]
+    doc = make_document(tok, rid)
+    uploaded(tok, doc["id"], PDF)
+    name = stored_name(doc["id"])
+    assert name in stored()
+    r = request("DELETE", "/api/auth/me/", {"password": password}, token=tok)
+    assert r.status == 204, r.text
+    assert name not in stored()
+    assert psql(f"SELECT count(*) FROM document_document WHERE id = {doc['id']}") == "0"

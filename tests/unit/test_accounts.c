@@ -1,0 +1,100 @@
+/*
+ * test_accounts.c - the pure pieces of the account lifecycle: one-time
+ * codes and their keyed hashes (crypto.h), and the normalization and keys
+ * of the throttle counters (throttle.h).
+ */
+#include "arena.h"
+#include "crypto.h"
+#include "test.h"
+#include "throttle.h"
+
+#include <stdlib.h>
+
+TEST(codes_are_six_digits_and_spread_over_the_range)
+{
+    CHECK(crypto_setup("test-secret", 1, 8) == 0);
+    char code[CODE_LEN + 1];
+    int first_digit[10] = {0}, distinct = 0;
+    char seen[64][CODE_LEN + 1];
+    for (int i = 0; i < 2000; i++) {
+        code_new(code);
+        CHECK(strlen(code) == CODE_LEN);
+        for (int k = 0; k < CODE_LEN; k++)
+            CHECK(code[k] >= '0' && code[k] <= '9');
+        first_digit[code[0] - '0']++;
+        if (i < 64) {
+            int dup = 0;
+            for (int j = 0; j < distinct; j++)
+                dup |= strcmp(seen[j], code) == 0;
+            if (!dup)
+                strcpy(seen[distinct++], code);
+        }
+    }
+    /* Leading zeros are kept ("000123"), and every leading digit turns up:
+     * 2000 draws put about 200 on each. */
+    for (int d = 0; d < 10; d++)
+        CHECK(first_digit[d] > 100 && first_digit[d] < 300);
+    CHECK(distinct >= 60);
+}
+
+TEST(crypto_mac_is_keyed_framed_and_stable)
+{
+    CHECK(crypto_setup("key-one", 1, 8) == 0);
+    char a[TOKEN_HASH_LEN + 1], b[TOKEN_HASH_LEN + 1], c[TOKEN_HASH_LEN + 1], t[TOKEN_HASH_LEN + 1];
+    const char *p1[] = {"code", "password_reset", "42", "123456"};
+    const char *p2[] = {"code", "password_reset", "421", "23456"}; /* same bytes, other split */
+    const char *p3[] = {"code", "verify_email", "42", "123456"};
+    crypto_mac(p1, 4, a);
+    crypto_mac(p1, 4, b);
+    CHECK(strlen(a) == 64 && strcmp(a, b) == 0);
+    CHECK(strstr(a, "123456") == NULL);
+    crypto_mac(p2, 4, c);
+    CHECK(strcmp(a, c) != 0);
+    crypto_mac(p3, 4, c);
+    CHECK(strcmp(a, c) != 0);
+    /* Not the token hash of the same text: the keys are separate. */
+    token_hash("123456", t);
+    const char *p4[] = {"123456"};
+    crypto_mac(p4, 1, c);
+    CHECK(strcmp(t, c) != 0);
+    CHECK(crypto_setup("key-two", 1, 8) == 0);
+    crypto_mac(p1, 4, c);
+    CHECK(strcmp(a, c) != 0);
+}
+
+TEST(throttle_normalizes_identifiers)
+{
+    char out[32];
+    throttle_normalize("  Alice@Example.COM \t", out, sizeof(out));
+    CHECK_STR(out, "alice@example.com");
+    throttle_normalize("bob", out, sizeof(out));
+    CHECK_STR(out, "bob");
+    throttle_normalize("   ", out, sizeof(out));
+    CHECK_STR(out, "");
+    throttle_normalize("\xc3\x89lan", out, sizeof(out)); /* non-ASCII bytes kept as they are */
+    CHECK_STR(out, "\xc3\x89lan");
+    throttle_normalize("ABCDEFGHIJ", out, 5); /* truncated to fit */
+    CHECK_STR(out, "abcd");
+}
+
+TEST(throttle_keys_hide_the_identifier_and_name_the_address)
+{
+    CHECK(crypto_setup("test-secret", 1, 8) == 0);
+    arena a;
+    CHECK(arena_init(&a, 1024) == 0);
+    const char *k1 = throttle_account_key(&a, "login", "Alice");
+    const char *k2 = throttle_account_key(&a, "login", " alice ");
+    const char *k3 = throttle_account_key(&a, "reset", "alice");
+    CHECK(strncmp(k1, "throttle:login:acct:", 20) == 0 && strlen(k1) == 20 + 64);
+    CHECK_STR(k1, k2);
+    CHECK(strcmp(k1 + 20, k3 + 20) == 0); /* same account, scope in the prefix */
+    CHECK(strstr(k1, "alice") == NULL);
+    CHECK(strcmp(k1, throttle_account_key(&a, "login", "alicia")) != 0);
+    CHECK_STR(throttle_ip_key(&a, "login", "127.0.0.2"), "throttle:login:ip:127.0.0.2");
+    CHECK_STR(throttle_ip_key(&a, "login", "::1"), "throttle:login:ip:::1");
+    CHECK_STR(throttle_ip_key(&a, "login", NULL), "throttle:login:ip:unknown");
+    CHECK_STR(throttle_ip_key(&a, "login", ""), "throttle:login:ip:unknown");
+    arena_destroy(&a);
+}
+
+RUN_TESTS()
