@@ -40,6 +40,13 @@ void job_heartbeat(void);
  * {"fatal": "why"} fails for good. */
 int job_noop(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 
+/* email.c */
+int job_email_welcome(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_email_verify(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_email_password_reset(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_email_notification(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_email_digest(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
 /* notify.c */
 int job_notify_task_created(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 int job_notify_task_completed(const job_ctx *c, json_object *payload, char *err, size_t errcap);

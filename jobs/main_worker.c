@@ -30,6 +30,7 @@
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
+#include "mail.h"
 #include "queue.h"
 #include "schema.h"
 
@@ -207,6 +208,7 @@ static int worker_loop(void)
     db_open();
     cache_setup();
     consumer_setup();
+    mail_setup();
     long long last_tick = 0;
     log_line(LOG_INFO, "start", "job worker ready (lease %ds)", lease_s);
     while (!stop_requested) {
@@ -233,6 +235,7 @@ static int worker_loop(void)
     log_line(LOG_INFO, "stop", "job worker stopping (signal %d)", (int)stop_requested);
     consumer_close();
     cache_close();
+    mail_shutdown();
     db_close();
     return 0;
 }

@@ -9,6 +9,11 @@
 
 const job_handler job_handlers[] = {
     {"noop", job_noop},
+    {"email.welcome", job_email_welcome},
+    {"email.verify", job_email_verify},
+    {"email.password_reset", job_email_password_reset},
+    {"email.notification", job_email_notification},
+    {"email.digest", job_email_digest},
     {"notify.task_created", job_notify_task_created},
     {"notify.task_completed", job_notify_task_completed},
     {"notify.member_joined", job_notify_member_joined},

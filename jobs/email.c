@@ -1,0 +1,219 @@
+/*
+ * email.c - the email jobs: email.welcome, email.verify,
+ * email.password_reset, email.notification and email.digest. Each builds
+ * a plain-text and an HTML part from its payload (user data is escaped in
+ * the HTML) and sends them over SMTP (fcgi-app/mail.h). A refusal the
+ * server says is permanent (5xx) ends the job; anything else is retried.
+ */
+#include "jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mail.h"
+
+static const char *str(json_object *p, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(p, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* A growing string (open_memstream). */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *f;
+} text;
+
+static void text_open(text *t)
+{
+    t->buf = NULL;
+    t->len = 0;
+    t->f = open_memstream(&t->buf, &t->len);
+}
+
+static char *text_close(text *t)
+{
+    if (t->f != NULL)
+        fclose(t->f);
+    t->f = NULL;
+    return t->buf;
+}
+
+/* HTML-escaped S, written to F. */
+static void html(FILE *f, const char *s)
+{
+    char *e = mail_html_escape(NULL, s ? s : "");
+    if (e != NULL)
+        fputs(e, f);
+    free(e);
+}
+
+static int send(const char *to, const char *subject, const char *body_text, const char *body_html,
+                char *err, size_t errcap)
+{
+    if (body_text == NULL || body_html == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return JOB_RETRY;
+    }
+    if (mail_send(to, subject, body_text, body_html, err, errcap) == 0)
+        return JOB_OK;
+    int code = mail_last_reply_code();
+    return code >= 500 && code < 600 ? JOB_FATAL : JOB_RETRY;
+}
+
+static const char html_head[] =
+    "<!doctype html><html><body style=\"font-family:sans-serif;color:#222\">";
+static const char html_foot[] = "<p style=\"color:#888;font-size:12px\">honeyDue &mdash; the "
+                                "upkeep of your home, shared.</p></body></html>";
+
+/* Welcome, verification and reset: a greeting, a sentence, maybe a code. */
+static int simple(json_object *p, const char *subject, const char *line, int with_code, char *err,
+                  size_t errcap)
+{
+    const char *to = str(p, "to"), *name = str(p, "name"), *code = str(p, "code");
+    if (to == NULL || (with_code && code == NULL)) {
+        snprintf(err, errcap, "payload needs to%s", with_code ? " and code" : "");
+        return JOB_FATAL;
+    }
+    text t, h;
+    text_open(&t);
+    text_open(&h);
+    if (t.f == NULL || h.f == NULL) {
+        text_close(&t);
+        text_close(&h);
+        free(t.buf);
+        free(h.buf);
+        snprintf(err, errcap, "out of memory");
+        return JOB_RETRY;
+    }
+    fprintf(t.f, "Hello %s,\n\n%s\n", name ? name : "", line);
+    fprintf(h.f, "%s<p>Hello ", html_head);
+    html(h.f, name);
+    fprintf(h.f, ",</p><p>%s</p>", line);
+    if (with_code) {
+        const char *exp = str(p, "expires_at");
+        fprintf(t.f, "\n    %s\n\n", code);
+        fprintf(h.f, "<p style=\"font-size:28px;letter-spacing:4px\"><b>");
+        html(h.f, code);
+        fprintf(h.f, "</b></p>");
+        if (exp != NULL) {
+            fprintf(t.f, "It works until %s.\n", exp);
+            fprintf(h.f, "<p>It works until ");
+            html(h.f, exp);
+            fprintf(h.f, ".</p>");
+        }
+        fprintf(t.f, "If you did not ask for it, ignore this email.\n");
+        fprintf(h.f, "<p>If you did not ask for it, ignore this email.</p>");
+    }
+    fprintf(h.f, "%s", html_foot);
+    char *bt = text_close(&t), *bh = text_close(&h);
+    int rc = send(to, subject, bt, bh, err, errcap);
+    free(bt);
+    free(bh);
+    return rc;
+}
+
+int job_email_welcome(const job_ctx *c, json_object *p, char *err, size_t errcap)
+{
+    (void)c;
+    return simple(p, "Welcome to honeyDue",
+                  "Welcome to honeyDue. Add your home, share it with your family, and never "
+                  "miss the upkeep that keeps it in shape.",
+                  0, err, errcap);
+}
+
+int job_email_verify(const job_ctx *c, json_object *p, char *err, size_t errcap)
+{
+    (void)c;
+    return simple(p, "Your honeyDue verification code",
+                  "Enter this code in the app to confirm your email address:", 1, err, errcap);
+}
+
+int job_email_password_reset(const job_ctx *c, json_object *p, char *err, size_t errcap)
+{
+    (void)c;
+    return simple(p, "Your honeyDue password reset code",
+                  "Enter this code in the app to choose a new password:", 1, err, errcap);
+}
+
+/* A feed notification sent by email too (notify.c): subject and text. */
+int job_email_notification(const job_ctx *c, json_object *p, char *err, size_t errcap)
+{
+    (void)c;
+    const char *to = str(p, "to"), *name = str(p, "name"), *subject = str(p, "subject"),
+               *body = str(p, "text");
+    if (to == NULL || subject == NULL || body == NULL) {
+        snprintf(err, errcap, "payload needs to, subject and text");
+        return JOB_FATAL;
+    }
+    text t, h;
+    text_open(&t);
+    text_open(&h);
+    if (t.f != NULL && h.f != NULL) {
+        fprintf(t.f, "Hello %s,\n\n%s\n", name ? name : "", body);
+        fprintf(h.f, "%s<p>Hello ", html_head);
+        html(h.f, name);
+        fprintf(h.f, ",</p><p>");
+        html(h.f, body);
+        fprintf(h.f, "</p>%s", html_foot);
+    }
+    char *bt = text_close(&t), *bh = text_close(&h);
+    int rc = send(to, subject, bt, bh, err, errcap);
+    free(bt);
+    free(bh);
+    return rc;
+}
+
+/* The daily digest: today's and overdue tasks (reminders.c). */
+int job_email_digest(const job_ctx *c, json_object *p, char *err, size_t errcap)
+{
+    (void)c;
+    const char *to = str(p, "to"), *name = str(p, "name"), *day = str(p, "local_date");
+    json_object *tasks;
+    if (to == NULL || day == NULL || !json_object_object_get_ex(p, "tasks", &tasks) ||
+        !json_object_is_type(tasks, json_type_array)) {
+        snprintf(err, errcap, "payload needs to, local_date and tasks");
+        return JOB_FATAL;
+    }
+    size_t n = json_object_array_length(tasks);
+    char subject[128];
+    snprintf(subject, sizeof(subject), "honeyDue: %zu task%s for %s", n, n == 1 ? "" : "s", day);
+    text t, h;
+    text_open(&t);
+    text_open(&h);
+    if (t.f != NULL && h.f != NULL) {
+        fprintf(t.f, "Hello %s,\n\nHere is what is due today (%s) and what is overdue:\n\n",
+                name ? name : "", day);
+        fprintf(h.f, "%s<p>Hello ", html_head);
+        html(h.f, name);
+        fprintf(h.f, ",</p><p>Here is what is due today (");
+        html(h.f, day);
+        fprintf(h.f, ") and what is overdue:</p><ul>");
+        for (size_t i = 0; i < n; i++) {
+            json_object *task = json_object_array_get_idx(tasks, i), *o;
+            int overdue = json_object_object_get_ex(task, "overdue", &o) && json_object_get_boolean(o);
+            const char *title = str(task, "title"), *due = str(task, "due_date"),
+                       *where = str(task, "residence");
+            fprintf(t.f, "- %s (%s, %s%s)\n", title ? title : "", where ? where : "",
+                    overdue ? "overdue since " : "due ", due ? due : "");
+            fprintf(h.f, "<li><b>");
+            html(h.f, title);
+            fprintf(h.f, "</b> &mdash; ");
+            html(h.f, where);
+            fprintf(h.f, ", %s", overdue ? "<span style=\"color:#b00\">overdue since " : "due ");
+            html(h.f, due);
+            fprintf(h.f, "%s</li>", overdue ? "</span>" : "");
+        }
+        fprintf(t.f, "\nOpen honeyDue to mark them done.\n");
+        fprintf(h.f, "</ul><p>Open honeyDue to mark them done.</p>%s", html_foot);
+    }
+    char *bt = text_close(&t), *bh = text_close(&h);
+    int rc = send(to, subject, bt, bh, err, errcap);
+    free(bt);
+    free(bh);
+    return rc;
+}

@@ -1,0 +1,271 @@
+"""honeydue-worker against the real stack: delivery, retries with back-off,
+the dead list and its CLI, lease recovery after SIGKILL, unique jobs, one
+periodic run per period with two workers, the outbox drain, notifications
+by feed and email, account emails, and the daily digest in a time zone whose
+date differs from UTC's. The test stack runs the worker on a short clock
+(tests/run.sh: retry base 200 ms, lease 3 s, reminders every 2 s)."""
+import datetime
+import json
+import os
+import signal
+import subprocess
+import time
+import zoneinfo
+
+from lib import psql, redis_cli, register_user, request, stack, unique
+from mail_jobs import delivered, wait_idle
+from test_residences import make_residence
+from test_sharing import join, share
+from test_tasks import make_task
+
+BIN = os.path.join(os.environ["HD_BIN"], "honeydue-worker")
+
+
+def cli(*args):
+    p = subprocess.run([BIN, "jobs", *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, f"honeydue-worker jobs {args}: {p.stdout}{p.stderr}"
+    return p.stdout
+
+
+def stats():
+    return json.loads(cli("stats"))
+
+
+def count(name):
+    return stats().get(name, 0)
+
+
+def dead_jobs():
+    return [json.loads(line) for line in cli("dead", "10000").splitlines() if line.strip()]
+
+
+def wait_for(fn, timeout=15, what="condition"):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def dead_with(tag):
+    return [j for j in dead_jobs() if j["payload"].get("tag") == tag]
+
+
+def test_a_job_runs_once_and_is_acknowledged():
+    before = count("processed:noop")
+    assert cli("enqueue", "noop", json.dumps({"tag": unique("ok")})).strip() == "queued"
+    wait_for(lambda: count("processed:noop") == before + 1, what="the noop job")
+    wait_idle()
+    assert count("processed:noop") == before + 1
+
+
+def test_a_failing_job_is_retried_with_back_off_then_dead_with_its_error():
+    tag = unique("fail")
+    failed, died = count("failed:noop"), count("dead:noop")
+    t0 = time.time()
+    cli("enqueue", "noop", json.dumps({"tag": tag, "fail": "boom " + tag}))
+    job = wait_for(lambda: dead_with(tag), what="the dead job")[0]
+    elapsed = time.time() - t0
+    # noop has 3 attempts: two retries after 100-200 ms and 200-400 ms.
+    assert job["attempt"] == 3 == job["max_attempts"] and job["last_error"] == "boom " + tag
+    assert elapsed >= 0.3, elapsed
+    assert count("failed:noop") == failed + 2 and count("dead:noop") == died + 1
+
+
+def test_a_fatal_job_dies_at_once_and_the_cli_retries_and_deletes_it():
+    tag = unique("fatal")
+    cli("enqueue", "noop", json.dumps({"tag": tag, "fatal": "never"}))
+    job = wait_for(lambda: dead_with(tag), what="the dead job")[0]
+    assert job["attempt"] == 1 and job["last_error"] == "never"
+    assert cli("retry", job["id"]).strip() == "1"
+    wait_for(lambda: dead_with(tag) and dead_with(tag)[0].get("failed_at") != job["failed_at"]
+             or (dead_with(tag) and dead_with(tag)[0]["attempt"] == 1 and time.sleep(1.1) is None
+                 and dead_with(tag)[0]["failed_at"] != job["failed_at"]), what="the retried job")
+    again = dead_with(tag)
+    assert len(again) == 1 and again[0]["attempt"] == 1  # it ran again, from the start
+    assert cli("delete", job["id"]).strip() == "1"
+    assert dead_with(tag) == []
+
+
+def test_a_job_whose_worker_is_killed_runs_again_after_its_lease():
+    tag = unique("lease")
+    done, recovered = count("processed:noop"), count("recovered:noop")
+    cli("enqueue", "noop", json.dumps({"tag": tag, "sleep_ms": 1500}))
+    # Find the process running it, and SIGKILL it mid-job.
+    wait_for(lambda: any(tag in v for v in redis_cli("HVALS", "hd:active")), what="the job to start")
+    supervisor = int(open(os.path.join(os.environ["HD_STATE"], "worker.pid")).read())
+    children = subprocess.run(["pgrep", "-P", str(supervisor)], capture_output=True, text=True).stdout.split()
+    assert children, "no job worker processes"
+    for pid in children:
+        os.kill(int(pid), signal.SIGKILL)
+    # The lease (3 s) runs out, another process takes the job again and it
+    # completes; it counts as one failed attempt.
+    wait_for(lambda: count("processed:noop") == done + 1, timeout=20, what="the recovered job")
+    assert count("recovered:noop") == recovered + 1
+    assert dead_with(tag) == []
+
+
+def test_a_unique_job_is_not_enqueued_twice_while_pending():
+    key = unique("uniq")
+    stack("worker-stop")
+    try:
+        assert cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued"
+        assert cli("enqueue", "noop", "{}", "--unique", key).strip() == "duplicate"
+    finally:
+        stack("worker-start")
+    wait_idle()
+    # Done: the key is free again.
+    assert cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued"
+    wait_idle()
+
+
+def test_two_workers_run_each_periodic_job_once_per_period():
+    # Reminders run every 2 s here. A second worker (two more processes)
+    # joins for a while: every period still runs exactly once.
+    def slots():
+        return sorted(int(k.rsplit(":", 1)[1]) for k in redis_cli("KEYS", "hd:periodic:reminders.daily:*"))
+    before_runs, before_slots = count("processed:reminders.daily"), slots()
+    second = subprocess.Popen([BIN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        time.sleep(7)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    wait_idle()
+    new = [s for s in slots() if s not in before_slots]
+    runs = count("processed:reminders.daily") - before_runs
+    assert len(new) >= 2 and runs == len(new), (new, runs)
+    assert new == list(range(new[0], new[0] + len(new))), new  # no period skipped, none twice
+
+
+def test_the_outbox_is_drained_once_redis_is_back():
+    owner, otok, _ = register_user("ob1")
+    member, mtok, _ = register_user("ob2")
+    rid = make_residence(otok)["id"]
+    assert join(mtok, share(otok, rid)["code"]).status == 200
+    stack("redis-stop")
+    try:
+        t = make_task(otok, rid, title="Created while Redis was down")
+    finally:
+        stack("redis-start")
+    wait_idle()
+    feed = request("GET", "/api/notifications/", token=mtok).json["results"]
+    assert [n["title"] for n in feed if n["kind"] == "task_created"] == ["New task: " + t["title"]]
+
+
+def mails_to(address):
+    return [m for m in delivered() if str(m["To"]).lower() == address.lower()]
+
+
+def test_members_are_notified_by_feed_and_email_as_they_chose():
+    owner, otok, _ = register_user("nf1")
+    member, mtok, _ = register_user("nf2")
+    rid = make_residence(otok, name="Lake house")["id"]
+    assert join(mtok, share(otok, rid)["code"]).status == 200
+    wait_idle()
+    joined = [n for n in request("GET", "/api/notifications/", token=otok).json["results"]
+              if n["kind"] == "member_joined"]
+    assert len(joined) == 1 and "Lake house" in joined[0]["title"]
+    t = make_task(otok, rid, title="Bleed the radiators")
+    wait_idle()
+    feed = request("GET", "/api/notifications/", token=mtok).json["results"]
+    assert [n["title"] for n in feed] == ["New task: Bleed the radiators"]
+    assert feed[0]["data"]["task_id"] == t["id"]
+    mail = [m for m in mails_to(member["email"]) if m["Subject"] == "New task: Bleed the radiators"]
+    assert len(mail) == 1 and "Bleed the radiators" in mail[0].get_body(("plain",)).get_content()
+    # The actor is not notified of their own write.
+    assert not [n for n in request("GET", "/api/notifications/", token=otok).json["results"]
+                if n["kind"] == "task_created"]
+    # A member who turned a kind (or email) off gets nothing of it.
+    r = request("PATCH", "/api/notifications/preferences/", {"task_completed": False}, token=mtok)
+    assert r.status == 200, r.text
+    request("PATCH", "/api/notifications/preferences/", {"email_enabled": False}, token=otok)
+    request("POST", f"/api/tasks/{t['id']}/complete/", token=otok)
+    t2 = make_task(mtok, rid, title="Clean the filter")
+    wait_idle()
+    assert not [n for n in request("GET", "/api/notifications/", token=mtok).json["results"]
+                if n["kind"] == "task_completed"]
+    owner_feed = request("GET", "/api/notifications/", token=otok).json["results"]
+    assert [n["title"] for n in owner_feed if n["kind"] == "task_created"] == ["New task: " + t2["title"]]
+    assert not [m for m in mails_to(owner["email"]) if "Clean the filter" in str(m["Subject"])]
+
+
+def test_a_temporary_smtp_failure_is_retried_and_the_mail_arrives():
+    fail = os.path.join(os.environ["HD_MAIL_DIR"], ".fail")
+    failed = count("failed:email.welcome")
+    with open(fail, "w") as f:
+        f.write("1")  # the sink answers 451 to the next message only
+    try:
+        user, _, _ = register_user("smtp451")
+        wait_idle()
+    finally:
+        if os.path.exists(fail):
+            os.unlink(fail)
+    assert count("failed:email.welcome") >= failed + 1
+    welcome = [m for m in mails_to(user["email"]) if m["Subject"] == "Welcome to honeyDue"]
+    assert len(welcome) == 1
+
+
+def zone_off_utc_date():
+    """A time zone whose local date is not UTC's right now."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    tz = "Pacific/Kiritimati" if now.hour >= 11 else "Pacific/Pago_Pago"
+    local = now.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    assert local != now.date()
+    return tz, local
+
+
+def test_daily_digest_in_a_time_zone_whose_date_is_not_utcs():
+    tz, today = zone_off_utc_date()
+    user, tok, _ = register_user("dg")
+    rid = make_residence(tok, name="Atoll", time_zone=tz)["id"]
+    day = datetime.timedelta(days=1)
+    make_task(tok, rid, title="Due today", due_date=today.isoformat())
+    make_task(tok, rid, title="Overdue", due_date=(today - day).isoformat())
+    make_task(tok, rid, title="Tomorrow", due_date=(today + day).isoformat())
+    make_task(tok, rid, title="Done", due_date=(today - day).isoformat(), archived=True)
+    # Reminder hour 0: due as soon as the next periodic run (every 2 s).
+    assert request("PATCH", "/api/notifications/preferences/", {"reminder_hour": 0}, token=tok).status == 200
+
+    def digest():
+        return [m for m in mails_to(user["email"]) if str(m["Subject"]).startswith("honeyDue: ")]
+    wait_for(digest, timeout=20, what="the digest email")
+    wait_idle()
+    mail = digest()[0]
+    assert mail["Subject"] == f"honeyDue: 2 tasks for {today.isoformat()}"
+    text = mail.get_body(("plain",)).get_content()
+    assert "Due today" in text and "Overdue" in text and "overdue since" in text
+    assert "Tomorrow" not in text and "Done" not in text
+    html = mail.get_body(("html",)).get_content()
+    assert "Due today" in html
+    feed = [n for n in request("GET", "/api/notifications/", token=tok).json["results"] if n["kind"] == "reminder"]
+    assert len(feed) == 1 and feed[0]["data"]["local_date"] == today.isoformat()
+    # Never twice for the same day: more periodic runs, and a worker restart.
+    time.sleep(4.5)
+    stack("worker-stop")
+    stack("worker-start")
+    time.sleep(2.5)
+    wait_idle()
+    assert len(digest()) == 1
+    assert len([n for n in request("GET", "/api/notifications/", token=tok).json["results"]
+                if n["kind"] == "reminder"]) == 1
+    assert psql(f"SELECT local_date FROM notification_reminderlog WHERE user_id = {user['id']}") == today.isoformat()
+
+
+def test_password_reset_email_carries_a_code_that_works():
+    user, _, _ = register_user("rs")
+    assert request("POST", "/api/auth/password/reset/", {"email": user["email"]}).status == 202
+    wait_idle()
+    mail = [m for m in mails_to(user["email"]) if m["Subject"] == "Your honeyDue password reset code"]
+    assert len(mail) == 1
+    for part in (mail[0].get_body(("plain",)), mail[0].get_body(("html",))):
+        assert part is not None
+    assert mail[0]["Message-ID"] and mail[0]["Date"] and mail[0]["MIME-Version"] == "1.0"
+    import re
+    code = re.search(r"^    (\d{6})$", mail[0].get_body(("plain",)).get_content(), re.M).group(1)
+    r = request("POST", "/api/auth/password/reset/confirm/",
+                {"email": user["email"], "code": code, "new_password": "brand-new-pass-1"})
+    assert r.status == 200, r.text
