@@ -426,6 +426,11 @@ int mail_build(const mail_message *m, mail_buf *out, char *err, size_t errcap)
     size_t start = out->len;
     if (err != NULL && errcap > 0)
         err[0] = '\0';
+    if (m->from == NULL || m->to == NULL || m->subject == NULL || m->text == NULL ||
+        m->message_id == NULL || m->boundary == NULL) {
+        set_err(err, errcap, "a message needs from, to, subject and text");
+        return -1;
+    }
     if (addr_parse("From", m->from, fname, faddr, err, errcap) != 0 ||
         addr_parse("To", m->to, tname, taddr, err, errcap) != 0 ||
         hdr_check("Subject", m->subject, err, errcap) != 0 ||
@@ -707,8 +712,11 @@ int mail_send(const char *to, const char *subject, const char *text, const char 
         set_err(err, errcap, "mail is not configured (mail_setup failed or was not called)");
         return -1;
     }
-    if (addr_parse("To", to, tname, taddr, err, errcap) != 0)
+    if (to == NULL || addr_parse("To", to, tname, taddr, err, errcap) != 0) {
+        if (to == NULL)
+            set_err(err, errcap, "a message needs from, to, subject and text");
         return -1;
+    }
 
     unsigned char raw[16];
     char id[33], boundary[33];

@@ -55,9 +55,10 @@ typedef struct {
 } mail_message;
 
 /* Build M into OUT (appended; OUT starts zeroed or reused), CRLF line
- * endings throughout. Returns 0, or -1 with a reason in ERR: a CR or LF in
- * from, to or subject (header injection), an address that is not
- * addr@domain, a subject that is not UTF-8, or no memory. */
+ * endings throughout. Returns 0, or -1 with a reason in ERR: a field other
+ * than html that is NULL, a CR or LF in from, to or subject (header
+ * injection), an address that is not addr@domain, a subject that is not
+ * UTF-8, or no memory. */
 int mail_build(const mail_message *m, mail_buf *out, char *err, size_t errcap);
 
 /* Append the quoted-printable form (RFC 2045 6.7) of S (LEN bytes) to OUT:

@@ -467,6 +467,10 @@ TEST(message_refuses_header_injection)
     m = sample();
     m.to = "Jane\n <jane@example.com>";
     CHECK(mail_build(&m, &b, err, sizeof(err)) == -1);
+    m = sample();
+    m.subject = NULL;
+    CHECK(mail_build(&m, &b, err, sizeof(err)) == -1);
+    CHECK(strstr(err, "needs") != NULL);
     CHECK(b.len == 0);
     mail_buf_free(&b);
 }
