@@ -39,6 +39,7 @@ static config_entry config_table[] = {
     {"LOG_LEVEL", "info", NULL},
     {"SMTP_URL", NULL, NULL},
     {"SMTP_FROM", NULL, NULL},
+    {"SMTP_TIMEOUT_SECONDS", "30", NULL},
     {"STORAGE_DIR", NULL, NULL},
     {"DOCUMENT_MAX_BYTES", "10485760", NULL},
 };
