@@ -52,7 +52,7 @@ static void html(FILE *f, const char *s)
     free(e);
 }
 
-static int send(const char *to, const char *subject, const char *body_text, const char *body_html,
+static int deliver(const char *to, const char *subject, const char *body_text, const char *body_html,
                 char *err, size_t errcap)
 {
     if (body_text == NULL || body_html == NULL) {
@@ -111,7 +111,7 @@ static int simple(json_object *p, const char *subject, const char *line, int wit
     }
     fprintf(h.f, "%s", html_foot);
     char *bt = text_close(&t), *bh = text_close(&h);
-    int rc = send(to, subject, bt, bh, err, errcap);
+    int rc = deliver(to, subject, bt, bh, err, errcap);
     free(bt);
     free(bh);
     return rc;
@@ -162,7 +162,7 @@ int job_email_notification(const job_ctx *c, json_object *p, char *err, size_t e
         fprintf(h.f, "</p>%s", html_foot);
     }
     char *bt = text_close(&t), *bh = text_close(&h);
-    int rc = send(to, subject, bt, bh, err, errcap);
+    int rc = deliver(to, subject, bt, bh, err, errcap);
     free(bt);
     free(bh);
     return rc;
@@ -212,7 +212,7 @@ int job_email_digest(const job_ctx *c, json_object *p, char *err, size_t errcap)
         fprintf(h.f, "</ul><p>Open honeyDue to mark them done.</p>%s", html_foot);
     }
     char *bt = text_close(&t), *bh = text_close(&h);
-    int rc = send(to, subject, bt, bh, err, errcap);
+    int rc = deliver(to, subject, bt, bh, err, errcap);
     free(bt);
     free(bh);
     return rc;

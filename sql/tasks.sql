@@ -7,26 +7,28 @@
 -- The body of GET /api/tasks/ for user $1, built by Postgres in one pass,
 -- and how many seconds it stays true: a task's status changes at midnight
 -- in its residence's time zone, so the cached copy must not outlive the
--- earliest coming midnight among the user's residences.
+-- earliest coming midnight among the user's residences. (The rows are
+-- task_json's, written out so that the planner inlines task_status.)
 WITH r AS (
     SELECT r.id, now() AT TIME ZONE r.time_zone AS local
     FROM residence_residence r
     WHERE r.id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $1)
 )
-SELECT json_build_object('count', count(t.id),
-                         'results', coalesce(json_agg(task_json(t, r.local::date)
-                                                      ORDER BY t.due_date NULLS LAST, t.id), '[]')),
+SELECT json_build_object('count', count(*),
+                         'results', coalesce(json_agg(x ORDER BY x.due_date NULLS LAST, x.id), '[]')),
        (SELECT ceil(min(extract(epoch FROM date_trunc('day', local) + interval '1 day' - local)))::int
         FROM r)
-FROM r JOIN task_task t ON t.residence_id = r.id
+FROM (SELECT t.*, task_status(t, r.local::date) AS status
+      FROM r JOIN task_task t ON t.residence_id = r.id) x
 
 -- name: tasks_filtered
 -- GET /api/tasks/ with filters, for user $1: residence $2, status $3,
 -- category $4, priority $5, due on or before $6, due on or after $7,
 -- assigned to $8 (each NULL for "any"). $9 true answers the board: the same
--- tasks grouped into one column per status, in a fixed order.
+-- tasks grouped into one column per status, in a fixed order. Rows as
+-- task_json makes them (columns, then status).
 WITH x AS (
-    SELECT task_json(t, r.today) AS j, task_status(t, r.today) AS s, t.due_date, t.id
+    SELECT t.*, task_status(t, r.today) AS status
     FROM (SELECT r.id, (now() AT TIME ZONE r.time_zone)::date AS today
           FROM residence_residence r
           WHERE r.id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $1)
@@ -38,21 +40,21 @@ WITH x AS (
       AND ($7::date IS NULL OR t.due_date >= $7::date)
       AND ($8::bigint IS NULL OR t.assigned_to_id = $8::bigint)
 ), y AS (
-    SELECT * FROM x WHERE $3::text IS NULL OR x.s = $3::text
+    SELECT * FROM x WHERE $3::text IS NULL OR x.status = $3::text
 )
 SELECT CASE WHEN $9::boolean THEN
     json_build_object(
         'count', (SELECT count(*) FROM y),
         'columns', (SELECT json_agg(json_build_object(
                         'status', c.s,
-                        'count', (SELECT count(*) FROM y WHERE y.s = c.s),
-                        'results', (SELECT coalesce(json_agg(y.j ORDER BY y.due_date NULLS LAST, y.id), '[]')
-                                    FROM y WHERE y.s = c.s)) ORDER BY c.n)
+                        'count', (SELECT count(*) FROM y WHERE y.status = c.s),
+                        'results', (SELECT coalesce(json_agg(y ORDER BY y.due_date NULLS LAST, y.id), '[]')
+                                    FROM y WHERE y.status = c.s)) ORDER BY c.n)
                     FROM (VALUES (1, 'overdue'), (2, 'due_soon'), (3, 'upcoming'),
                                  (4, 'completed'), (5, 'archived')) c (n, s)))
 ELSE
     (SELECT json_build_object('count', count(*),
-                              'results', coalesce(json_agg(y.j ORDER BY y.due_date NULLS LAST, y.id), '[]'))
+                              'results', coalesce(json_agg(y ORDER BY y.due_date NULLS LAST, y.id), '[]'))
      FROM y)
 END
 

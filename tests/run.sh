@@ -3,8 +3,9 @@
 # build/asan there): the C unit tests, the contract's lint (openapi.yaml
 # against handlers/routes.c, counted as one test), then a private stack
 # under .run/test (HD_PORT_BASE 28080, a fresh database, the sanitized pool)
-# and the HTTP tests through its nginx, then a graceful stop, after which
-# every sanitizer report the processes left (leaks included) counts as one
+# and the HTTP tests through its nginx, then mail_send into the stack's SMTP
+# sink (tests/unit/smtp_send.c), then a graceful stop, after which every
+# sanitizer report the processes left (leaks included) counts as one
 # failure. The last line is always "N passed, M failed"; the exit status is
 # 1 when M > 0. Python is Debian's /usr/bin/python3, whatever python3 PATH
 # finds first: the HTTP tests need its python3-yaml and python3-jsonschema.
@@ -106,6 +107,17 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         echo "--- last 40 lines of $STATE/log/fcgi.log"
         tail -n 40 "$STATE/log/fcgi.log" 2>/dev/null || true
     fi
+    # (c2) mail_send (libcurl) into the stack's SMTP sink: a C test binary
+    # that needs a server, so it runs here rather than with the unit tests.
+    (
+        set -a
+        # shellcheck disable=SC1091
+        . "$STATE/env"
+        set +a
+        export HD_SMTP_TEST_URL=$SMTP_URL HD_SMTP_TEST_DIR=$HD_MAIL_DIR
+        exec "$BIN/tests/smtp_send"
+    ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/smtp: \1/' | tee "$TMP/smtp.out" || true
+    count_summary smtp "$TMP/smtp.out"
 else
     echo "run: the test stack did not start: counted as one failure; HTTP tests not run"
     failed=$((failed + 1))

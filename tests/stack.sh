@@ -1,8 +1,8 @@
 #!/bin/bash
 # stack.sh - the private local stack on loopback: Postgres 15, Redis, the
-# honeydue-fcgi pool under spawn-fcgi (as in production) and nginx in front,
-# and honeydue-worker running the jobs,
-# every file of it under one state directory. `make run` uses .run/ (port base
+# honeydue-fcgi pool under spawn-fcgi (as in production), nginx in front,
+# honeydue-worker running the jobs and an SMTP sink that keeps each message
+# as a file in STATE/mail/, every file of it under one state directory. `make run` uses .run/ (port base
 # 8080), `make test` uses .run/test/ (port base 28080), the bench its own.
 #
 #   stack.sh up STATE BIN_DIR        start whatever is not running, migrate, wait for /api/health/
@@ -10,14 +10,16 @@
 #   stack.sh env STATE CMD [ARG...]  run CMD with STATE/env sourced
 #   stack.sh demo STATE              create the demo and staff users, print working curl commands
 #   stack.sh status STATE            say what runs
-#   stack.sh redis-stop|redis-start|pg-stop|pg-start STATE
+#   stack.sh redis-stop|redis-start|pg-stop|pg-start|smtp-stop|smtp-start STATE
 #   stack.sh fcgi-restart STATE BIN_DIR
 #   stack.sh worker-stop STATE; stack.sh worker-start STATE [BIN_DIR]
 #
-# Ports: nginx on 127.0.0.1:$HD_PORT_BASE, Postgres on +1, Redis on +2. Without
-# HD_PORT_BASE, the base that STATE was last started with (else 8080).
+# Ports: nginx on 127.0.0.1:$HD_PORT_BASE, Postgres on +1, Redis on +2, the SMTP
+# sink on +3. Without HD_PORT_BASE, the base that STATE was last started with
+# (else 8080).
 # HD_FRESH_DB=1 makes `up` drop every database but postgres and recreate
-# honeydue (the test harness: a clean run without a new initdb).
+# honeydue, and empty STATE/mail/ (the test harness: a clean run without a new
+# initdb).
 set -euo pipefail
 umask 022
 
@@ -58,6 +60,8 @@ set_state() {
     FCGI_PID=$STATE/fcgi.pid
     FCGI_SOCK=$STATE/fcgi.sock
     WORKER_PID=$STATE/worker.pid
+    MAIL_DIR=$STATE/mail
+    SMTP_PID=$STATE/smtp-sink.pid
 }
 
 set_bin() {
@@ -72,12 +76,13 @@ set_ports() {
         BASE=$(<"$STATE/port_base")
     fi
     BASE=${BASE:-8080}
-    if ! [[ $BASE =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65533 ]; then
-        die "HD_PORT_BASE must be a port number from 1024 to 65533, not '$BASE'"
+    if ! [[ $BASE =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65532 ]; then
+        die "HD_PORT_BASE must be a port number from 1024 to 65532, not '$BASE'"
     fi
     HTTP_PORT=$BASE
     PG_PORT=$((BASE + 1))
     REDIS_PORT=$((BASE + 2))
+    SMTP_PORT=$((BASE + 3))
 }
 
 # alive PID: PID exists and is not a zombie (an orphan's reaper may be slow).
@@ -118,12 +123,14 @@ live_pid() {
 }
 
 # The pid of each component of this stack, if it runs. Postgres and Redis
-# chdir to their data directories; the pool's environment names its state.
+# chdir to their data directories; the pool's environment names its state;
+# the sink's command line names its mail directory.
 pg_pid() { live_pid "$PGDATA_DIR/postmaster.pid" postgres "cwd:$PGDATA_DIR"; }
 redis_pid() { live_pid "$REDIS_DIR/redis.pid" redis-server "cwd:$REDIS_DIR"; }
 fcgi_pid() { live_pid "$FCGI_PID" honeydue-fcgi "env:HD_STATE=$STATE"; }
 worker_pid() { live_pid "$WORKER_PID" honeydue-worker "env:HD_STATE=$STATE"; }
 nginx_pid() { live_pid "$NGINX_DIR/nginx.pid" nginx "cmd:-c $NGINX_DIR/nginx.conf "; }
+smtp_pid() { live_pid "$SMTP_PID" python3 "cmd:smtp_sink.py --dir $MAIL_DIR "; }
 redis_conf_port() { sed -n 's/^port //p' "$REDIS_DIR/redis.conf" 2>/dev/null || true; }
 
 # wait_gone PID SECONDS: wait until PID has exited.
@@ -182,6 +189,9 @@ write_env() {
         printf 'export HD_STATE=%q\n' "$STATE"
         printf 'export HD_BIN=%q\n' "$BIN"
         printf 'export STORAGE_DIR=%q\n' "$STORAGE"
+        printf 'export SMTP_URL=%q\n' "smtp://127.0.0.1:$SMTP_PORT"
+        printf 'export SMTP_FROM=%q\n' "honeyDue <no-reply@honeydue.local>"
+        printf 'export HD_MAIL_DIR=%q\n' "$MAIL_DIR"
         # Whatever the caller set for the app or the sanitizers comes along.
         while IFS= read -r name; do
             case $name in
@@ -330,6 +340,57 @@ redis_stop() {
     fi
     rm -f "$REDIS_DIR/redis.pid"
     say "redis stopped (pid $pid)"
+}
+
+# ---- the SMTP sink ------------------------------------------------------------
+
+# smtp_start: tests/smtp_sink.py (Debian's python3-aiosmtpd, hence the
+# system python) on SMTP_PORT, or the port the sink last used; it writes its
+# pid file once it listens.
+smtp_start() {
+    local pid i port
+    if pid=$(smtp_pid); then
+        say "smtp sink already running (pid $pid)"
+        return 0
+    fi
+    if [ -n "${SMTP_PORT:-}" ]; then
+        echo "$SMTP_PORT" >"$STATE/smtp_port"
+    fi
+    [ -r "$STATE/smtp_port" ] || die "no $STATE/smtp_port (start the stack with up first)"
+    port=$(<"$STATE/smtp_port")
+    mkdir -p "$MAIL_DIR"
+    rm -f "$SMTP_PID"
+    (
+        cd "$REPO"
+        exec setsid /usr/bin/python3 "$REPO/tests/smtp_sink.py" --dir "$MAIL_DIR" --port "$port" \
+            --pid-file "$SMTP_PID"
+    ) >>"$LOG/smtp-sink.log" 2>&1 </dev/null &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        if smtp_pid >/dev/null; then
+            say "smtp sink started on 127.0.0.1:$port, mail in $MAIL_DIR/"
+            return 0
+        fi
+        alive "$pid" || break
+        sleep 0.1
+    done
+    tail_log "$LOG/smtp-sink.log"
+    die "the smtp sink did not start on 127.0.0.1:$port"
+}
+
+smtp_stop() {
+    local pid
+    pid=$(smtp_pid) || {
+        rm -f "$SMTP_PID"
+        return 0
+    }
+    kill -TERM "$pid"
+    if ! wait_gone "$pid" 10; then
+        echo "stack: smtp sink (pid $pid) did not stop within 10 s" >&2
+        return 1
+    fi
+    rm -f "$SMTP_PID"
+    say "smtp sink stopped (pid $pid)"
 }
 
 # ---- migrations and the FastCGI pool ----------------------------------------
@@ -538,6 +599,8 @@ cmd_up() {
     fi
     if [ "${HD_FRESH_DB:-0}" = 1 ]; then
         rm -rf -- "$STORAGE" # the files of the databases about to be dropped
+        # A fresh run starts with no mail, and no .fail a crashed test left.
+        rm -f "$MAIL_DIR"/*.eml "$MAIL_DIR"/.*.tmp "$MAIL_DIR/.fail"
     fi
     storage_dir
     make_secret
@@ -545,6 +608,7 @@ cmd_up() {
     pg_start
     pg_database
     redis_start
+    smtp_start
     migrate_up
     fcgi_start
     nginx_start
@@ -560,6 +624,7 @@ cmd_down() {
     fcgi_stop || rc=1
     nginx_stop || rc=1
     redis_stop || rc=1
+    smtp_stop || rc=1
     pg_stop || rc=1
     return "$rc"
 }
@@ -592,6 +657,7 @@ cmd_status() {
     pid=$(fcgi_pid) && echo "honeydue-fcgi: pid $pid" || echo "honeydue-fcgi: stopped"
     pid=$(nginx_pid) && echo "nginx: pid $pid" || echo "nginx: stopped"
     pid=$(worker_pid) && echo "honeydue-worker: pid $pid" || echo "honeydue-worker: stopped"
+    pid=$(smtp_pid) && echo "smtp sink: pid $pid, mail in $MAIL_DIR/" || echo "smtp sink: stopped"
 }
 
 # json_get KEY...: read JSON on stdin, print the value at that path ("" if absent).
@@ -662,6 +728,7 @@ cmd_demo() {
     cat <<EOF
 
 honeyDue is up on $API_URL  (stop it: make stop; logs: ${STATE}/log/)
+mail the app sends lands in ${HD_MAIL_DIR#"$REPO"/}/ (one .eml file per message; SMTP sink at $SMTP_URL)
 demo user: demo / demo-password-123, token $token
 staff user: admin / admin-password-123, token $admin_token
 
@@ -712,6 +779,16 @@ main() {
         [ $# -eq 1 ] || usage
         set_state "$1" || die "no stack in $1"
         PG_PORT='' pg_start
+        ;;
+    smtp-stop)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        smtp_stop
+        ;;
+    smtp-start)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        SMTP_PORT='' smtp_start
         ;;
     fcgi-restart)
         [ $# -eq 2 ] || usage
