@@ -69,7 +69,8 @@ static redisReply *command(int argc, const char **argv)
         if (host[0] == '\0' || now_ms() < next_try_ms)
             return NULL;
         struct timeval tv = {5, 0};
-        rc = is_unix ? redisConnectUnixWithTimeout(host, tv) : redisConnectWithTimeout(host, port, tv);
+        rc = is_unix ? redisConnectUnixWithTimeout(host, tv)
+                     : redisConnectWithTimeout(host, port, tv);
         if (rc == NULL || rc->err) {
             fail_conn(rc ? rc->errstr : "out of memory");
             return NULL;
@@ -178,9 +179,9 @@ int consumer_take(const char *const *queues, int n, int lease_s, char **job)
 }
 
 /* KEYS: hd:lease. ARGV: id, lease seconds. */
-static const char extend_lua[] = LUA_NOW
-    "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end "
-    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) return 1";
+static const char extend_lua[] =
+    LUA_NOW "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end "
+            "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) return 1";
 
 int consumer_extend(const char *id, int lease_s)
 {
@@ -208,12 +209,12 @@ static int job_int(json_object *job, const char *key, int def)
 
 /* KEYS: hd:active, hd:lease, hd:stats, hd:unique:<key> (or "").
  * ARGV: id, type. The unique key is released only if this job holds it. */
-static const char ack_lua[] =
-    "local gone = redis.call('HDEL', KEYS[1], ARGV[1]) "
-    "redis.call('ZREM', KEYS[2], ARGV[1]) "
-    "redis.call('HINCRBY', KEYS[3], 'processed:' .. ARGV[2], 1) "
-    "if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end "
-    "return gone";
+static const char ack_lua[] = "local gone = redis.call('HDEL', KEYS[1], ARGV[1]) "
+                              "redis.call('ZREM', KEYS[2], ARGV[1]) "
+                              "redis.call('HINCRBY', KEYS[3], 'processed:' .. ARGV[2], 1) "
+                              "if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[1] then "
+                              "redis.call('DEL', KEYS[4]) end "
+                              "return gone";
 
 static void unique_key(json_object *job, char *out, size_t cap)
 {
@@ -228,8 +229,8 @@ int consumer_ack(json_object *job)
 {
     char ukey[300];
     unique_key(job, ukey, sizeof(ukey));
-    const char *args[] = {"hd:active", "hd:lease", "hd:stats", ukey,
-                          job_str(job, "id"), job_str(job, "type")};
+    const char *args[] = {"hd:active", "hd:lease",         "hd:stats",
+                          ukey,        job_str(job, "id"), job_str(job, "type")};
     return (int)eval_int(ack_lua, 4, 6, args);
 }
 

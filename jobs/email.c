@@ -52,8 +52,8 @@ static void html(FILE *f, const char *s)
     free(e);
 }
 
-static int deliver(const char *to, const char *subject, const char *body_text, const char *body_html,
-                char *err, size_t errcap)
+static int deliver(const char *to, const char *subject, const char *body_text,
+                   const char *body_html, char *err, size_t errcap)
 {
     if (body_text == NULL || body_html == NULL) {
         snprintf(err, errcap, "out of memory");
@@ -195,7 +195,8 @@ int job_email_digest(const job_ctx *c, json_object *p, char *err, size_t errcap)
         fprintf(h.f, ") and what is overdue:</p><ul>");
         for (size_t i = 0; i < n; i++) {
             json_object *task = json_object_array_get_idx(tasks, i), *o;
-            int overdue = json_object_object_get_ex(task, "overdue", &o) && json_object_get_boolean(o);
+            int overdue =
+                json_object_object_get_ex(task, "overdue", &o) && json_object_get_boolean(o);
             const char *title = str(task, "title"), *due = str(task, "due_date"),
                        *where = str(task, "residence");
             fprintf(t.f, "- %s (%s, %s%s)\n", title ? title : "", where ? where : "",

@@ -86,8 +86,8 @@ void job_heartbeat(void)
 }
 
 /* The one log line of a job. */
-static void log_job(json_object *job, const char *type, int attempt, double ms,
-                    const char *outcome, const char *error)
+static void log_job(json_object *job, const char *type, int attempt, double ms, const char *outcome,
+                    const char *error)
 {
     char line[2048], ts[40];
     json_object *id = NULL;
@@ -173,16 +173,19 @@ static void queue_order(const char **order)
         int total = 0;
         for (int i = 0; i < 3; i++)
             total += used[i] ? 0 : w[i];
-        int pick = (int)(random() % total), i = 0;
-        for (; i < 3; i++) {
+        int pick = (int)(random() % total), chosen = -1;
+        for (int i = 0; i < 3 && chosen < 0; i++) {
             if (used[i])
                 continue;
             if (pick < w[i])
-                break;
-            pick -= w[i];
+                chosen = i;
+            else
+                pick -= w[i];
         }
-        used[i] = 1;
-        order[k] = names[i];
+        if (chosen < 0) /* not reached: the weights of the unused sum to total */
+            chosen = 2;
+        used[chosen] = 1;
+        order[k] = names[chosen];
     }
 }
 

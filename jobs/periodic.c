@@ -32,7 +32,7 @@ static const periodic_job periodic[] = {
     {"reminders.daily", "HONEYDUE_REMINDER_EVERY_SECONDS", 600},
 };
 
-#define LOCK_MS "15000"
+#define LOCK_MS "5000" /* renewed every second; a dead holder is replaced within 5 s */
 
 /* KEYS: lock, marker. ARGV: me, lock ms, marker seconds. 1: enqueue now. */
 static const char tick_lua[] =

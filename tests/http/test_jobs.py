@@ -79,10 +79,9 @@ def test_a_fatal_job_dies_at_once_and_the_cli_retries_and_deletes_it():
     cli("enqueue", "noop", json.dumps({"tag": tag, "fatal": "never"}))
     job = wait_for(lambda: dead_with(tag), what="the dead job")[0]
     assert job["attempt"] == 1 and job["last_error"] == "never"
+    died = count("dead:noop")
     assert cli("retry", job["id"]).strip() == "1"
-    wait_for(lambda: dead_with(tag) and dead_with(tag)[0].get("failed_at") != job["failed_at"]
-             or (dead_with(tag) and dead_with(tag)[0]["attempt"] == 1 and time.sleep(1.1) is None
-                 and dead_with(tag)[0]["failed_at"] != job["failed_at"]), what="the retried job")
+    wait_for(lambda: count("dead:noop") == died + 1, what="the retried job to run and die again")
     again = dead_with(tag)
     assert len(again) == 1 and again[0]["attempt"] == 1  # it ran again, from the start
     assert cli("delete", job["id"]).strip() == "1"
@@ -126,6 +125,10 @@ def test_two_workers_run_each_periodic_job_once_per_period():
     # joins for a while: every period still runs exactly once.
     def slots():
         return sorted(int(k.rsplit(":", 1)[1]) for k in redis_cli("KEYS", "hd:periodic:reminders.daily:*"))
+    # First a run by whoever holds the scheduler lock now (a holder killed by
+    # an earlier test is replaced within the lock's 5 s).
+    first = count("processed:reminders.daily")
+    wait_for(lambda: count("processed:reminders.daily") > first, what="a periodic run")
     before_runs, before_slots = count("processed:reminders.daily"), slots()
     second = subprocess.Popen([BIN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
@@ -195,7 +198,9 @@ def test_members_are_notified_by_feed_and_email_as_they_chose():
 
 def test_a_temporary_smtp_failure_is_retried_and_the_mail_arrives():
     fail = os.path.join(os.environ["HD_MAIL_DIR"], ".fail")
-    failed = count("failed:email.welcome")
+    def failures():
+        return count("failed:email.welcome") + count("failed:email.verify")
+    failed = failures()
     with open(fail, "w") as f:
         f.write("1")  # the sink answers 451 to the next message only
     try:
@@ -204,9 +209,9 @@ def test_a_temporary_smtp_failure_is_retried_and_the_mail_arrives():
     finally:
         if os.path.exists(fail):
             os.unlink(fail)
-    assert count("failed:email.welcome") >= failed + 1
-    welcome = [m for m in mails_to(user["email"]) if m["Subject"] == "Welcome to honeyDue"]
-    assert len(welcome) == 1
+    assert failures() == failed + 1  # one of the two emails met the 451
+    subjects = sorted(str(m["Subject"]) for m in mails_to(user["email"]))
+    assert subjects == ["Welcome to honeyDue", "Your honeyDue verification code"], subjects
 
 
 def zone_off_utc_date():

@@ -184,9 +184,14 @@ for ((n = 1; n <= 40; n++)); do
     api POST /api/tasks/ "{\"residence_id\":$RESIDENCE_ID,\"title\":\"Task $n\",\"due_date\":\"2026-12-01\",\"priority\":\"medium\"}"
     expect 201 "POST /api/tasks/ (task $n)"
 done
+TASK_ID=$(json_field id)
+USER_ID=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["created_by_id"])' "$BODY")
 api GET /api/tasks/
 expect 200 "GET /api/tasks/ (warm-up)"
 export BENCH_TOKEN=$TOKEN BENCH_RESIDENCE_ID=$RESIDENCE_ID
+# The job worker would compete for the 2 cores with what is measured here
+# (it runs in its own pod in production): it waits until the jobs bench.
+tests/stack.sh worker-stop "$STATE" >/dev/null
 
 # ------------------------------------------------------------------ the runs
 rss_of_workers() { ps -o pid=,rss= --ppid "$MASTER" 2>/dev/null | sort -n || true; }
@@ -275,6 +280,49 @@ for ((n = 1; n <= 5; n++)); do
     LOGIN_TIMES+=("${t#* }")
 done
 
+# ------------------------------------------------------------------ jobs/s
+# How fast honeydue-worker ($HONEYDUE_JOB_WORKERS processes) drains N jobs
+# pushed in one go: a no-op (the queue's own cost: take, lease, ack) and
+# notify.task_created (its SQL for a residence with one other member, who
+# wants no email).
+REDIS_HOST=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).hostname)' "$REDIS_URL")
+REDIS_PORT=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 6379)' "$REDIS_URL")
+rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+processed() {
+    "$HD_BIN/honeydue-worker" jobs stats |
+        python3 -c 'import json, sys; print(json.load(sys.stdin).get("processed:" + sys.argv[1], 0))' "$1"
+}
+# jobs_rate TYPE PAYLOAD N: jobs per second, or "?" when they did not finish.
+jobs_rate() {
+    local type=$1 payload=$2 n=$3 before t0 t1 done_n
+    before=$(processed "$type")
+    t0=$(date +%s.%N)
+    rcli EVAL "for i = 1, tonumber(ARGV[1]) do redis.call('LPUSH', KEYS[1], string.format(
+        '{\"id\":\"bench%s%08d\",\"type\":\"%s\",\"queue\":\"default\",\"payload\":%s,' ..
+        '\"attempt\":0,\"max_attempts\":3,\"timeout\":30}', ARGV[4], i, ARGV[2], ARGV[3])) end return 1" \
+        1 hd:queue:default "$n" "$type" "$payload" "$(date +%s)" >/dev/null
+    for ((w = 0; w < 1200; w++)); do
+        done_n=$(($(processed "$type") - before))
+        ((done_n >= n)) && break
+        sleep 0.05
+    done
+    t1=$(date +%s.%N)
+    if ((done_n >= n)); then awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}'; else echo "?"; fi
+}
+api POST /api/auth/register/ \
+    "{\"username\":\"${USERNAME}_2\",\"email\":\"${USERNAME}_2@example.com\",\"password\":\"$PASSWORD\"}"
+expect 201 "POST /api/auth/register/ (a second member)"
+MEMBER_TOKEN=$(json_field token)
+MEMBER_ID=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["user"]["id"])' "$BODY")
+psql -X -q -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME" -c \
+    "INSERT INTO residence_residence_users (residence_id, user_id) VALUES ($RESIDENCE_ID, $MEMBER_ID)" >/dev/null
+TOKEN=$MEMBER_TOKEN api PATCH /api/notifications/preferences/ '{"email_enabled": false}'
+rcli DEL hd:queue:default hd:queue:critical hd:queue:low >/dev/null # the HTTP bench's jobs
+tests/stack.sh worker-start "$STATE" >/dev/null
+JOBS_NOOP=$(jobs_rate noop '{}' 20000)
+JOBS_NOTIFY=$(jobs_rate notify.task_created "{\"task_id\":$TASK_ID,\"actor_id\":$USER_ID}" 5000)
+log "jobs: noop $JOBS_NOOP/s, notify.task_created $JOBS_NOTIFY/s"
+
 # ------------------------------------------------------------------ the report
 # endpoint label, key, target ratio, target p99 (ms)
 ROWS=(
@@ -355,7 +403,9 @@ $table
 
 $rss_text
 
-$login_text"
+$login_text
+
+Jobs (honeydue-worker, ${HONEYDUE_JOB_WORKERS:-2} processes, 20000 noop / 5000 notify.task_created pushed at once): noop $JOBS_NOOP jobs/s, notify.task_created $JOBS_NOTIFY jobs/s."
 mkdir -p "$STATE"
 printf '%s\n' "$RESULTS" >"$STATE/results.md"
 printf '%s\n' "$RESULTS"
