@@ -146,7 +146,13 @@ static void run_job(const char *text)
     } else {
         running_id = c.id;
         last_extend_ms = mono_ms();
-        alarm((unsigned)qt->timeout_s + 5);
+        /* The job's own timeout when it carries one, else its type's; one
+         * second of grace, then the process ends (see on_alarm). */
+        int timeout = qt->timeout_s;
+        if (json_object_object_get_ex(job, "timeout", &v) && json_object_is_type(v, json_type_int) &&
+            json_object_get_int(v) > 0 && json_object_get_int(v) <= 86400)
+            timeout = json_object_get_int(v);
+        alarm((unsigned)timeout + 1);
         rc = fn(&c, payload, err, sizeof(err));
         alarm(0);
         running_id = NULL;

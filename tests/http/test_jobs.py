@@ -274,3 +274,46 @@ def test_password_reset_email_carries_a_code_that_works():
     r = request("POST", "/api/auth/password/reset/confirm/",
                 {"email": user["email"], "code": code, "new_password": "brand-new-pass-1"})
     assert r.status == 200, r.text
+
+
+def push_raw(job):
+    """Queue a job document as it is (what another producer could send)."""
+    redis_cli("LPUSH", f"hd:queue:{job.get('queue', 'default')}", json.dumps(job))
+
+
+def test_a_job_that_overruns_its_timeout_ends_and_counts_as_a_failed_attempt():
+    tag = unique("slow")
+    push_raw({"id": tag.replace("_", "")[:32].ljust(32, "0"), "type": "noop", "queue": "default",
+              "payload": {"tag": tag, "sleep_ms": 6000}, "attempt": 0, "max_attempts": 1,
+              "timeout": 1, "enqueued_at": "2026-11-23T00:00:00Z", "unique_key": None, "run_at": None})
+    # The alarm ends its process after 1 + 1 s; the lease (3 s) then expires
+    # and, with no attempt left, the job is dead.
+    job = wait_for(lambda: dead_with(tag), timeout=20, what="the timed-out job in the dead list")[0]
+    assert job["attempt"] == 1 and job["last_error"].startswith("lease expired")
+    log = open(os.path.join(os.environ["HD_STATE"], "log", "worker.log")).read()
+    assert "job overran its timeout" in log
+
+
+def test_sigterm_lets_the_running_job_finish_and_takes_no_new_one():
+    done = count("processed:noop")
+    tag = unique("term")
+    cli("enqueue", "noop", json.dumps({"tag": tag, "sleep_ms": 1500}))
+    wait_for(lambda: any(tag in v for v in redis_cli("HVALS", "hd:active")), what="the job to start")
+    pidfile = os.path.join(os.environ["HD_STATE"], "worker.pid")
+    supervisor = int(open(pidfile).read())
+    t0 = time.time()
+    os.kill(supervisor, signal.SIGTERM)
+    later = unique("later")
+    cli("enqueue", "noop", json.dumps({"tag": later}))
+    try:
+        wait_for(lambda: not os.path.exists(f"/proc/{supervisor}") or
+                 open(f"/proc/{supervisor}/stat").read().split()[2] == "Z",
+                 timeout=25, what="the worker to stop")
+        assert time.time() - t0 < 20
+        assert count("processed:noop") == done + 1  # the running job finished...
+        assert any(later in v for v in redis_cli("LRANGE", "hd:queue:default", 0, -1))  # ...no new one
+        assert not [v for v in redis_cli("HVALS", "hd:active") if v]
+    finally:
+        stack("worker-start")
+    wait_idle()
+    assert count("processed:noop") == done + 2
