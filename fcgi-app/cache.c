@@ -403,6 +403,36 @@ int cache_invalidate(const char *const *keys, int n, int ttl, long *us)
     return rc;
 }
 
+char *cache_eval_text(arena *a, const char *script, int nkeys, int argc, const char *const *argv,
+                      size_t *len, long *us)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *out = NULL;
+    if (argc > 16 || cache_conn() == NULL)
+        goto done;
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    const char *av[19] = {"EVAL", script, nk};
+    for (int i = 0; i < argc; i++)
+        av[3 + i] = argv[i];
+    redisReply *r = command_argv(argc + 3, av, NULL);
+    if (r == NULL)
+        goto done;
+    if (r->type == REDIS_REPLY_STRING) {
+        out = arena_strndup(a, r->str, r->len);
+        *len = r->len;
+    } else {
+        log_line(LOG_WARN, "cache", "script refused: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    freeReplyObject(r);
+done:
+    if (us)
+        *us += elapsed_us(&t0);
+    return out;
+}
+
 int cache_eval(const char *script, int nkeys, int argc, const char *const *argv, long long *result,
                long *us)
 {

@@ -55,6 +55,10 @@ int cache_invalidate(const char *const *keys, int n, int ttl, long *us);
  * answered an integer, -1 when Redis is unavailable or the script failed. */
 int cache_eval(const char *script, int nkeys, int argc, const char *const *argv, long long *result,
                long *us);
+/* EVAL as cache_eval, for a script that answers a string: a copy in A
+ * (*LEN bytes), or NULL when Redis is unavailable or the script failed. */
+char *cache_eval_text(arena *a, const char *script, int nkeys, int argc, const char *const *argv,
+                      size_t *len, long *us);
 /* "ok" or "degraded" after a PING (for /api/ready/). */
 const char *cache_status(void);
 

@@ -18,6 +18,9 @@ extern const size_t routes_n;
 int health_get(req *r);
 int ready_get(req *r);
 
+/* metrics.c */
+int metrics_get(req *r);
+
 /* static_data.c */
 int static_data_get(req *r);
 

@@ -149,8 +149,9 @@ static void run_job(const char *text)
         /* The job's own timeout when it carries one, else its type's; one
          * second of grace, then the process ends (see on_alarm). */
         int timeout = qt->timeout_s;
-        if (json_object_object_get_ex(job, "timeout", &v) && json_object_is_type(v, json_type_int) &&
-            json_object_get_int(v) > 0 && json_object_get_int(v) <= 86400)
+        if (json_object_object_get_ex(job, "timeout", &v) &&
+            json_object_is_type(v, json_type_int) && json_object_get_int(v) > 0 &&
+            json_object_get_int(v) <= 86400)
             timeout = json_object_get_int(v);
         alarm((unsigned)timeout + 1);
         rc = fn(&c, payload, err, sizeof(err));

@@ -174,8 +174,9 @@ class Lint:
             if not isinstance(item, dict):
                 self.fail(template, "path item is not a mapping")
                 continue
-            if not template.startswith("/") or not template.endswith("/"):
-                self.fail(template, "paths start and end with /")
+            # API paths end with / (DESIGN §5); /metrics is Prometheus's name.
+            if not template.startswith("/") or (template.startswith("/api/") and not template.endswith("/")):
+                self.fail(template, "paths start with /, and /api/ paths end with /")
             names = re.findall(r"\{([^}/]+)\}", template)
             for method, op in item.items():
                 if method not in METHODS:

@@ -317,3 +317,35 @@ def test_sigterm_lets_the_running_job_finish_and_takes_no_new_one():
         stack("worker-start")
     wait_idle()
     assert count("processed:noop") == done + 2
+
+
+def metric(text, name, default=None):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    assert default is not None, f"{name} not in /metrics:\n{text}"
+    return default
+
+
+def test_metrics_show_queue_sizes_and_job_counters():
+    r = request("GET", "/metrics")
+    assert r.status == 200 and r.headers["content-type"].startswith("text/plain"), r.text
+    assert metric(r.text, "honeydue_redis_up") == 1
+    processed = metric(r.text, 'honeydue_jobs_total{type="noop",outcome="processed"}', 0)
+    stack("worker-stop")
+    try:
+        for _ in range(3):
+            cli("enqueue", "noop", "{}")
+        r = request("GET", "/metrics")
+        assert metric(r.text, 'honeydue_jobs_queued{queue="default"}') >= 3
+        for name in ('honeydue_jobs_queued{queue="critical"}', "honeydue_jobs_scheduled",
+                     "honeydue_jobs_running", "honeydue_jobs_dead"):
+            metric(r.text, name)
+    finally:
+        stack("worker-start")
+    wait_idle()
+    r = request("GET", "/metrics")
+    assert metric(r.text, 'honeydue_jobs_total{type="noop",outcome="processed"}') == processed + 3
+    assert metric(r.text, 'honeydue_jobs_queued{queue="default"}') == 0
+    # Only loopback (and the pod network) may scrape.
+    assert request("GET", "/metrics", source="127.0.0.2").status == 403
