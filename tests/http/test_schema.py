@@ -93,3 +93,32 @@ def test_missing_configuration_is_named():
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1
     assert "missing required configuration: SECRET_KEY" in p.stderr
+
+
+def test_the_job_worker_checks_the_schema_too():
+    # honeydue-worker refuses an empty database and one a migration behind,
+    # and starts on a current one.
+    db = fresh_db()
+    worker = os.path.join(BIN, "honeydue-worker")
+    # Redis database 1: nothing of the stack's queues.
+    redis_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1"
+    env = dict(os.environ, DB_NAME=db, DB_WAIT_SECONDS="2", HONEYDUE_JOB_WORKERS="1", REDIS_URL=redis_url)
+    try:
+        p = subprocess.run([worker], env=env, capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and len(schema_lines(p.stderr)) == 1, p.stderr
+        assert migrate(db, "up").returncode == 0
+        assert migrate(db, "down").returncode == 0
+        p = subprocess.run([worker], env=env, capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and len(schema_lines(p.stderr)) == 1, p.stderr
+        assert migrate(db, "up").returncode == 0
+        # Current: it runs until told to stop.
+        w = subprocess.Popen([worker], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            w.wait(timeout=2)
+            raise AssertionError(f"honeydue-worker exited on a current schema: {w.stderr.read()}")
+        except subprocess.TimeoutExpired:
+            pass
+        w.terminate()
+        assert w.wait(timeout=30) == 0
+    finally:
+        psql(f"DROP DATABASE {db} WITH (FORCE)", db="postgres")
