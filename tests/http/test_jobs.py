@@ -349,3 +349,52 @@ def test_metrics_show_queue_sizes_and_job_counters():
     assert metric(r.text, 'honeydue_jobs_queued{queue="default"}') == 0
     # Only loopback (and the pod network) may scrape.
     assert request("GET", "/metrics", source="127.0.0.2").status == 403
+
+
+def noop_job(tag, queue="default", **extra):
+    job = {"id": (tag.replace("_", "") + "0" * 32)[:32], "type": "noop", "queue": queue,
+           "payload": {"tag": tag}, "attempt": 0, "max_attempts": 3, "timeout": 10,
+           "enqueued_at": "2026-11-23T00:00:00Z", "unique_key": None, "run_at": None}
+    job.update(extra)
+    return job
+
+
+def job_lines():
+    """The worker's per-job log lines, parsed."""
+    lines = open(os.path.join(os.environ["HD_STATE"], "log", "worker.log")).read().splitlines()
+    return [json.loads(line) for line in lines if '"event":"job"' in line and line.startswith("{")]
+
+
+def test_a_scheduled_job_waits_for_its_run_at():
+    tag = unique("later")
+    run_at = int(time.time()) + 3
+    job = noop_job(tag, run_at=run_at)
+    redis_cli("ZADD", "hd:scheduled", run_at, json.dumps(job))
+    time.sleep(1.5)
+    assert not [j for j in job_lines() if j.get("id") == job["id"]]  # not yet
+    wait_for(lambda: [j for j in job_lines() if j.get("id") == job["id"]], what="the scheduled job")
+    assert time.time() >= run_at
+
+
+def test_queues_are_weighted_and_each_job_logs_one_json_line():
+    # With the worker stopped, 20 low and 20 critical jobs wait; once it runs,
+    # critical (weight 6) goes mostly first, yet low (weight 1) is not starved.
+    stack("worker-stop")
+    tags = {}
+    try:
+        for q in ("low", "critical"):
+            for n in range(20):
+                tag = unique(q[:4])
+                tags[noop_job(tag)["id"]] = q
+                redis_cli("LPUSH", f"hd:queue:{q}", json.dumps(noop_job(tag, queue=q)))
+    finally:
+        stack("worker-start")
+    wait_idle()
+    ran = [j for j in job_lines() if j.get("id") in tags]
+    assert len(ran) == 40
+    for j in ran:  # one line per job, with these fields
+        assert j["type"] == "noop" and j["outcome"] == "ok" and j["attempt"] == 1
+        assert isinstance(j["dur_ms"], float) and j["level"] == "info" and j["ts"].endswith("Z")
+    order = [tags[j["id"]] for j in ran]
+    mean = {q: sum(i for i, x in enumerate(order) if x == q) / 20 for q in ("low", "critical")}
+    assert mean["critical"] < mean["low"], order
