@@ -10,10 +10,12 @@
 #include "master.h"
 #include "config.h"
 #include "log.h"
+#include "scoreboard.h"
 #include "worker.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -62,6 +64,8 @@ static int spawn_worker(int listen_fd, const route *routes, size_t nroutes)
         return -1;
     }
     if (pid == 0) {
+        sb_claim(i, getpid(), generation);
+        sb_attach(i);
         int rc = worker_run(listen_fd, routes, nroutes, config_int("HONEYDUE_MAX_REQUESTS", 0));
         exit(rc);
     }
@@ -78,12 +82,44 @@ static void signal_generation(int gen_below, int sig)
             kill(slots[i].pid, sig);
 }
 
+/* Unexpected deaths in the last HONEYDUE_EMERGENCY_INTERVAL seconds (php-fpm's
+ * emergency_restart_threshold): a ring of their times. */
+#define DEATHS_MAX 64
+static double deaths[DEATHS_MAX];
+static int ndeaths;
+static int emergency; /* set by reap: the master reloads the pool */
+
+static void count_death(void)
+{
+    scoreboard *b = sb_get();
+    if (b != NULL)
+        atomic_fetch_add(&b->restarts, 1);
+    long threshold = config_int("HONEYDUE_EMERGENCY_THRESHOLD", 10);
+    double window = (double)config_int("HONEYDUE_EMERGENCY_INTERVAL", 60), now = mono_now();
+    if (threshold <= 0 || threshold > DEATHS_MAX)
+        return;
+    deaths[ndeaths++ % DEATHS_MAX] = now;
+    int recent = 0;
+    for (int i = 0; i < DEATHS_MAX && i < ndeaths; i++)
+        recent += now - deaths[i] <= window;
+    if (recent >= threshold) {
+        log_line(LOG_ERROR, "master",
+                 "EMERGENCY: %d workers died unexpectedly within %.0fs; reloading the pool", recent,
+                 window);
+        ndeaths = 0;
+        emergency = 1;
+    }
+}
+
 /* Reap exited workers; returns how many of the current generation died. */
 static int reap(void)
 {
     int died = 0, status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        sb_release(pid);
+        if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
+            count_death();
         for (int i = 0; i < MAX_WORKERS; i++) {
             if (slots[i].pid != pid)
                 continue;
@@ -132,8 +168,51 @@ static int stop_pool(int sig, long timeout_s)
     return 0;
 }
 
+/* Kill every worker busy on one request for longer than
+ * HONEYDUE_REQUEST_TIMEOUT seconds, and log that request like php-fpm's slow
+ * log. The respawn replaces the worker; nginx answers 502 for its request. */
+static void kill_stuck(void)
+{
+    scoreboard *b = sb_get();
+    long limit_s = config_int("HONEYDUE_REQUEST_TIMEOUT", 30);
+    if (b == NULL || limit_s <= 0)
+        return;
+    int64_t now = sb_now_ms();
+    for (int i = 0; i < SB_SLOTS; i++) {
+        sb_slot *s = &b->slots[i];
+        int64_t since = atomic_load(&s->busy_since_ms);
+        if (atomic_load(&s->state) != SB_BUSY || since == 0 || now - since < limit_s * 1000)
+            continue;
+        char line[1024], ts[40];
+        log_timestamp(ts, sizeof(ts));
+        size_t n = (size_t)snprintf(line, sizeof(line),
+                                    "{\"ts\":\"%s\",\"level\":\"error\",\"pid\":%d,"
+                                    "\"event\":\"slow\",\"worker\":%d,\"method\":\"",
+                                    ts, (int)getpid(), (int)s->pid);
+        log_escape(line, 300, &n, s->method);
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"route\":\"");
+        log_escape(line, 500, &n, s->route);
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
+        log_escape(line, 750, &n, s->path);
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"request_id\":\"");
+        log_escape(line, 900, &n, s->request_id);
+        n += (size_t)snprintf(line + n, sizeof(line) - n,
+                              "\",\"dur_ms\":%lld,\"msg\":\"request over HONEYDUE_REQUEST_TIMEOUT "
+                              "(%lds); worker killed\"}",
+                              (long long)(now - since), limit_s);
+        if (n >= sizeof(line))
+            n = sizeof(line) - 1;
+        log_write(line, n);
+        atomic_fetch_add(&b->killed_slow, 1);
+        atomic_store(&s->busy_since_ms, 0); /* once */
+        kill(s->pid, SIGKILL);
+    }
+}
+
 int master_run(int listen_fd, const route *routes, size_t nroutes)
 {
+    if (sb_open() != 0)
+        log_line(LOG_WARN, "master", "no scoreboard (mmap failed): status and timeouts are off");
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGCHLD, SIGTERM, SIGQUIT, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1};
@@ -150,6 +229,13 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
     log_line(LOG_INFO, "master", "starting %d workers", want_workers);
     double next_spawn = 0;
     for (;;) {
+        if (sb_get() != NULL)
+            sb_get()->want_workers = want_workers;
+        kill_stuck();
+        if (emergency) {
+            emergency = 0;
+            kill(getpid(), SIGHUP); /* taken below like an operator's reload */
+        }
         /* Keep the current generation at its size, backing off on crash loops. */
         if (live_workers(generation) < want_workers && mono_now() >= next_spawn) {
             while (live_workers(generation) < want_workers)

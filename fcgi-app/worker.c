@@ -16,6 +16,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "scoreboard.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -131,6 +132,7 @@ static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nrout
     route_match m;
     const char *method = strcmp(r.method, "HEAD") == 0 ? "GET" : r.method;
     int found = router_match(routes, nroutes, method, r.path, &m, allow, sizeof(allow));
+    sb_busy(r.method, found == ROUTER_FOUND ? m.route->pattern : "-", r.path, r.request_id);
     if (found == ROUTER_NOT_FOUND) {
         resp_error(&r, 404, "not_found", "no such endpoint");
     } else if (found == ROUTER_BAD_METHOD) {
@@ -186,6 +188,16 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     FCGX_Request fx;
     FCGX_InitRequest(&fx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
     long served = 0;
+    long max_memory_kb = config_int("HONEYDUE_MAX_MEMORY", 0) * 1024; /* MB; 0: no limit */
+    if (sb_self() == NULL && sb_open() == 0) { /* a worker without a master */
+        sb_claim(0, getpid(), 0);
+        sb_attach(0);
+    }
+    sb_slot *me = sb_self();
+    if (me != NULL) {
+        atomic_store(&me->rss_kb, sb_rss_kb());
+        atomic_store(&me->state, SB_IDLE);
+    }
     log_line(LOG_INFO, "worker", "ready");
     while (!stop_requested) {
         struct pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
@@ -210,9 +222,24 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         handle(&fx, &a, routes, nroutes);
         FCGX_Finish_r(&fx);
         arena_reset(&a);
+        sb_idle();
         served++;
-        if (max_requests > 0 && served >= max_requests)
+        /* Recycle after HONEYDUE_MAX_REQUESTS, or once the RSS (read every
+         * 16 requests) passes HONEYDUE_MAX_MEMORY. */
+        uint64_t rss = 0;
+        if (me != NULL && (served % 16 == 1 || max_memory_kb > 0)) {
+            rss = sb_rss_kb();
+            atomic_store(&me->rss_kb, rss);
+        }
+        if ((max_requests > 0 && served >= max_requests) ||
+            (max_memory_kb > 0 && rss > (uint64_t)max_memory_kb)) {
+            if (max_memory_kb > 0 && rss > (uint64_t)max_memory_kb)
+                log_line(LOG_WARN, "worker", "RSS %llu kB over HONEYDUE_MAX_MEMORY; recycling",
+                         (unsigned long long)rss);
+            if (sb_get() != NULL)
+                atomic_fetch_add(&sb_get()->recycled, 1);
             break;
+        }
     }
     FCGX_Free(&fx, 0);
     arena_destroy(&a);

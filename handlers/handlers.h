@@ -21,6 +21,9 @@ int ready_get(req *r);
 /* metrics.c */
 int metrics_get(req *r);
 
+/* status.c */
+int status_get(req *r);
+
 /* static_data.c */
 int static_data_get(req *r);
 

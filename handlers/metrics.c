@@ -2,15 +2,19 @@
  * metrics.c - GET /metrics in the Prometheus text format, for the scraper
  * on loopback or the pod network (nginx refuses everyone else).
  *
- * Today it carries what honeydue-worker keeps in Redis: the size of every
+ * The pool's numbers come from the shared-memory scoreboard (workers busy
+ * and idle, requests, restarts, stuck and recycled workers). The job
+ * queues come from what honeydue-worker keeps in Redis: the size of every
  * queue, the scheduled (retrying) and running jobs, the dead list, and the
- * counters per job type and outcome (hd:stats). One Redis EVAL builds the
- * whole text. When Redis is down the answer says so (honeydue_redis_up 0)
- * rather than failing the scrape.
+ * counters per job type and outcome (hd:stats), in one Redis EVAL. When
+ * Redis is down the answer says so (honeydue_redis_up 0) rather than
+ * failing the scrape.
  */
 #include "handlers.h"
 #include "cache.h"
+#include "scoreboard.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char metrics_lua[] =
@@ -48,12 +52,50 @@ static const char redis_down[] =
     "# TYPE honeydue_redis_up gauge\n"
     "honeydue_redis_up 0\n";
 
+/* The pool's own numbers, from the scoreboard. */
+static const char *pool_metrics(req *r)
+{
+    scoreboard *b = sb_get();
+    if (b == NULL)
+        return "";
+    int busy = 0, idle = 0;
+    uint64_t requests = 0;
+    for (int i = 0; i < SB_SLOTS; i++) {
+        int st = atomic_load(&b->slots[i].state);
+        busy += st == SB_BUSY;
+        idle += st == SB_IDLE;
+        if (st != SB_FREE)
+            requests += atomic_load(&b->slots[i].requests);
+    }
+    return arena_sprintf(
+        r->a,
+        "# HELP honeydue_workers Pool workers by state.\n# TYPE honeydue_workers gauge\n"
+        "honeydue_workers{state=\"busy\"} %d\nhoneydue_workers{state=\"idle\"} %d\n"
+        "# HELP honeydue_workers_max_active Most workers busy at once since start.\n"
+        "# TYPE honeydue_workers_max_active gauge\nhoneydue_workers_max_active %d\n"
+        "# HELP honeydue_worker_requests Requests served by the live workers.\n"
+        "# TYPE honeydue_worker_requests gauge\nhoneydue_worker_requests %llu\n"
+        "# HELP honeydue_worker_restarts_total Workers that ended unexpectedly.\n"
+        "# TYPE honeydue_worker_restarts_total counter\nhoneydue_worker_restarts_total %llu\n"
+        "# HELP honeydue_slow_requests_killed_total Workers killed past HONEYDUE_REQUEST_TIMEOUT.\n"
+        "# TYPE honeydue_slow_requests_killed_total counter\n"
+        "honeydue_slow_requests_killed_total %llu\n"
+        "# HELP honeydue_worker_recycled_total Workers ended by HONEYDUE_MAX_REQUESTS or "
+        "HONEYDUE_MAX_MEMORY.\n"
+        "# TYPE honeydue_worker_recycled_total counter\nhoneydue_worker_recycled_total %llu\n",
+        busy, idle, atomic_load(&b->max_active), (unsigned long long)requests,
+        (unsigned long long)atomic_load(&b->restarts),
+        (unsigned long long)atomic_load(&b->killed_slow),
+        (unsigned long long)atomic_load(&b->recycled));
+}
+
 int metrics_get(req *r)
 {
     size_t len = 0;
     char *text = cache_eval_text(r->a, metrics_lua, 0, 0, NULL, &len, &r->cache_us);
     r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
-    if (text == NULL)
-        return resp_send(r, 200, redis_down, sizeof(redis_down) - 1);
-    return resp_send(r, 200, text, len);
+    const char *body = arena_sprintf(r->a, "%s%s", pool_metrics(r), text ? text : redis_down);
+    if (body == NULL)
+        return resp_error(r, 503, "service_unavailable", "out of memory");
+    return resp_send(r, 200, body, strlen(body));
 }

@@ -9,6 +9,7 @@ const route routes[] = {
     {"GET", "/api/ready/", ready_get, 0},
     {"GET", "/api/static-data/", static_data_get, 0},
     {"GET", "/metrics", metrics_get, 0},
+    {"GET", "/api/internal/status/", status_get, 0},
 
     {"POST", "/api/auth/register/", auth_register, 0},
     {"POST", "/api/auth/login/", auth_login, 0},

@@ -1,0 +1,72 @@
+/*
+ * scoreboard.h - what every worker of the pool is doing, in memory shared by
+ * the master and its workers (php-fpm's scoreboard; its `?full` status page
+ * is the model for GET /api/internal/status/).
+ *
+ * The master maps it before forking, gives each worker a slot and clears it
+ * when the worker ends; a worker writes only its own slot, so nothing is
+ * locked. Readers (the status page, /metrics, the master's stuck-request
+ * check) may see a slot mid-update; every field is a plain value, so the
+ * worst case is one stale number for one scrape.
+ */
+#ifndef HD_SCOREBOARD_H
+#define HD_SCOREBOARD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SB_SLOTS 256
+
+enum { SB_FREE = 0, SB_STARTING, SB_IDLE, SB_BUSY };
+
+typedef struct {
+    _Atomic int state;
+    pid_t pid;
+    int generation;
+    int64_t started_ms;            /* wall clock, ms */
+    _Atomic int64_t busy_since_ms; /* wall clock, ms; 0 when idle */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t rss_kb;
+    char method[8];
+    char route[64];
+    char path[96];
+    char request_id[40];
+} sb_slot;
+
+typedef struct {
+    int64_t started_ms;
+    _Atomic uint64_t restarts;    /* workers that ended unexpectedly */
+    _Atomic uint64_t killed_slow; /* killed past HONEYDUE_REQUEST_TIMEOUT */
+    _Atomic uint64_t recycled;    /* ended by HONEYDUE_MAX_REQUESTS/MAX_MEMORY */
+    _Atomic int max_active;
+    int want_workers;
+    sb_slot slots[SB_SLOTS];
+} scoreboard;
+
+/* Map the scoreboard (once, in the master or a lone worker). 0 or -1. */
+int sb_open(void);
+
+/* The board, or NULL before sb_open. */
+scoreboard *sb_get(void);
+
+/* This process's slot (a worker), or NULL. */
+sb_slot *sb_self(void);
+
+/* Master: claim slot I for a worker about to be forked; the child calls
+ * sb_attach(I) first thing. */
+void sb_claim(int i, pid_t pid, int generation);
+void sb_attach(int i);
+void sb_release(pid_t pid);
+
+/* Worker: a request starts (route pattern or path) / ends. */
+void sb_busy(const char *method, const char *route, const char *path, const char *request_id);
+void sb_idle(void);
+
+/* Milliseconds since the epoch. */
+int64_t sb_now_ms(void);
+
+/* This process's resident set size, in kB (from /proc/self/statm). */
+uint64_t sb_rss_kb(void);
+
+#endif
