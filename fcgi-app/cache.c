@@ -4,6 +4,7 @@
 #include "cache.h"
 #include "config.h"
 #include "log.h"
+#include "scoreboard.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -104,6 +105,7 @@ int cache_setup(void)
 
 static void cache_fail(const char *what)
 {
+    sb_dep_error(SB_DEP_REDIS);
     long long now = now_ms();
     if (now - last_log_ms >= LOG_EVERY_MS) {
         log_line(LOG_WARN, "cache", "redis unavailable (%s); serving from postgres", what);

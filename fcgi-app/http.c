@@ -5,6 +5,7 @@
 #include "config.h"
 #include "jsonv.h"
 #include "log.h"
+#include "scoreboard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,9 +270,11 @@ int resp_db_error(req *r, const char *sqlstate)
 {
     if (sqlstate == NULL || sqlstate[0] == '\0' || strncmp(sqlstate, "08", 2) == 0 ||
         strcmp(sqlstate, "57014") == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
-        strncmp(sqlstate, "53", 2) == 0)
+        strncmp(sqlstate, "53", 2) == 0) {
+        sb_dep_error(SB_DEP_POSTGRES);
         return resp_error(r, 503, "service_unavailable",
                           "the database is unavailable; try again shortly");
+    }
     if (strcmp(sqlstate, "23505") == 0)
         return resp_error(r, 409, "conflict", "that already exists");
     log_line(LOG_ERROR, "http", "unexpected database error %s on %s %s", sqlstate, r->method,

@@ -125,3 +125,35 @@ uint64_t sb_rss_kb(void)
         return 0;
     return (uint64_t)resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
 }
+
+const double sb_bucket_ms[SB_BUCKETS] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 0};
+
+void sb_record(int route, int status, long dur_us, long db_us, long cache_us, const char *cache)
+{
+    if (board == NULL)
+        return;
+    if (route < 0 || route >= SB_ROUTES)
+        route = SB_ROUTES;
+    sb_route_stats *st = &board->routes[route];
+    int cls = status / 100;
+    atomic_fetch_add(&st->by_class[cls >= 1 && cls <= 5 ? cls : 0], 1);
+    int b = 0;
+    while (b < SB_BUCKETS - 1 && (double)dur_us / 1000.0 > sb_bucket_ms[b])
+        b++;
+    atomic_fetch_add(&st->buckets[b], 1);
+    atomic_fetch_add(&st->dur_us, (uint64_t)(dur_us > 0 ? dur_us : 0));
+    atomic_fetch_add(&st->db_us, (uint64_t)(db_us > 0 ? db_us : 0));
+    atomic_fetch_add(&st->cache_us, (uint64_t)(cache_us > 0 ? cache_us : 0));
+    if (cache != NULL && strcmp(cache, "hit") == 0)
+        atomic_fetch_add(&board->cache_hit, 1);
+    else if (cache != NULL && strcmp(cache, "miss") == 0)
+        atomic_fetch_add(&board->cache_miss, 1);
+    else if (cache != NULL && strcmp(cache, "bypass") == 0)
+        atomic_fetch_add(&board->cache_bypass, 1);
+}
+
+void sb_dep_error(int dep)
+{
+    if (board != NULL && dep >= 0 && dep < SB_DEPS)
+        atomic_fetch_add(&board->dep_errors[dep], 1);
+}

@@ -34,6 +34,20 @@ typedef struct {
     char request_id[40];
 } sb_slot;
 
+/* Request counters per route, summed over every worker (the last entry
+ * counts requests that matched no route). Durations in microseconds. */
+#define SB_ROUTES 128
+#define SB_BUCKETS 12
+extern const double sb_bucket_ms[SB_BUCKETS]; /* upper bounds; the last is +Inf */
+
+typedef struct {
+    _Atomic uint64_t by_class[6]; /* [1..5]: 1xx..5xx; [0]: anything else */
+    _Atomic uint64_t buckets[SB_BUCKETS];
+    _Atomic uint64_t dur_us, db_us, cache_us;
+} sb_route_stats;
+
+enum { SB_DEP_POSTGRES, SB_DEP_REDIS, SB_DEPS };
+
 typedef struct {
     int64_t started_ms;
     _Atomic uint64_t restarts;    /* workers that ended unexpectedly */
@@ -42,6 +56,9 @@ typedef struct {
     _Atomic int max_active;
     int want_workers;
     sb_slot slots[SB_SLOTS];
+    sb_route_stats routes[SB_ROUTES + 1];
+    _Atomic uint64_t cache_hit, cache_miss, cache_bypass;
+    _Atomic uint64_t dep_errors[SB_DEPS];
 } scoreboard;
 
 /* Map the scoreboard (once, in the master or a lone worker). 0 or -1. */
@@ -62,6 +79,15 @@ void sb_release(pid_t pid);
 /* Worker: a request starts (route pattern or path) / ends. */
 void sb_busy(const char *method, const char *route, const char *path, const char *request_id);
 void sb_idle(void);
+
+/* Count one finished request of route ROUTE (an index in the route table,
+ * or -1 for none) with STATUS and its times; CACHE is "hit", "miss",
+ * "bypass" or NULL. */
+void sb_record(int route, int status, long dur_us, long db_us, long cache_us, const char *cache);
+
+/* Count an error of dependency DEP (SB_DEP_*): a request answered 503 for it,
+ * or the cache found Redis unreachable. */
+void sb_dep_error(int dep);
 
 /* Milliseconds since the epoch. */
 int64_t sb_now_ms(void);

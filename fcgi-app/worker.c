@@ -156,6 +156,8 @@ static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nrout
         resp_error(&r, 500, "internal_error", "internal error");
     }
     log_request(&r);
+    sb_record(r.route ? (int)(r.route - routes) : -1, r.status, since_us(&r.t0), r.db_us,
+              r.cache_us, r.cache_state);
     json_object_put(r.body);
 }
 

@@ -15,6 +15,7 @@
 #include "scoreboard.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char metrics_lua[] =
@@ -89,12 +90,99 @@ static const char *pool_metrics(req *r)
         (unsigned long long)atomic_load(&b->recycled));
 }
 
+/* Requests by route, method and status class; the latency histogram; time
+ * in Postgres and Redis; cache results; dependency errors. Routes that
+ * served nothing yet are left out. */
+static const char *request_metrics(req *r)
+{
+    scoreboard *b = sb_get();
+    if (b == NULL)
+        return "";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL)
+        return "";
+    fputs("# HELP honeydue_requests_total Requests by route, method and status class.\n"
+          "# TYPE honeydue_requests_total counter\n",
+          f);
+    for (size_t i = 0; i <= routes_n && i <= SB_ROUTES; i++) {
+        sb_route_stats *st = &b->routes[i == routes_n ? SB_ROUTES : i];
+        const char *pattern = i == routes_n ? "none" : routes[i].pattern;
+        const char *method = i == routes_n ? "any" : routes[i].method;
+        for (int c = 0; c < 6; c++) {
+            uint64_t n = atomic_load(&st->by_class[c]);
+            if (n > 0)
+                fprintf(f, "honeydue_requests_total{route=\"%s\",method=\"%s\",code=\"%s\"} %llu\n",
+                        pattern, method,
+                        c == 0 ? "other"
+                               : (const char *[]){"", "1xx", "2xx", "3xx", "4xx", "5xx"}[c],
+                        (unsigned long long)n);
+        }
+    }
+    fputs("# HELP honeydue_request_duration_seconds Time to answer, by route.\n"
+          "# TYPE honeydue_request_duration_seconds histogram\n",
+          f);
+    for (size_t i = 0; i <= routes_n && i <= SB_ROUTES; i++) {
+        sb_route_stats *st = &b->routes[i == routes_n ? SB_ROUTES : i];
+        const char *pattern = i == routes_n ? "none" : routes[i].pattern;
+        const char *method = i == routes_n ? "any" : routes[i].method;
+        uint64_t total = 0;
+        for (int k = 0; k < SB_BUCKETS; k++)
+            total += atomic_load(&st->buckets[k]);
+        if (total == 0)
+            continue;
+        uint64_t cum = 0;
+        for (int k = 0; k < SB_BUCKETS; k++) {
+            cum += atomic_load(&st->buckets[k]);
+            if (k < SB_BUCKETS - 1)
+                fprintf(f,
+                        "honeydue_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
+                        "le=\"%g\"} %llu\n",
+                        pattern, method, sb_bucket_ms[k] / 1000.0, (unsigned long long)cum);
+            else
+                fprintf(f,
+                        "honeydue_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
+                        "le=\"+Inf\"} %llu\n",
+                        pattern, method, (unsigned long long)cum);
+        }
+        fprintf(f,
+                "honeydue_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n"
+                "honeydue_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n"
+                "honeydue_request_db_seconds_total{route=\"%s\",method=\"%s\"} %.6f\n"
+                "honeydue_request_cache_seconds_total{route=\"%s\",method=\"%s\"} %.6f\n",
+                pattern, method, (double)atomic_load(&st->dur_us) / 1e6, pattern, method,
+                (unsigned long long)total, pattern, method, (double)atomic_load(&st->db_us) / 1e6,
+                pattern, method, (double)atomic_load(&st->cache_us) / 1e6);
+    }
+    fprintf(f,
+            "# HELP honeydue_cache_requests_total Cached reads by result.\n"
+            "# TYPE honeydue_cache_requests_total counter\n"
+            "honeydue_cache_requests_total{result=\"hit\"} %llu\n"
+            "honeydue_cache_requests_total{result=\"miss\"} %llu\n"
+            "honeydue_cache_requests_total{result=\"bypass\"} %llu\n"
+            "# HELP honeydue_dependency_errors_total 503s for Postgres; failed Redis connections.\n"
+            "# TYPE honeydue_dependency_errors_total counter\n"
+            "honeydue_dependency_errors_total{dependency=\"postgres\"} %llu\n"
+            "honeydue_dependency_errors_total{dependency=\"redis\"} %llu\n",
+            (unsigned long long)atomic_load(&b->cache_hit),
+            (unsigned long long)atomic_load(&b->cache_miss),
+            (unsigned long long)atomic_load(&b->cache_bypass),
+            (unsigned long long)atomic_load(&b->dep_errors[SB_DEP_POSTGRES]),
+            (unsigned long long)atomic_load(&b->dep_errors[SB_DEP_REDIS]));
+    fclose(f);
+    const char *out = arena_strndup(r->a, buf, len);
+    free(buf);
+    return out ? out : "";
+}
+
 int metrics_get(req *r)
 {
     size_t len = 0;
     char *text = cache_eval_text(r->a, metrics_lua, 0, 0, NULL, &len, &r->cache_us);
     r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
-    const char *body = arena_sprintf(r->a, "%s%s", pool_metrics(r), text ? text : redis_down);
+    const char *body = arena_sprintf(r->a, "%s%s%s", pool_metrics(r), request_metrics(r),
+                                     text ? text : redis_down);
     if (body == NULL)
         return resp_error(r, 503, "service_unavailable", "out of memory");
     return resp_send(r, 200, body, strlen(body));

@@ -112,3 +112,39 @@ def test_a_burst_of_crashes_reloads_the_pool():
         assert pool.call("GET", "/api/health/")[0] == 200
     finally:
         pool.stop()
+
+
+def scrape():
+    out = {}
+    for line in request("GET", "/metrics").text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def test_metrics_count_requests_by_route_and_status_with_a_latency_histogram():
+    ok = 'honeydue_requests_total{route="/api/health/",method="GET",code="2xx"}'
+    none = 'honeydue_requests_total{route="none",method="any",code="4xx"}'
+    hist = 'honeydue_request_duration_seconds_bucket{route="/api/health/",method="GET",le="+Inf"}'
+    count = 'honeydue_request_duration_seconds_count{route="/api/health/",method="GET"}'
+    before = scrape()
+    for _ in range(7):
+        assert request("GET", "/api/health/").status == 200
+    assert request("GET", "/api/nope/", validate=False).status == 404
+    _, tok, _ = register_user("mt")
+    request("GET", "/api/tasks/", token=tok)
+    request("GET", "/api/tasks/", token=tok)  # a hit
+    after = scrape()
+    assert after[ok] - before.get(ok, 0) == 7
+    assert after[none] - before.get(none, 0) >= 1
+    assert after[hist] == after[count] and after[count] - before.get(count, 0) == 7
+    assert after['honeydue_cache_requests_total{result="hit"}'] > before.get(
+        'honeydue_cache_requests_total{result="hit"}', 0)
+    sum_key = 'honeydue_request_duration_seconds_sum{route="/api/health/",method="GET"}'
+    assert after[sum_key] > before.get(sum_key, 0)
+    # Buckets are cumulative.
+    buckets = sorted((float(k.split('le="')[1].rstrip('"}')) if '+Inf' not in k else float("inf"), v)
+                     for k, v in after.items()
+                     if k.startswith('honeydue_request_duration_seconds_bucket{route="/api/health/"'))
+    assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:]))
