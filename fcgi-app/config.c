@@ -40,6 +40,7 @@ static config_entry config_table[] = {
     {"HONEYDUE_CACHE_TTL", "300", NULL},
     {"HONEYDUE_MIGRATIONS_DIR", "migrations", NULL},
     {"LOG_LEVEL", "info", NULL},
+    {"LOG_FILE", NULL, NULL},
     {"SMTP_URL", NULL, NULL},
     {"SMTP_FROM", NULL, NULL},
     {"SMTP_TIMEOUT_SECONDS", "30", NULL},

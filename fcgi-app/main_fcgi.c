@@ -4,6 +4,8 @@
  *   spawn-fcgi -n -s SOCK -- honeydue-fcgi     socket on fd 0, master + pool
  *   honeydue-fcgi --listen PATH|HOST:PORT      opens the socket itself
  *   honeydue-fcgi --no-master                  one plain worker (spawn-fcgi -F N)
+ *   honeydue-fcgi --pidfile PATH               writes the master's (or the
+ *                                              plain worker's) pid to PATH
  *
  * Before serving anything it checks the configuration and the schema
  * (goose_db_version), and refuses to start when either is wrong.
@@ -13,6 +15,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "master.h"
+#include "pidfile.h"
 #include "schema.h"
 #include "worker.h"
 
@@ -28,17 +31,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: honeydue-fcgi [--listen PATH|HOST:PORT] [--no-master]\n"
+    fprintf(f, "usage: honeydue-fcgi [--listen PATH|HOST:PORT] [--no-master] [--pidfile PATH]\n"
                "Configuration comes from the environment and HONEYDUE_CONFIG (see README).\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *listen_at = NULL;
+    const char *pidfile = NULL;
     int no_master = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen_at = argv[++i];
+        } else if (strcmp(argv[i], "--pidfile") == 0 && i + 1 < argc) {
+            pidfile = argv[++i];
         } else if (strcmp(argv[i], "--no-master") == 0) {
             no_master = 1;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -52,6 +58,13 @@ int main(int argc, char **argv)
     if (config_load() != 0)
         return 1;
     log_set_level(config_get("LOG_LEVEL"));
+    if (pidfile != NULL && pidfile_check(pidfile, "honeydue-fcgi") != 0)
+        return 1;
+    if (log_open(config_get("LOG_FILE")) != 0) {
+        log_line(LOG_ERROR, "start", "cannot open LOG_FILE %s: %s", config_get("LOG_FILE"),
+                 strerror(errno));
+        return 1;
+    }
     static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "SECRET_KEY", NULL};
     if (config_require(required) != 0)
         return 1;
@@ -87,7 +100,10 @@ int main(int argc, char **argv)
     }
     log_line(LOG_INFO, "start", "honeydue-fcgi serving (%s)",
              listen_at ? listen_at : "socket from spawn-fcgi");
-    if (no_master)
-        return worker_run(fd, routes, routes_n, config_int("HONEYDUE_MAX_REQUESTS", 0));
-    return master_run(fd, routes, routes_n);
+    if (pidfile != NULL && pidfile_write(pidfile) != 0)
+        return 1;
+    int rc = no_master ? worker_run(fd, routes, routes_n, config_int("HONEYDUE_MAX_REQUESTS", 0))
+                       : master_run(fd, routes, routes_n);
+    pidfile_remove();
+    return rc;
 }

@@ -275,6 +275,8 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
                 break;
             }
             log_set_level(config_get("LOG_LEVEL"));
+            if (log_open(config_get("LOG_FILE")) != 0)
+                log_line(LOG_ERROR, "master", "cannot open LOG_FILE: %s", strerror(errno));
             want_workers = (int)config_int("HONEYDUE_WORKERS", want_workers);
             if (want_workers < 1)
                 want_workers = 1;
@@ -300,7 +302,11 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
                 want_workers--;
             log_line(LOG_INFO, "master", "workers: %d", want_workers);
             break;
-        case SIGUSR1:
+        case SIGUSR1: /* logrotate moved the log file: reopen it everywhere */
+            if (log_reopen() != 0)
+                log_line(LOG_ERROR, "master", "cannot reopen LOG_FILE: %s", strerror(errno));
+            signal_generation(generation + 1, SIGUSR1);
+            log_line(LOG_INFO, "master", "log file reopened");
             break;
         case SIGINT:
             log_line(LOG_INFO, "master", "SIGINT: stopping now");

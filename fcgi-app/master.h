@@ -13,7 +13,8 @@
  * young), SIGHUP re-reads the configuration and replaces every worker
  * gracefully, SIGTERM/SIGQUIT stop gracefully (bounded by
  * HONEYDUE_SHUTDOWN_TIMEOUT, then SIGKILL), SIGINT stops at once,
- * SIGTTIN/SIGTTOU add or remove one worker. Returns the exit status. */
+ * SIGTTIN/SIGTTOU add or remove one worker, SIGUSR1 reopens LOG_FILE and
+ * has every worker reopen it too. Returns the exit status. */
 int master_run(int listen_fd, const route *routes, size_t nroutes);
 
 #endif

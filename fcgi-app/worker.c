@@ -6,7 +6,8 @@
  * then does it call FCGX_Accept_r on the (non-blocking) socket. A lost race
  * for a connection returns EAGAIN and the worker goes back to poll().
  * One request at a time: its memory comes from the worker's arena, which is
- * reset once the response is sent.
+ * reset once the response is sent. SIGUSR1 asks for LOG_FILE to be
+ * reopened; that happens between requests, never in the middle of one.
  */
 #include "worker.h"
 #include "authn.h"
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
 static int wake_pipe[2] = {-1, -1};
 
 static void on_stop(int sig)
@@ -45,6 +47,30 @@ static void on_stop(int sig)
     errno = saved;
 }
 
+static void on_reopen(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    reopen_requested = 1;
+    if (wake_pipe[1] >= 0) {
+        ssize_t w = write(wake_pipe[1], "x", 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+/* Reopen LOG_FILE if SIGUSR1 asked for it since the last call. */
+static void reopen_log_if_asked(void)
+{
+    if (!reopen_requested)
+        return;
+    reopen_requested = 0;
+    if (log_reopen() != 0)
+        log_line(LOG_ERROR, "worker", "cannot reopen LOG_FILE: %s", strerror(errno));
+    else
+        log_line(LOG_INFO, "worker", "log file reopened");
+}
+
 static int install_signals(void)
 {
     if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -56,9 +82,12 @@ static int install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGQUIT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_reopen;
+    sa.sa_flags = SA_RESTART; /* a request in flight must not see EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_flags = 0;
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGINT, &sa, NULL); /* immediate stop */
@@ -123,6 +152,7 @@ static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nrout
     if (r.query == NULL)
         r.query = "";
     r.request_id = req_param(&r, "REQUEST_ID");
+    log_set_request_id(r.request_id);
     r.remote_addr = req_param(&r, "REMOTE_ADDR");
     r.content_type = req_param(&r, "CONTENT_TYPE");
     const char *cl = req_param(&r, "CONTENT_LENGTH");
@@ -158,6 +188,7 @@ static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nrout
     log_request(&r);
     sb_record(r.route ? (int)(r.route - routes) : -1, r.status, since_us(&r.t0), r.db_us,
               r.cache_us, r.cache_state);
+    log_set_request_id(NULL);
     json_object_put(r.body);
 }
 
@@ -202,10 +233,17 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     }
     log_line(LOG_INFO, "worker", "ready");
     while (!stop_requested) {
+        reopen_log_if_asked();
         struct pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
         int pr = poll(pfd, 2, -1);
         if (stop_requested)
             break;
+        if (pfd[1].revents & POLLIN) {
+            char drain[64];
+            while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+                ;
+        }
+        reopen_log_if_asked();
         if (pr < 0) {
             if (errno == EINTR)
                 continue;

@@ -1,7 +1,7 @@
 /*
  * main_worker.c - honeydue-worker: runs the jobs the API enqueues.
  *
- *   honeydue-worker                 supervisor + HONEYDUE_JOB_WORKERS processes
+ *   honeydue-worker [--pidfile PATH]   supervisor + HONEYDUE_JOB_WORKERS processes
  *   honeydue-worker jobs stats      queue sizes and job counters (JSON)
  *   honeydue-worker jobs dead [N]   the newest N dead jobs, one JSON per line
  *   honeydue-worker jobs retry ID|all    dead job(s) back to their queue
@@ -10,11 +10,13 @@
  *
  * The supervisor forwards SIGTERM/SIGQUIT (graceful: each process finishes
  * its job, bounded by HONEYDUE_SHUTDOWN_TIMEOUT) and SIGINT (at once), and
- * respawns a process that died. Each process takes jobs from the queues in
+ * respawns a process that died; SIGUSR1 reopens LOG_FILE in the supervisor
+ * and in every process (each between two jobs). Each process takes jobs from the queues in
  * a weighted order (critical 6, default 3, low 1), runs one at a time under
  * a lease it keeps extending, and logs one JSON line per job.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,10 +33,12 @@
 #include "jobs.h"
 #include "log.h"
 #include "mail.h"
+#include "pidfile.h"
 #include "queue.h"
 #include "schema.h"
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
 static int wake_pipe[2] = {-1, -1};
 static int lease_s = 30;
 
@@ -58,6 +62,29 @@ static void on_stop(int sig)
         (void)w;
     }
     errno = saved;
+}
+
+static void on_reopen(int sig)
+{
+    int saved = errno;
+    reopen_requested = sig;
+    if (wake_pipe[1] >= 0) {
+        ssize_t w = write(wake_pipe[1], "x", 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+/* Reopen LOG_FILE when SIGUSR1 asked for it (between lines, never in one). */
+static void reopen_log_if_asked(const char *who)
+{
+    if (!reopen_requested)
+        return;
+    reopen_requested = 0;
+    if (log_reopen() != 0)
+        log_line(LOG_ERROR, who, "cannot reopen LOG_FILE: %s", strerror(errno));
+    else
+        log_line(LOG_INFO, who, "log file reopened");
 }
 
 /* A job that overran its timeout: the process ends here (the lease then
@@ -201,7 +228,7 @@ static void queue_order(const char **order)
 static int worker_loop(void)
 {
     srandom((unsigned)(time(NULL) ^ getpid()));
-    if (pipe(wake_pipe) != 0)
+    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return 1;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -209,6 +236,10 @@ static int worker_loop(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGQUIT, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_reopen;
+    sa.sa_flags = SA_RESTART; /* a job in flight must not see EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_flags = 0;
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL);
     sigset_t none;
@@ -222,6 +253,7 @@ static int worker_loop(void)
     long long last_tick = 0;
     log_line(LOG_INFO, "start", "job worker ready (lease %ds)", lease_s);
     while (!stop_requested) {
+        reopen_log_if_asked("start");
         long long now = mono_ms();
         if (now - last_tick >= 1000) {
             last_tick = now;
@@ -240,7 +272,11 @@ static int worker_loop(void)
             continue;
         }
         struct pollfd p = {wake_pipe[0], POLLIN, 0};
-        poll(&p, 1, got < 0 ? 1000 : 100);
+        if (poll(&p, 1, got < 0 ? 1000 : 100) > 0) {
+            char drain[64];
+            while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+                ;
+        }
     }
     log_line(LOG_INFO, "stop", "job worker stopping (signal %d)", (int)stop_requested);
     consumer_close();
@@ -264,6 +300,7 @@ static int supervise(int n)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
     int stopping = 0;
     long long deadline = 0, next_spawn = 0;
@@ -292,6 +329,13 @@ static int supervise(int n)
         }
         struct timespec ts = {0, 200000000};
         int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGUSR1) {
+            reopen_requested = sig;
+            reopen_log_if_asked("stop");
+            for (int i = 0; i < n; i++)
+                if (pids[i] != 0)
+                    kill(pids[i], SIGUSR1);
+        }
         if (sig == SIGTERM || sig == SIGQUIT || sig == SIGINT) {
             log_line(LOG_INFO, "stop", "stopping %d job worker(s) (signal %d)", alive, sig);
             for (int i = 0; i < n; i++)
@@ -421,9 +465,19 @@ int main(int argc, char **argv)
     log_set_level(config_get("LOG_LEVEL"));
     if (argc >= 2 && strcmp(argv[1], "jobs") == 0)
         return jobs_cli(argc - 2, argv + 2);
-    if (argc > 1) {
-        fprintf(stderr, "usage: honeydue-worker [jobs ...]\n");
+    const char *pidfile = NULL;
+    if (argc == 3 && strcmp(argv[1], "--pidfile") == 0) {
+        pidfile = argv[2];
+    } else if (argc > 1) {
+        fprintf(stderr, "usage: honeydue-worker [--pidfile PATH] | jobs ...\n");
         return 2;
+    }
+    if (pidfile != NULL && pidfile_check(pidfile, "honeydue-worker") != 0)
+        return 1;
+    if (log_open(config_get("LOG_FILE")) != 0) {
+        log_line(LOG_ERROR, "start", "cannot open LOG_FILE %s: %s", config_get("LOG_FILE"),
+                 strerror(errno));
+        return 1;
     }
     static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "REDIS_URL", NULL};
     if (config_require(required) != 0)
@@ -436,6 +490,10 @@ int main(int argc, char **argv)
         log_line(LOG_ERROR, "start", "HONEYDUE_JOB_WORKERS must be 1 to %d", MAX_PROCS);
         return 1;
     }
+    if (pidfile != NULL && pidfile_write(pidfile) != 0)
+        return 1;
     log_line(LOG_INFO, "start", "honeydue-worker starting %ld process(es)", n);
-    return supervise((int)n);
+    int rc = supervise((int)n);
+    pidfile_remove();
+    return rc;
 }

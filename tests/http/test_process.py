@@ -15,13 +15,34 @@ from lib import register_user, request, psql, unique
 BIN = os.environ.get("HD_BIN", "build/asan")
 
 
+def fcgi_call(sock, method, path, body=None, token=None, request_id="test"):
+    """One FastCGI request to SOCK with cgi-fcgi; returns (status,
+    {header: value}, parsed JSON body or None)."""
+    data = json.dumps(body) if body is not None else ""
+    env = {"REQUEST_METHOD": method, "DOCUMENT_URI": path, "QUERY_STRING": "",
+           "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)),
+           "REQUEST_ID": request_id, "PATH": os.environ["PATH"]}
+    if token:
+        env["HTTP_AUTHORIZATION"] = f"Token {token}"
+    p = subprocess.run(["cgi-fcgi", "-bind", "-connect", sock], input=data, env=env,
+                       capture_output=True, text=True, timeout=30)
+    head, _, payload = p.stdout.replace("\r\n", "\n").partition("\n\n")
+    status = int(head.split()[1]) if head.startswith("Status:") else 0
+    headers = dict(line.split(": ", 1) for line in head.split("\n") if ": " in line)
+    return status, headers, (json.loads(payload) if payload.strip() else None)
+
+
 class Pool:
-    def __init__(self, workers=2, **extra_env):
+    """A private pool; ARGS are extra arguments (--pidfile PATH). With
+    LOG_FILE in EXTRA_ENV, text() reads that file instead of stderr."""
+
+    def __init__(self, workers=2, args=(), **extra_env):
         self.dir = tempfile.mkdtemp()
         self.sock = os.path.join(self.dir, "fcgi.sock")
         self.log = open(os.path.join(self.dir, "fcgi.log"), "w+")
+        self.log_file = extra_env.get("LOG_FILE")
         env = dict(os.environ, HONEYDUE_WORKERS=str(workers), HONEYDUE_SHUTDOWN_TIMEOUT="20", **extra_env)
-        self.p = subprocess.Popen([os.path.join(BIN, "honeydue-fcgi"), "--listen", self.sock],
+        self.p = subprocess.Popen([os.path.join(BIN, "honeydue-fcgi"), "--listen", self.sock, *args],
                                   env=env, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
         while time.time() < deadline and len(self.workers()) < workers:
@@ -37,22 +58,20 @@ class Pool:
 
     def text(self):
         self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
+        try:
+            with open(self.log_file or self.log.name) as f:
+                return f.read()
+        except FileNotFoundError:  # LOG_FILE moved away and not yet reopened
+            return ""
 
     def call(self, method, path, body=None, token=None):
         """One FastCGI request; returns (status, parsed JSON body or None)."""
-        data = json.dumps(body) if body is not None else ""
-        env = {"REQUEST_METHOD": method, "DOCUMENT_URI": path, "QUERY_STRING": "",
-               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)),
-               "REQUEST_ID": "test", "PATH": os.environ["PATH"]}
-        if token:
-            env["HTTP_AUTHORIZATION"] = f"Token {token}"
-        p = subprocess.run(["cgi-fcgi", "-bind", "-connect", self.sock], input=data, env=env,
-                           capture_output=True, text=True, timeout=30)
-        head, _, payload = p.stdout.replace("\r\n", "\n").partition("\n\n")
-        status = int(head.split()[1]) if head.startswith("Status:") else 0
-        return status, (json.loads(payload) if payload.strip() else None)
+        status, _, payload = self.call_full(method, path, body, token)
+        return status, payload
+
+    def call_full(self, method, path, body=None, token=None, request_id="test"):
+        """One FastCGI request; returns (status, {header: value}, parsed JSON body or None)."""
+        return fcgi_call(self.sock, method, path, body, token, request_id)
 
     def stop(self, sig=signal.SIGTERM, timeout=25):
         if self.p.poll() is None:
