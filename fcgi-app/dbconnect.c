@@ -8,7 +8,9 @@
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int db_direct_host(const char *host, char *out, size_t cap)
 {
@@ -42,6 +44,21 @@ PGconn *db_connect(const char *application_name, int direct)
                  host, cfg_host);
     snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%ld",
              config_int("DB_STATEMENT_TIMEOUT", 5000));
+    /* A transaction-mode pooler (the reason for DB_PREPARED=off) refuses the
+     * "options" startup parameter, and could not keep a session setting
+     * anyway: the time zone goes as a startup parameter it tracks per client
+     * (libpq sends PGTZ as one), and the statement timeout is left to the
+     * role (ALTER ROLE ... SET statement_timeout; see README). */
+    const char *prepared = config_get("DB_PREPARED");
+    int pooled = !direct && prepared != NULL && strcasecmp(prepared, "off") == 0;
+    if (pooled) {
+        setenv("PGTZ", "UTC", 1);
+        static int said;
+        if (!said++)
+            log_line(LOG_INFO, "db",
+                     "DB_PREPARED=off: no per-connection options (a transaction pooler refuses "
+                     "them); statement_timeout comes from the role");
+    }
     const char *keys[] = {"host",     "port",    "dbname",          "user",
                           "password", "sslmode", "connect_timeout", "application_name",
                           "options",  NULL};
@@ -53,7 +70,7 @@ PGconn *db_connect(const char *application_name, int direct)
                           config_get("DB_SSLMODE"),
                           config_get("DB_CONNECT_TIMEOUT"),
                           application_name,
-                          options,
+                          pooled ? NULL : options,
                           NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 0);
     if (c == NULL || PQstatus(c) != CONNECTION_OK) {
