@@ -6,7 +6,8 @@
 # and the HTTP tests through its nginx, then mail_send into the stack's SMTP
 # sink (tests/unit/smtp_send.c), then a graceful stop, after which every
 # sanitizer report the processes left (leaks included) counts as one
-# failure. The last line is always "N passed, M failed"; the exit status is
+# failure; then the fault suite (tests/fault/run.sh) on a stack of its own
+# under .run/fault (HD_TEST_PORT_BASE + 100, else 38580), counted likewise. The last line is always "N passed, M failed"; the exit status is
 # 1 when M > 0. Python is Debian's /usr/bin/python3, whatever python3 PATH
 # finds first: the HTTP tests need its python3-yaml and python3-jsonschema.
 set -euo pipefail
@@ -136,6 +137,12 @@ for f in "$STATE"/log/asan.* "$STATE"/log/ubsan.*; do
     cat "$f"
     failed=$((failed + 1))
 done
+
+# (d2) The fault suite: wrk against a stack of its own while the pool is
+# reloaded and killed and Postgres and Redis go away (tests/fault/run.sh
+# reports its own sanitizer findings in its counts).
+bash tests/fault/run.sh "$BIN" 2>&1 | tee "$TMP/fault.out" || true
+count_summary fault "$TMP/fault.out"
 
 # (e) The one line CI reads.
 echo "$passed passed, $failed failed"
