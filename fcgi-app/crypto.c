@@ -32,10 +32,22 @@ int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimi
         pw_ops = crypto_pwhash_OPSLIMIT_MIN;
     if (pw_mem < crypto_pwhash_MEMLIMIT_MIN)
         pw_mem = crypto_pwhash_MEMLIMIT_MIN;
+    /* The dummy hash costs one argon2id run (~100 ms): the master computes
+     * it before forking, so a new worker (a reload) is ready at once. */
+    static unsigned long long dummy_ops;
+    static size_t dummy_mem;
+    if (dummy_hash[0] != '\0' && dummy_ops == pw_ops && dummy_mem == pw_mem)
+        return 0;
     char random_pw[33];
     token_new(random_pw); /* 40 chars; the first 32 are enough */
     random_pw[32] = '\0';
-    return crypto_pwhash_str(dummy_hash, random_pw, 32, pw_ops, pw_mem);
+    if (crypto_pwhash_str(dummy_hash, random_pw, 32, pw_ops, pw_mem) != 0) {
+        dummy_hash[0] = '\0';
+        return -1;
+    }
+    dummy_ops = pw_ops;
+    dummy_mem = pw_mem;
+    return 0;
 }
 
 void token_new(char *out)

@@ -9,6 +9,7 @@
  */
 #include "master.h"
 #include "config.h"
+#include "crypto.h"
 #include "log.h"
 #include "scoreboard.h"
 #include "worker.h"
@@ -209,6 +210,17 @@ static void kill_stuck(void)
     }
 }
 
+/* Derive the keys and the login dummy hash here, once, so that the workers
+ * forked next inherit them and are ready at once: a reload then never
+ * leaves the socket without a worker ready (each worker checks again). */
+static void prepare_crypto(void)
+{
+    if (crypto_setup(config_get("SECRET_KEY"),
+                     (unsigned long long)config_int("PASSWORD_OPSLIMIT", 0),
+                     (size_t)config_int("PASSWORD_MEMLIMIT_KB", 0)) != 0)
+        log_line(LOG_WARN, "master", "libsodium could not start; the workers will say why");
+}
+
 int master_run(int listen_fd, const route *routes, size_t nroutes)
 {
     if (sb_open() != 0)
@@ -221,6 +233,7 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    prepare_crypto();
     want_workers = (int)config_int("HONEYDUE_WORKERS", 4);
     if (want_workers < 1)
         want_workers = 1;
@@ -277,6 +290,7 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
             log_set_level(config_get("LOG_LEVEL"));
             if (log_open(config_get("LOG_FILE")) != 0)
                 log_line(LOG_ERROR, "master", "cannot open LOG_FILE: %s", strerror(errno));
+            prepare_crypto();
             want_workers = (int)config_int("HONEYDUE_WORKERS", want_workers);
             if (want_workers < 1)
                 want_workers = 1;
