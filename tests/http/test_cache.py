@@ -162,3 +162,35 @@ def test_residence_list_is_cached_and_every_change_shows_at_once():
     assert request("GET", "/api/residences/", token=tok, headers={"If-None-Match": etag}).status == 304
     assert request("DELETE", f"/api/residences/{rid}/", token=tok).status == 204  # delete
     assert names(tok, "miss") == []
+
+
+def test_redis_at_maxmemory_never_fails_a_request():
+    # noeviction at its limit: every write to Redis is refused (OOM); then
+    # allkeys-lru with little room: writes evict. Requests succeed and lists
+    # stay fresh either way; jobs that Redis refused wait in the outbox.
+    from lib import redis_cli, psql
+    owner, tok, pw = register_user("oom")
+    rid = make_residence(tok)["id"]
+    request("GET", "/api/tasks/", token=tok)
+    used = int([l for l in redis_cli("INFO", "memory") if l.startswith("used_memory:")][0].split(":")[1])
+    outbox = int(psql("SELECT count(*) FROM queue_outbox"))
+    try:
+        redis_cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        redis_cli("CONFIG", "SET", "maxmemory", "1")
+        assert redis_cli("SET", "oom-probe", "x")[0].startswith("OOM")  # writes are refused
+        for n in range(3):
+            r = request("POST", "/api/tasks/", {"residence_id": rid, "title": f"oom {n}"}, token=tok)
+            assert r.status == 201, r.text
+            r = request("GET", "/api/tasks/", token=tok)
+            assert r.status == 200 and r.json["count"] == n + 1, r.json
+        assert request("POST", "/api/auth/login/", {"username": owner["username"], "password": pw}).status == 200
+        assert int(psql("SELECT count(*) FROM queue_outbox")) >= outbox  # jobs kept, not lost
+        redis_cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+        redis_cli("CONFIG", "SET", "maxmemory", str(used + 256 * 1024))
+        for n in range(3, 6):
+            assert request("POST", "/api/tasks/", {"residence_id": rid, "title": f"lru {n}"}, token=tok).status == 201
+            r = request("GET", "/api/tasks/", token=tok)
+            assert r.status == 200 and r.json["count"] == n + 1
+    finally:
+        redis_cli("CONFIG", "SET", "maxmemory", "0")
+        redis_cli("CONFIG", "SET", "maxmemory-policy", "noeviction")

@@ -180,3 +180,52 @@ def test_unprepared_mode_serves_the_same_api():
         assert pool.call("GET", f"/api/tasks/{task['id'] + 10**9}/", token=tok)[0] == 404
     finally:
         assert pool.stop() == 0
+
+
+def test_spawn_fcgi_plain_workers_each_handle_their_own_signals():
+    # spawn-fcgi -F N: no master; each process takes its own SIGHUP/SIGTERM,
+    # ending gracefully (nothing respawns them: that is spawn-fcgi's model).
+    import re
+    d = tempfile.mkdtemp()
+    sock = os.path.join(d, "plain.sock")
+    p = subprocess.run(["spawn-fcgi", "-F", "2", "-s", sock, "--", os.path.join(BIN, "honeydue-fcgi"),
+                        "--no-master"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    pids = [int(x) for x in re.findall(r"PID: (\d+)", p.stdout + p.stderr)]
+    assert len(pids) == 2, p.stdout + p.stderr
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] != "Z"
+        except OSError:
+            return False
+
+    def health():
+        env = {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/api/health/", "QUERY_STRING": "",
+               "PATH": os.environ["PATH"]}
+        out = subprocess.run(["cgi-fcgi", "-bind", "-connect", sock], env=env, capture_output=True,
+                             text=True, timeout=30).stdout
+        return out.startswith("Status: 200")
+
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and not health():
+            time.sleep(0.1)
+        assert health()
+        os.kill(pids[0], signal.SIGHUP)
+        t0 = time.time()
+        while time.time() - t0 < 3 and alive(pids[0]):
+            time.sleep(0.05)
+        assert not alive(pids[0]) and alive(pids[1])
+        for _ in range(5):
+            assert health()  # the other one still serves
+        os.kill(pids[1], signal.SIGTERM)
+        t0 = time.time()
+        while time.time() - t0 < 3 and alive(pids[1]):
+            time.sleep(0.05)
+        assert not alive(pids[1]) and time.time() - t0 < 1.5
+    finally:
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
