@@ -405,64 +405,54 @@ int cache_invalidate(const char *const *keys, int n, int ttl, long *us)
     return rc;
 }
 
-char *cache_eval_text(arena *a, const char *script, int nkeys, int argc, const char *const *argv,
-                      size_t *len, long *us)
+/* EVAL SCRIPT over ARGV; a reply of type WANT, or NULL (logged when Redis
+ * answered something else). Adds the time spent to *US. */
+static redisReply *eval_reply(const char *script, int nkeys, int argc, const char *const *argv,
+                              int want, long *us)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    char *out = NULL;
-    if (argc > 16 || cache_conn() == NULL)
-        goto done;
-    char nk[16];
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    const char *av[19] = {"EVAL", script, nk};
-    for (int i = 0; i < argc; i++)
-        av[3 + i] = argv[i];
-    redisReply *r = command_argv(argc + 3, av, NULL);
-    if (r == NULL)
-        goto done;
-    if (r->type == REDIS_REPLY_STRING) {
-        out = arena_strndup(a, r->str, r->len);
-        *len = r->len;
-    } else {
+    redisReply *r = NULL;
+    if (argc <= 16 && cache_conn() != NULL) {
+        char nk[16];
+        snprintf(nk, sizeof(nk), "%d", nkeys);
+        const char *av[19] = {"EVAL", script, nk};
+        for (int i = 0; i < argc; i++)
+            av[3 + i] = argv[i];
+        r = command_argv(argc + 3, av, NULL);
+    }
+    if (r != NULL && r->type != want) {
         log_line(LOG_WARN, "cache", "script refused: %s",
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        r = NULL;
     }
-    freeReplyObject(r);
-done:
     if (us)
         *us += elapsed_us(&t0);
+    return r;
+}
+
+char *cache_eval_text(arena *a, const char *script, int nkeys, int argc, const char *const *argv,
+                      size_t *len, long *us)
+{
+    redisReply *r = eval_reply(script, nkeys, argc, argv, REDIS_REPLY_STRING, us);
+    if (r == NULL)
+        return NULL;
+    char *out = arena_strndup(a, r->str, r->len);
+    *len = r->len;
+    freeReplyObject(r);
     return out;
 }
 
 int cache_eval(const char *script, int nkeys, int argc, const char *const *argv, long long *result,
                long *us)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = -1;
-    if (argc > 16 || cache_conn() == NULL)
-        goto done;
-    char nk[16];
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    const char *av[19] = {"EVAL", script, nk};
-    for (int i = 0; i < argc; i++)
-        av[3 + i] = argv[i];
-    redisReply *r = command_argv(argc + 3, av, NULL);
+    redisReply *r = eval_reply(script, nkeys, argc, argv, REDIS_REPLY_INTEGER, us);
     if (r == NULL)
-        goto done;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        *result = r->integer;
-        rc = 0;
-    } else {
-        log_line(LOG_WARN, "cache", "script refused: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    }
+        return -1;
+    *result = r->integer;
     freeReplyObject(r);
-done:
-    if (us)
-        *us += elapsed_us(&t0);
-    return rc;
+    return 0;
 }
 
 int cache_ttl(void)
