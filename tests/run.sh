@@ -7,7 +7,7 @@
 # sink (tests/unit/smtp_send.c), then a graceful stop, after which every
 # sanitizer report the processes left (leaks included) counts as one
 # failure; then the fault suite (tests/fault/run.sh) on a stack of its own
-# under .run/fault (HD_TEST_PORT_BASE + 100, else 38580), counted likewise. The last line is always "N passed, M failed"; the exit status is
+# under .run/fault (HD_TEST_PORT_BASE + 100, else 28180), counted likewise. The last line is always "N passed, M failed"; the exit status is
 # 1 when M > 0. Python is Debian's /usr/bin/python3, whatever python3 PATH
 # finds first: the HTTP tests need its python3-yaml and python3-jsonschema.
 set -euo pipefail

@@ -3,7 +3,7 @@
 # stack of its own: `make test-fault`, and tests/run.sh after the HTTP tests.
 #
 # Brings up a private stack under .run/fault (HD_FAULT_PORT_BASE, default
-# HD_TEST_PORT_BASE + 100 when that is set, else 38580: never the HTTP
+# HD_TEST_PORT_BASE + 100 when that is set, else 28180 (below Linux's ephemeral ports, 32768 up, which a client connection may hold): never the HTTP
 # tests' ports) with a fresh database and BIN_DIR's pool (build/asan under
 # make test), runs the fault tests against it, then stops it gracefully; a
 # stack that does not start or stop, and every sanitizer report its
@@ -45,7 +45,7 @@ if [ -n "${HD_FAULT_PORT_BASE:-}" ]; then
 elif [ -n "${HD_TEST_PORT_BASE:-}" ]; then
     PORT_BASE=$((HD_TEST_PORT_BASE + 100))
 else
-    PORT_BASE=38580
+    PORT_BASE=28180
 fi
 
 TMP=$(mktemp -d /tmp/hd-fault.XXXXXX)
