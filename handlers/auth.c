@@ -233,6 +233,17 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
     return rc;
 }
 
+/* The 409 of a username or email another account already uses. */
+static int send_taken(req *r, int user_taken, int email_taken)
+{
+    json_object *errors = json_object_new_object();
+    if (user_taken)
+        json_object_object_add(errors, "username", json_object_new_string("is already taken"));
+    if (email_taken)
+        json_object_object_add(errors, "email", json_object_new_string("is already registered"));
+    return resp_error_fields(r, 409, "conflict", "an account with these details exists", errors);
+}
+
 int auth_register(req *r)
 {
     json_object *body, *clean, *errors;
@@ -256,14 +267,7 @@ int auth_register(req *r)
     PQclear(res);
     if (user_taken || email_taken) {
         json_object_put(clean);
-        errors = json_object_new_object();
-        if (user_taken)
-            json_object_object_add(errors, "username", json_object_new_string("is already taken"));
-        if (email_taken)
-            json_object_object_add(errors, "email",
-                                   json_object_new_string("is already registered"));
-        return resp_error_fields(r, 409, "conflict", "an account with these details exists",
-                                 errors);
+        return send_taken(r, user_taken, email_taken);
     }
     char hash[PASSWORD_HASH_MAX], token[TOKEN_LEN + 1], th[TOKEN_HASH_LEN + 1];
     if (password_hash(field(clean, "password"), hash) != 0) {
@@ -396,14 +400,7 @@ int auth_me_update(req *r)
     int user_taken = PQgetvalue(res, 0, 1)[0] == 't', email_taken = PQgetvalue(res, 0, 2)[0] == 't';
     if (user_taken || email_taken) {
         PQclear(res);
-        errors = json_object_new_object();
-        if (user_taken)
-            json_object_object_add(errors, "username", json_object_new_string("is already taken"));
-        if (email_taken)
-            json_object_object_add(errors, "email",
-                                   json_object_new_string("is already registered"));
-        return resp_error_fields(r, 409, "conflict", "an account with these details exists",
-                                 errors);
+        return send_taken(r, user_taken, email_taken);
     }
     if (PQgetvalue(res, 0, 3)[0] == 't') {
         /* A new address is unverified until its owner types the code sent to it. */
