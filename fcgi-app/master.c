@@ -225,6 +225,8 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
 {
     if (sb_open() != 0)
         log_line(LOG_WARN, "master", "no scoreboard (mmap failed): status and timeouts are off");
+    else
+        sb_get()->listen_fd = listen_fd;
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGCHLD, SIGTERM, SIGQUIT, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1};
@@ -244,6 +246,7 @@ int master_run(int listen_fd, const route *routes, size_t nroutes)
     for (;;) {
         if (sb_get() != NULL)
             sb_get()->want_workers = want_workers;
+        sb_sample_listen();
         kill_stuck();
         if (emergency) {
             emergency = 0;

@@ -4,9 +4,17 @@
 #include "scoreboard.h"
 
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +32,7 @@ int sb_open(void)
     board = p;
     memset(board, 0, sizeof(*board));
     board->started_ms = sb_now_ms();
+    board->listen_fd = -1;
     return 0;
 }
 
@@ -156,4 +165,92 @@ void sb_dep_error(int dep)
 {
     if (board != NULL && dep >= 0 && dep < SB_DEPS)
         atomic_fetch_add(&board->dep_errors[dep], 1);
+}
+
+/* A unix socket's accept queue, from the kernel's sock_diag: the exact
+ * lookup of the socket by inode answers UNIX_DIAG_RQLEN, which for a
+ * listening socket is (connections waiting, backlog). */
+static int unix_listen_queue(int fd, int *queued, int *backlog)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return -1;
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.nlh.nlmsg_len = sizeof(msg);
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+    msg.req.sdiag_family = AF_UNIX;
+    msg.req.udiag_states = ~0u;
+    msg.req.udiag_ino = (unsigned int)st.st_ino;
+    msg.req.udiag_show = UDIAG_SHOW_RQLEN;
+    msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u; /* no cookie */
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    int rc = -1;
+    if (sendto(nl, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+        goto out;
+    long buf[1024]; /* aligned for nlmsghdr */
+    ssize_t n = recv(nl, buf, sizeof(buf), 0);
+    if (n < 0)
+        goto out;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned int)n);
+         h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+            break; /* NLMSG_ERROR or NLMSG_DONE */
+        struct unix_diag_msg *m = NLMSG_DATA(h);
+        if (m->udiag_ino != (unsigned int)st.st_ino)
+            continue;
+        int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+        for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+            if (a->rta_type != UNIX_DIAG_RQLEN || RTA_PAYLOAD(a) < sizeof(struct unix_diag_rqlen))
+                continue;
+            struct unix_diag_rqlen *q = RTA_DATA(a);
+            *queued = (int)q->udiag_rqueue;
+            *backlog = (int)q->udiag_wqueue;
+            rc = 0;
+        }
+    }
+out:
+    close(nl);
+    return rc;
+}
+
+int sb_listen_queue(int fd, int *queued, int *backlog)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t sl = sizeof(ss);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return -1;
+    if (ss.ss_family == AF_UNIX)
+        return unix_listen_queue(fd, queued, backlog);
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        /* For a listening TCP socket, tcpi_unacked is the accept queue and
+         * tcpi_sacked its limit. */
+        struct tcp_info ti;
+        socklen_t tl = sizeof(ti);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0)
+            return -1;
+        *queued = (int)ti.tcpi_unacked;
+        *backlog = (int)ti.tcpi_sacked;
+        return 0;
+    }
+    return -1;
+}
+
+void sb_sample_listen(void)
+{
+    int queued, backlog;
+    if (board == NULL || sb_listen_queue(board->listen_fd, &queued, &backlog) != 0)
+        return;
+    atomic_store(&board->listen_queue, queued);
+    atomic_store(&board->listen_backlog, backlog);
+    int max = atomic_load(&board->max_listen_queue);
+    while (queued > max && !atomic_compare_exchange_weak(&board->max_listen_queue, &max, queued))
+        ;
 }

@@ -55,6 +55,10 @@ typedef struct {
     _Atomic uint64_t recycled;    /* ended by HONEYDUE_MAX_REQUESTS/MAX_MEMORY */
     _Atomic int max_active;
     int want_workers;
+    int listen_fd;                /* the pool's listening socket, -1 if unknown */
+    _Atomic int listen_queue;     /* connections waiting for accept(), last sample */
+    _Atomic int listen_backlog;   /* the queue's limit (listen()'s backlog) */
+    _Atomic int max_listen_queue; /* the most seen waiting since start */
     sb_slot slots[SB_SLOTS];
     sb_route_stats routes[SB_ROUTES + 1];
     _Atomic uint64_t cache_hit, cache_miss, cache_bypass;
@@ -88,6 +92,14 @@ void sb_record(int route, int status, long dur_us, long db_us, long cache_us, co
 /* Count an error of dependency DEP (SB_DEP_*): a request answered 503 for it,
  * or the cache found Redis unreachable. */
 void sb_dep_error(int dep);
+
+/* The accept queue of listening socket FD: connections waiting and the
+ * backlog limit (sock_diag for a unix socket, TCP_INFO for TCP). 0 or -1. */
+int sb_listen_queue(int fd, int *queued, int *backlog);
+
+/* Master (every second) and the status readers: sample the pool's accept
+ * queue into the board, keeping its maximum (php-fpm's "max listen queue"). */
+void sb_sample_listen(void);
 
 /* Milliseconds since the epoch. */
 int64_t sb_now_ms(void);

@@ -225,6 +225,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     if (sb_self() == NULL && sb_open() == 0) { /* a worker without a master */
         sb_claim(0, getpid(), 0);
         sb_attach(0);
+        sb_get()->listen_fd = listen_fd;
     }
     sb_slot *me = sb_self();
     if (me != NULL) {

@@ -59,6 +59,7 @@ static const char *pool_metrics(req *r)
     scoreboard *b = sb_get();
     if (b == NULL)
         return "";
+    sb_sample_listen();
     int busy = 0, idle = 0;
     uint64_t requests = 0;
     for (int i = 0; i < SB_SLOTS; i++) {
@@ -83,11 +84,18 @@ static const char *pool_metrics(req *r)
         "honeydue_slow_requests_killed_total %llu\n"
         "# HELP honeydue_worker_recycled_total Workers ended by HONEYDUE_MAX_REQUESTS or "
         "HONEYDUE_MAX_MEMORY.\n"
-        "# TYPE honeydue_worker_recycled_total counter\nhoneydue_worker_recycled_total %llu\n",
+        "# TYPE honeydue_worker_recycled_total counter\nhoneydue_worker_recycled_total %llu\n"
+        "# HELP honeydue_listen_queue Connections waiting in the pool's accept queue.\n"
+        "# TYPE honeydue_listen_queue gauge\nhoneydue_listen_queue %d\n"
+        "# HELP honeydue_listen_queue_max Most connections seen waiting since start.\n"
+        "# TYPE honeydue_listen_queue_max gauge\nhoneydue_listen_queue_max %d\n"
+        "# HELP honeydue_listen_queue_length The accept queue's limit (listen backlog).\n"
+        "# TYPE honeydue_listen_queue_length gauge\nhoneydue_listen_queue_length %d\n",
         busy, idle, atomic_load(&b->max_active), (unsigned long long)requests,
         (unsigned long long)atomic_load(&b->restarts),
         (unsigned long long)atomic_load(&b->killed_slow),
-        (unsigned long long)atomic_load(&b->recycled));
+        (unsigned long long)atomic_load(&b->recycled), atomic_load(&b->listen_queue),
+        atomic_load(&b->max_listen_queue), atomic_load(&b->listen_backlog));
 }
 
 /* Requests by route, method and status class; the latency histogram; time

@@ -15,6 +15,7 @@ int status_get(req *r)
     scoreboard *b = sb_get();
     if (b == NULL)
         return resp_error(r, 503, "service_unavailable", "no scoreboard");
+    sb_sample_listen();
     int64_t now = sb_now_ms();
     int counts[4] = {0, 0, 0, 0};
     uint64_t requests = 0;
@@ -58,6 +59,12 @@ int status_get(req *r)
     json_object_object_add(pool, "idle", json_object_new_int(counts[SB_IDLE]));
     json_object_object_add(pool, "busy", json_object_new_int(counts[SB_BUSY]));
     json_object_object_add(pool, "max_active", json_object_new_int(atomic_load(&b->max_active)));
+    json_object_object_add(pool, "listen_queue",
+                           json_object_new_int(atomic_load(&b->listen_queue)));
+    json_object_object_add(pool, "listen_queue_len",
+                           json_object_new_int(atomic_load(&b->listen_backlog)));
+    json_object_object_add(pool, "max_listen_queue",
+                           json_object_new_int(atomic_load(&b->max_listen_queue)));
     json_object_object_add(pool, "requests", json_object_new_int64((int64_t)requests));
     json_object_object_add(pool, "restarts",
                            json_object_new_int64((int64_t)atomic_load(&b->restarts)));

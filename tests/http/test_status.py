@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 from lib import register_user, request
@@ -34,7 +35,8 @@ def test_metrics_carry_the_pool():
     text = request("GET", "/metrics").text
     for name in ("honeydue_workers{state=\"busy\"}", "honeydue_workers{state=\"idle\"}",
                  "honeydue_worker_restarts_total", "honeydue_slow_requests_killed_total",
-                 "honeydue_worker_requests", "honeydue_workers_max_active"):
+                 "honeydue_worker_requests", "honeydue_workers_max_active",
+                 "honeydue_listen_queue", "honeydue_listen_queue_max", "honeydue_listen_queue_length"):
         assert any(line.startswith(name + " ") for line in text.splitlines()), (name, text)
 
 
@@ -44,6 +46,37 @@ def lock_table(seconds):
          os.environ["DB_USER"], "-d", os.environ["DB_NAME"], "-c",
          f"BEGIN; LOCK TABLE task_task IN EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT;"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_the_listen_queue_is_measured_and_its_maximum_kept():
+    _, tok, _ = register_user("queue")
+    rid = request("POST", "/api/residences/", {"name": "Queue house"}, token=tok).json["id"]
+    pool = Pool(workers=1)
+    try:
+        status, idle = pool.call("GET", "/api/internal/status/")
+        assert status == 200 and idle["pool"]["listen_queue"] == 0, idle
+        assert idle["pool"]["max_listen_queue"] == 0 and idle["pool"]["listen_queue_len"] > 0
+        # The one worker is held by a locked table; three more connections
+        # wait in the accept queue while the master samples it.
+        locker = lock_table(2.5)
+        time.sleep(0.3)
+        results = []
+        calls = [threading.Thread(target=lambda: results.append(
+            pool.call("POST", "/api/tasks/", {"residence_id": rid, "title": "held"}, token=tok)[0]))]
+        calls += [threading.Thread(target=lambda: results.append(pool.call("GET", "/api/health/")[0]))
+                  for _ in range(3)]
+        for t in calls:
+            t.start()
+            time.sleep(0.1)
+        for t in calls:
+            t.join(timeout=20)
+        locker.wait(timeout=10)
+        assert sorted(results) == [200, 200, 200, 201], results
+        status, after = pool.call("GET", "/api/internal/status/")
+        assert status == 200 and after["pool"]["listen_queue"] == 0, after
+        assert after["pool"]["max_listen_queue"] == 3, after["pool"]
+    finally:
+        pool.stop()
 
 
 def test_a_request_stuck_past_the_timeout_kills_its_worker_and_is_logged():
