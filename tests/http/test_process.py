@@ -6,8 +6,10 @@ shared stack is never disturbed."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from lib import register_user, request, psql, unique
@@ -87,18 +89,21 @@ def test_idle_pool_stops_within_a_second_on_sigterm():
     assert '"msg":"stopped"' in pool.text()
 
 
-def test_sigterm_lets_the_request_in_flight_finish():
-    user, tok, _ = register_user("inflight")
+def stop_with_a_request_in_flight(sig, title):
+    """A one-worker pool whose worker is mid-request (its INSERT waits on a
+    table lock held 1.5 s) receives SIG. Returns (the FastCGI response text,
+    seconds from the signal to the pool's exit, the pool's exit status,
+    the residence id)."""
+    _, tok, _ = register_user("inflight")
     rid = request("POST", "/api/residences/", {"name": "Lock house"}, token=tok).json["id"]
     pool = Pool(workers=1)
-    # Hold a lock the INSERT must wait for, so the request is mid-flight.
     locker = subprocess.Popen(
         ["psql", "-X", "-q", "-h", os.environ["DB_HOST"], "-p", os.environ["DB_PORT"], "-U",
          os.environ["DB_USER"], "-d", os.environ["DB_NAME"], "-c",
          "BEGIN; LOCK TABLE task_task IN EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    data = json.dumps({"residence_id": rid, "title": "finished after SIGTERM"})
+    data = json.dumps({"residence_id": rid, "title": title})
     client = subprocess.Popen(
         ["cgi-fcgi", "-bind", "-connect", pool.sock], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         text=True, env={"REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/tasks/", "QUERY_STRING": "",
@@ -108,15 +113,167 @@ def test_sigterm_lets_the_request_in_flight_finish():
     client.stdin.close()
     time.sleep(0.4)  # the worker now waits on the lock
     t0 = time.time()
-    pool.p.send_signal(signal.SIGTERM)
+    pool.p.send_signal(sig)
+    code = pool.p.wait(timeout=20)
+    elapsed = time.time() - t0
     out = client.stdout.read()
     client.wait(timeout=10)
     locker.wait(timeout=10)
-    assert pool.p.wait(timeout=20) == 0
+    return out, elapsed, code, rid
+
+
+def test_sigterm_lets_the_request_in_flight_finish():
+    out, elapsed, code, rid = stop_with_a_request_in_flight(signal.SIGTERM, "finished after SIGTERM")
+    assert code == 0
     assert out.startswith("Status: 201"), out[:300]
-    assert time.time() - t0 >= 0.5  # it waited for the request, not killed it
+    assert elapsed >= 0.5  # it waited for the request, not killed it
     assert psql(f"SELECT count(*) FROM task_task WHERE residence_id = {rid} "
                 "AND title = 'finished after SIGTERM'") == "1"
+
+
+def test_sigquit_is_graceful_too():
+    out, elapsed, code, rid = stop_with_a_request_in_flight(signal.SIGQUIT, "finished after SIGQUIT")
+    assert code == 0 and out.startswith("Status: 201"), out[:300]
+    assert elapsed >= 0.5
+    assert psql(f"SELECT count(*) FROM task_task WHERE residence_id = {rid} "
+                "AND title = 'finished after SIGQUIT'") == "1"
+
+
+def test_sigint_stops_at_once_without_waiting_for_the_request():
+    out, elapsed, _, _ = stop_with_a_request_in_flight(signal.SIGINT, "cut by SIGINT")
+    assert elapsed < 0.8, elapsed  # the lock is held 1.5 s: it did not wait
+    assert not out.startswith("Status: 201"), out[:300]
+
+
+def test_sigttin_adds_a_worker_and_sigttou_removes_one():
+    pool = Pool(workers=2)
+    try:
+        def wait_for(n):
+            deadline = time.time() + 10
+            while time.time() < deadline and len(pool.workers()) != n:
+                time.sleep(0.1)
+            return pool.workers()
+        first = pool.workers()
+        pool.p.send_signal(signal.SIGTTIN)
+        three = wait_for(3)
+        assert len(three) == 3 and set(first) <= set(three), (first, three)
+        assert pool.call("GET", "/api/internal/status/")[1]["pool"]["workers_wanted"] == 3
+        for _ in range(2):
+            pool.p.send_signal(signal.SIGTTOU)
+            time.sleep(0.3)
+        one = wait_for(1)
+        assert len(one) == 1, one
+        status = pool.call("GET", "/api/internal/status/")[1]["pool"]
+        assert status["workers_wanted"] == 1 and status["workers"] == 1, status
+        pool.p.send_signal(signal.SIGTTOU)  # never below one worker
+        time.sleep(0.5)
+        assert len(pool.workers()) == 1
+        assert pool.call("GET", "/api/health/")[0] == 200
+    finally:
+        assert pool.stop() == 0
+
+
+def test_max_requests_recycles_each_worker_after_its_quota():
+    pool = Pool(workers=1, HONEYDUE_MAX_REQUESTS="3")
+    try:
+        seen = set()
+        for _ in range(9):
+            deadline = time.time() + 10
+            while time.time() < deadline and not pool.workers():
+                time.sleep(0.05)
+            seen.update(pool.workers())
+            assert pool.call("GET", "/api/health/")[0] == 200
+        assert len(seen) >= 3, seen  # 9 requests, 3 per worker
+        assert pool.text().count("exiting after 3 requests") >= 2, pool.text()
+        deadline = time.time() + 10
+        while time.time() < deadline and not pool.workers():
+            time.sleep(0.05)
+        status = pool.call("GET", "/api/internal/status/")[1]["pool"]
+        assert status["recycled"] >= 3 and status["restarts"] == 0, status
+    finally:
+        assert pool.stop() == 0
+
+
+def forward(listen_port, to_host, to_port):
+    """A TCP forwarder on 127.0.0.1:LISTEN_PORT to TO_HOST:TO_PORT, in daemon
+    threads: Postgres "coming up" at that address. Returns the server socket."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", listen_port))
+    srv.listen(64)
+
+    def pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def accept():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            u = socket.create_connection((to_host, to_port))
+            threading.Thread(target=pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=pump, args=(u, c), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return srv
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_a_pool_started_before_postgres_waits_for_it_then_serves():
+    """Postgres is not there at start (as when a pod starts before its
+    database): the master waits without forking (no crash loop, nothing
+    ready), then serves once Postgres appears."""
+    port = free_port()
+    d = tempfile.mkdtemp()
+    sock = os.path.join(d, "fcgi.sock")
+    log = open(os.path.join(d, "fcgi.log"), "w+")
+    env = dict(os.environ, DB_PORT=str(port), DB_WAIT_SECONDS="30", DB_CONNECT_TIMEOUT="1",
+               HONEYDUE_WORKERS="2")
+    p = subprocess.Popen([os.path.join(BIN, "honeydue-fcgi"), "--listen", sock], env=env,
+                         stdout=log, stderr=log)
+    srv = None
+    try:
+        time.sleep(2.5)
+        assert p.poll() is None  # still waiting, not given up
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(p.pid)],
+                                  capture_output=True, text=True).stdout.split()
+        assert children == [] and not os.path.exists(sock)  # nothing forked, nothing to route to
+        srv = forward(port, os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+        deadline = time.time() + 15
+        status = 0
+        while time.time() < deadline:
+            if os.path.exists(sock):
+                status, _ = fcgi_call(sock, "GET", "/api/ready/")[:2]
+                if status == 200:
+                    break
+            time.sleep(0.2)
+        assert status == 200, open(log.name).read()
+        assert fcgi_call(sock, "GET", "/api/health/")[0] == 200
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=25) == 0
+        if srv is not None:
+            srv.close()
 
 
 def test_killed_worker_is_replaced_and_service_continues():
