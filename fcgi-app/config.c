@@ -26,9 +26,12 @@ static config_entry config_table[] = {
     {"DB_PREPARED", "on", NULL},
     {"DB_STATEMENT_TIMEOUT", "5000", NULL},
     {"DB_CONNECT_TIMEOUT", "3", NULL},
+    {"DB_WAIT_SECONDS", "30", NULL},
     {"REDIS_URL", "redis://127.0.0.1:6379/0", NULL},
     {"REDIS_TIMEOUT_MS", "200", NULL},
     {"SECRET_KEY", NULL, NULL},
+    {"PASSWORD_OPSLIMIT", NULL, NULL}, /* unset: libsodium's interactive cost */
+    {"PASSWORD_MEMLIMIT_KB", NULL, NULL},
     {"HONEYDUE_WORKERS", "4", NULL},
     {"HONEYDUE_MAX_REQUESTS", "0", NULL},
     {"HONEYDUE_REQUEST_TIMEOUT", "30", NULL},
@@ -54,20 +57,6 @@ static config_entry config_table[] = {
 
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
-static config_entry *config_find(const char *key)
-{
-    for (size_t i = 0; i < CONFIG_N; i++)
-        if (strcmp(config_table[i].key, key) == 0)
-            return &config_table[i];
-    return NULL;
-}
-
-static void config_set(config_entry *e, const char *val, size_t len)
-{
-    free(e->val);
-    e->val = strndup(val, len);
-}
-
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s))
@@ -78,7 +67,16 @@ static char *trim(char *s)
     return s;
 }
 
-static int config_read_file(const char *path)
+static size_t config_index(const char *key)
+{
+    for (size_t i = 0; i < CONFIG_N; i++)
+        if (strcmp(config_table[i].key, key) == 0)
+            return i;
+    return CONFIG_N;
+}
+
+/* Read PATH's KEY=value lines into NEXT (values indexed like the table). */
+static int config_read_file(const char *path, char **next)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -105,9 +103,13 @@ static int config_read_file(const char *path)
             val++;
             vlen -= 2;
         }
-        config_entry *e = config_find(key);
-        if (e != NULL)
-            config_set(e, val, vlen);
+        size_t i = config_index(key);
+        if (i == CONFIG_N) {
+            log_line(LOG_WARN, "config", "%s:%d: unknown key %s, ignored", path, lineno, key);
+            continue;
+        }
+        free(next[i]);
+        next[i] = strndup(val, vlen);
     }
     fclose(f);
     return rc;
@@ -115,23 +117,30 @@ static int config_read_file(const char *path)
 
 int config_load(void)
 {
+    /* Build the new values aside, so a file that fails to read (a reload
+     * with a broken ConfigMap) leaves the running configuration whole. */
+    char *next[CONFIG_N];
     for (size_t i = 0; i < CONFIG_N; i++) {
         const char *v = getenv(config_table[i].key);
-        free(config_table[i].val);
-        config_table[i].val = v ? strdup(v) : NULL;
+        next[i] = v ? strdup(v) : NULL;
     }
     const char *file = getenv("HONEYDUE_CONFIG");
-    if (file != NULL && *file != '\0')
-        return config_read_file(file);
-    return 0;
+    int rc = file != NULL && *file != '\0' ? config_read_file(file, next) : 0;
+    for (size_t i = 0; i < CONFIG_N; i++) {
+        char *drop = rc == 0 ? config_table[i].val : next[i];
+        if (rc == 0)
+            config_table[i].val = next[i];
+        free(drop);
+    }
+    return rc;
 }
 
 const char *config_get(const char *key)
 {
-    config_entry *e = config_find(key);
-    if (e == NULL)
+    size_t i = config_index(key);
+    if (i == CONFIG_N)
         return NULL;
-    return e->val ? e->val : e->def;
+    return config_table[i].val ? config_table[i].val : config_table[i].def;
 }
 
 long config_int(const char *key, long def)

@@ -81,6 +81,14 @@ else
     echo "FAIL openapi lint"
     failed=$((failed + 1))
 fi
+# ... and every configuration key the code reads is in config.c's table and
+# the README's Configuration table.
+if "$PYTHON" tests/config_lint.py 2>&1; then
+    passed=$((passed + 1))
+else
+    echo "FAIL config lint"
+    failed=$((failed + 1))
+fi
 
 # (b) The stack: whatever a previous run left is stopped; the cluster stays,
 # the databases are recreated. The pool inherits the sanitizer settings.

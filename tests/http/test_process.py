@@ -315,6 +315,45 @@ def test_sighup_replaces_every_worker_without_refusing_requests():
         assert pool.stop() == 0
 
 
+def test_sighup_rereads_the_config_file_and_a_broken_one_changes_nothing():
+    d = tempfile.mkdtemp()
+    conf = os.path.join(d, "honeydue.conf")
+    with open(conf, "w") as f:
+        f.write("# the pod's ConfigMap\nHONEYDUE_WORKERS = 1\nHONEYDUE_WORKRES=9\n")
+    pool = Pool(workers=1, HONEYDUE_CONFIG=conf)
+    try:
+        assert "unknown key HONEYDUE_WORKRES" in pool.text()  # a typo is named, not silently dropped
+        first = pool.workers()
+        with open(conf, "w") as f:
+            f.write("HONEYDUE_WORKERS='3'\n")
+        pool.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and (len(pool.workers()) != 3 or set(first) & set(pool.workers())):
+            time.sleep(0.1)
+        three = pool.workers()
+        assert len(three) == 3 and not set(first) & set(three), (first, three)
+        # A file that cannot be read as KEY=value lines aborts the reload: the
+        # pool keeps its workers and its configuration.
+        with open(conf, "w") as f:
+            f.write("HONEYDUE_WORKERS=1\nHONEYDUE_MAX_REQUESTS=1\nthis line is not a setting\n")
+        pool.p.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert "reload aborted" in pool.text()
+        assert pool.workers() == three
+        assert pool.call("GET", "/api/internal/status/")[1]["pool"]["workers_wanted"] == 3
+        # Nor did the lines read before the bad one leak into the master: a
+        # worker forked now still has no request limit.
+        os.kill(three[0], signal.SIGKILL)
+        deadline = time.time() + 10
+        while time.time() < deadline and (len(pool.workers()) != 3 or three[0] in pool.workers()):
+            time.sleep(0.1)
+        for _ in range(9):
+            assert pool.call("GET", "/api/health/")[0] == 200
+        assert "exiting after 1 requests" not in pool.text(), pool.text()
+    finally:
+        assert pool.stop() == 0
+
+
 def test_unprepared_mode_serves_the_same_api():
     """DB_PREPARED=off (for transaction-mode poolers) runs the same named
     queries unprepared; the core flow must behave the same."""
