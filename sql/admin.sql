@@ -129,8 +129,8 @@ SELECT (SELECT count(*) FROM f),
 
 -- name: admin_stats
 -- Totals for the dashboard. "Seen" counts users whose last_active falls in
--- the window: login sets last_login (register and login both do);
--- user_authtoken.last_used counts too once something records it.
+-- the window: login sets last_login (register and login both do), and
+-- using a token sets its last_used (at most hourly, see auth_token_user).
 WITH seen AS (
     SELECT greatest(u.last_login, t.last_used) AS at
     FROM auth_user u

@@ -3,8 +3,9 @@ every route), user search, ordering, filters and pagination, a user's
 counts, activation and staff changes that take effect at once (the tokens'
 cached resolutions are dropped), residences, and the dashboard totals."""
 import urllib.parse
+from datetime import datetime
 
-from lib import request, register_user, assert_error, psql, unique
+from lib import request, register_user, assert_error, psql, redis_cli, unique
 from test_residences import make_residence, add_member
 from test_tasks import make_task
 
@@ -67,7 +68,9 @@ def test_staff_reads_the_user_list():
     row = page["results"][0]
     assert set(row) == USER_KEYS
     assert row["id"] == staff["id"] and row["is_staff"] is True and row["is_active"] is True
-    assert row["last_login"] is not None and row["last_active"] == row["last_login"]
+    # Its token was just used, after the login: last_active is that use.
+    assert row["last_login"] is not None, row
+    assert datetime.fromisoformat(row["last_active"]) > datetime.fromisoformat(row["last_login"]), row
 
 
 def test_search_is_case_insensitive_over_names_and_email():
@@ -314,6 +317,33 @@ def test_stats_count_what_exists():
     assert delta == {"users": 4, "active_users": 3, "staff_users": 0, "residences": 1, "tasks": 2,
                      "completions": 1, "seen_last_7_days": 2, "seen_last_30_days": 3}, delta
     assert a["seen_last_30_days"] >= a["seen_last_7_days"] and a["users"] >= a["active_users"]
+
+
+def test_using_a_token_records_activity_at_most_hourly():
+    """An app that stays logged in for months is active: a token's use sets
+    its last_used (when the auth cache misses, and at most once an hour),
+    which the admin API's last_active and "seen" figures count."""
+    _, staff = make_staff()
+    user, tok, _ = register_user("tokenuse")
+    uid = user["id"]
+    key = psql(f"SELECT key_hash FROM user_authtoken WHERE user_id = {uid}")
+
+    def use_token_uncached():
+        redis_cli("DEL", f"auth:{key}")
+        assert request("GET", "/api/auth/me/", token=tok).status == 200
+
+    psql(f"UPDATE auth_user SET last_login = now() - interval '40 days' WHERE id = {uid}")
+    psql(f"UPDATE user_authtoken SET last_used = now() - interval '2 hours' WHERE user_id = {uid}")
+    use_token_uncached()
+    assert psql(f"SELECT now() - last_used < interval '1 minute' FROM user_authtoken "
+                f"WHERE user_id = {uid}") == "t"
+    detail = request("GET", f"/api/admin/users/{uid}/", token=staff).json
+    assert detail["last_active"][:10] == psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')"), detail
+    # Used again within the hour: no write.
+    psql(f"UPDATE user_authtoken SET last_used = now() - interval '10 minutes' WHERE user_id = {uid}")
+    use_token_uncached()
+    assert psql(f"SELECT now() - last_used > interval '9 minutes' FROM user_authtoken "
+                f"WHERE user_id = {uid}") == "t"
 
 
 def test_admin_wrong_method_is_405():
