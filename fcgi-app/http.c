@@ -217,6 +217,9 @@ int resp_send(req *r, int status, const char *body, size_t len)
                      status, status_text(status), ctype, r->request_id ? r->request_id : "-",
                      r->db_us / 1000.0, r->cache_us / 1000.0, app / 1000.0,
                      r->cache_control ? r->cache_control : "no-store");
+    /* A length lets nginx pass the body on without chunking it. */
+    if (n > 0 && (size_t)n < sizeof(head) && status != 204 && status != 304)
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
     if (n < 0 || (size_t)n >= sizeof(head))
         n = 0;
     FCGX_PutStr(head, n, r->fx->out);

@@ -26,6 +26,22 @@ def test_every_response_has_request_id_and_server_timing():
     assert r.headers.get("x-request-id")
 
 
+def test_responses_carry_their_length_instead_of_chunks():
+    """The app sends Content-Length, so nginx passes bodies on unchunked
+    (a task list is tens of KB); 304s and HEADs carry no body."""
+    _, tok, _ = register_user("len")
+    rid = request("POST", "/api/residences/", {"name": "Length house"}, token=tok).json["id"]
+    for i in range(30):
+        assert request("POST", "/api/tasks/", {"residence_id": rid, "title": f"task {i}",
+                                               "description": "x" * 300}, token=tok).status == 201
+    r = request("GET", "/api/tasks/", token=tok)
+    assert r.status == 200 and len(r.body) > 8192
+    assert int(r.headers["content-length"]) == len(r.body), r.headers
+    assert "transfer-encoding" not in r.headers, r.headers
+    again = request("GET", "/api/tasks/", token=tok, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status == 304 and again.body == b"" and "content-length" not in again.headers
+
+
 def test_unknown_endpoint_is_404_json():
     # Paths the API does not have, so nothing in openapi.yaml to check against.
     assert_error(request("GET", "/api/nope/", validate=False), 404, "not_found")
