@@ -66,9 +66,28 @@ static int db_error(req *r, const char *state)
     return resp_db_error(r, state);
 }
 
-/* Tell the worker (notify.*) what happened to task TASK_ID. */
-static void notify(req *r, const char *type, const char *task_id, const char *completion_id)
+/* Whether MEMBERS (a Postgres int array's text, "{3,7}") names anyone but
+ * user UID. */
+static int others_among(const char *members, long long uid)
 {
+    for (const char *p = members; *p != '\0';) {
+        char *end;
+        long long id = strtoll(p, &end, 10);
+        if (end != p && id != uid)
+            return 1;
+        p = end != p ? end : p + 1;
+    }
+    return 0;
+}
+
+/* Tell the worker (notify.*) what happened to task TASK_ID, when MEMBERS
+ * (the residence's) has anyone to tell: the actor is never notified, so a
+ * residence of one enqueues nothing. */
+static void notify(req *r, const char *type, const char *members, const char *task_id,
+                   const char *completion_id)
+{
+    if (!others_among(members, r->user_id))
+        return;
     json_object *p = json_object_new_object();
     json_object_object_add(p, "task_id", json_object_new_int64(strtoll(task_id, NULL, 10)));
     if (completion_id != NULL)
@@ -203,7 +222,7 @@ int tasks_create(req *r)
         return db_error(r, state);
     if (PQntuples(res) == 1) {
         invalidate_members(r, PQgetvalue(res, 0, 1));
-        notify(r, "notify.task_created", PQgetvalue(res, 0, 2), NULL);
+        notify(r, "notify.task_created", PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), NULL);
     }
     return send_row(r, res, 0, 201);
 }
@@ -307,7 +326,8 @@ static int record(req *r, const char *kind)
         json_object *answer = json_tokener_parse(PQgetvalue(res, 0, 1)), *c, *id;
         if (answer && json_object_object_get_ex(answer, "completion", &c) &&
             json_object_object_get_ex(c, "id", &id))
-            notify(r, "notify.task_completed", task, json_object_get_string(id));
+            notify(r, "notify.task_completed", PQgetvalue(res, 0, 2), task,
+                   json_object_get_string(id));
         json_object_put(answer);
     }
     return send_row(r, res, 1, 201);

@@ -272,15 +272,19 @@ def check_notify_jobs():
     owner, otok, _ = register_user("nq")
     member, mtok, _ = register_user("nm")
     rid = make_residence(otok)["id"]
+    # Alone in the residence, the owner has nobody to tell: nothing queued.
     before = len(queued_jobs())
+    alone = make_task(otok, rid)
+    assert request("POST", f"/api/tasks/{alone['id']}/complete/", token=otok).status == 201
+    assert len(queued_jobs()) == before
+    assert join(mtok, share(otok, rid)["code"]).status == 200
     t = make_task(otok, rid)
     c = request("POST", f"/api/tasks/{t['id']}/complete/", token=otok).json["completion"]
-    assert join(mtok, share(otok, rid)["code"]).status == 200
     jobs = [j for j in queued_jobs()[before:] if j["payload"].get("actor_id") == owner["id"]
             or j["payload"].get("user_id") == member["id"]]
-    assert [j["type"] for j in jobs] == ["notify.task_created", "notify.task_completed",
-                                         "notify.member_joined"], jobs
-    created, completed, joined = jobs
+    assert [j["type"] for j in jobs] == ["notify.member_joined", "notify.task_created",
+                                         "notify.task_completed"], jobs
+    joined, created, completed = jobs
     assert created["payload"] == {"task_id": t["id"], "actor_id": owner["id"]}
     assert completed["payload"] == {"task_id": t["id"], "completion_id": c["id"], "actor_id": owner["id"]}
     assert joined["payload"] == {"residence_id": rid, "user_id": member["id"]}
@@ -299,7 +303,9 @@ def test_jobs_go_to_the_postgres_outbox_while_redis_is_down():
     from lib import stack
     from mail_jobs import wait_idle
     _, tok, _ = register_user("ob")
+    _, mtok, _ = register_user("obm")
     rid = make_residence(tok)["id"]
+    assert join(mtok, share(tok, rid)["code"]).status == 200  # someone to notify
     stack("worker-stop")  # so the outbox is seen before the worker drains it
     try:
         stack("redis-stop")
