@@ -219,8 +219,15 @@ int goose_parse(const char *text, goose_migration *m, char *err, size_t cap)
                         return -1;
                     chunk = next;
                 }
+            } else {
+                /* A misspelt StatementBegin, or goose's ENVSUB (which would
+                 * run ${VAR} literally here): refuse rather than guess. */
+                snprintf(err, cap,
+                         "line %d: unknown annotation '%.*s' (honeydue-migrate knows Up, Down, "
+                         "StatementBegin, StatementEnd and NO TRANSACTION)",
+                         lineno, (int)(alen > 40 ? 40 : alen), a);
+                return -1;
             }
-            /* other annotations (ENVSUB) are accepted and ignored */
         } else if (sec == NULL && !only_space_and_comments(s, len)) {
             snprintf(err, cap, "line %d: statement before '-- +goose Up'", lineno);
             return -1;

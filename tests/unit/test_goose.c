@@ -101,6 +101,12 @@ TEST(errors_are_reported)
     CHECK(parse("-- +goose Up\n-- +goose StatementEnd\n") == -1);
     CHECK(parse("-- +goose Up\nSELECT 'unterminated;\n") == -1);
     CHECK(parse("-- +goose Up\nDO $$ BEGIN END;\n") == -1);
+    /* Annotations are case-insensitive; unknown ones are refused, not skipped. */
+    CHECK(parse("-- +goose up\nSELECT 1;\n-- +goose down\nSELECT 2;\n") == 0);
+    CHECK(parse("-- +goose Up\n-- +goose StatmentBegin\nSELECT 1;\n") == -1);
+    CHECK(strstr(err, "line 2: unknown annotation 'StatmentBegin'") != NULL);
+    CHECK(parse("-- +goose ENVSUB ON\n-- +goose Up\nSELECT '${X}';\n") == -1);
+    CHECK(strstr(err, "ENVSUB ON") != NULL);
 }
 
 TEST(version_from_file_name)
