@@ -13,7 +13,8 @@
 #      Deployments of the app (namespace, config, storage, Redis, Service,
 #      Ingress, budgets)
 #   3. delete the previous migrate Job, apply the new one, wait for it to
-#      complete (MIGRATE_TIMEOUT seconds, 300); when it fails or times out,
+#      complete (MIGRATE_TIMEOUT seconds, 330: the Job's own deadline, 300,
+#      plus a margin, so the Job normally fails itself first); when it fails or times out,
 #      print its log and stop here: the running release is untouched
 #   4. apply the API and worker Deployments (the new image rolls them) and
 #      wait for both rollouts (ROLLOUT_TIMEOUT seconds, 300 each); a rollout
@@ -28,7 +29,7 @@ KUBECTL=${KUBECTL:-kubectl}
 DOCKER=${DOCKER:-docker}
 NS=honeydue
 PLACEHOLDER=registry.example.com/honeydue:TAG
-MIGRATE_TIMEOUT=${MIGRATE_TIMEOUT:-300}
+MIGRATE_TIMEOUT=${MIGRATE_TIMEOUT:-330}
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300}
 POLL_SECONDS=${POLL_SECONDS:-2}
 
