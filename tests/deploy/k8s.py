@@ -8,6 +8,7 @@ such as `livenesProbe` or `mountpath` fails here as it would fail on apply.
 A field the schema does not know yet is added to it, not ignored.
 """
 import glob
+import json
 import os
 import re
 import shlex
@@ -284,7 +285,6 @@ def dockerfile_stages(path=None):
 def copy_args(rest):
     """A COPY's (--from stage or None, [sources], destination)."""
     if rest.startswith("["):
-        import json
         words = json.loads(rest)
     else:
         words = shlex.split(rest)

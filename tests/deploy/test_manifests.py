@@ -5,6 +5,7 @@ ConfigMap is a fresh rendering of its sources, its nginx config passes
 """
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 
@@ -135,10 +136,22 @@ def test_configmap_is_a_fresh_rendering_of_its_sources():
     r = subprocess.run(["/usr/bin/python3", os.path.join(k8s.REPO, "deploy", "render_configmap.py"),
                         "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    # And the check can fail: a ConfigMap that differs by one line is stale.
-    with open(os.path.join(k8s.K8S, "10-configmap.yaml"), encoding="utf-8") as f:
-        text = f.read()
-    assert "worker_connections 1024;" in text
+    # And the check can fail: in a copy of its sources where the template
+    # changed and the ConfigMap did not, --check finds it stale.
+    with tempfile.TemporaryDirectory(prefix="hd-render.") as tree:
+        for d in ("deploy", "deploy/k8s", "nginx"):
+            os.makedirs(os.path.join(tree, d))
+        for f in ("deploy/render_configmap.py", "deploy/honeydue.conf", "deploy/k8s/10-configmap.yaml",
+                  "nginx/honeydue.conf.in", "nginx/fastcgi_params", "nginx/security_headers.conf"):
+            shutil.copy(os.path.join(k8s.REPO, f), os.path.join(tree, f))
+        tpl = os.path.join(tree, "nginx", "honeydue.conf.in")
+        with open(tpl, encoding="utf-8") as f:
+            text = f.read()
+        with open(tpl, "w", encoding="utf-8") as f:
+            f.write(text.replace("worker_connections 1024;", "worker_connections 512;"))
+        r = subprocess.run(["/usr/bin/python3", os.path.join(tree, "deploy", "render_configmap.py"),
+                            "--check"], capture_output=True, text=True)
+        assert r.returncode == 1 and "worker_connections 512;" in r.stdout, r.stdout + r.stderr
     cm = k8s.find("ConfigMap", "honeydue-nginx")
     with open(os.path.join(k8s.REPO, "nginx", "fastcgi_params"), encoding="utf-8") as f:
         assert cm["data"]["fastcgi_params"] == f.read()
