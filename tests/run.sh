@@ -7,7 +7,11 @@
 # sink (tests/unit/smtp_send.c), then a graceful stop, after which every
 # sanitizer report the processes left (leaks included) counts as one
 # failure; then the fault suite (tests/fault/run.sh) on a stack of its own
-# under .run/fault (HD_TEST_PORT_BASE + 100, else 28180), counted likewise. The last line is always "N passed, M failed"; the exit status is
+# under .run/fault (HD_TEST_PORT_BASE + 100, else 28180), counted likewise;
+# then the deploy tests (tests/deploy/run.sh: deploy/'s manifests,
+# Dockerfile and deploy.sh, and the pods run on this host, with a stack of
+# their own under .run/deploy, HD_TEST_PORT_BASE + 200, else 28280),
+# counted likewise. The last line is always "N passed, M failed"; the exit status is
 # 1 when M > 0. Python is Debian's /usr/bin/python3, whatever python3 PATH
 # finds first: the HTTP tests need its python3-yaml and python3-jsonschema.
 set -euo pipefail
@@ -151,6 +155,10 @@ done
 # reports its own sanitizer findings in its counts).
 bash tests/fault/run.sh "$BIN" 2>&1 | tee "$TMP/fault.out" || true
 count_summary fault "$TMP/fault.out"
+
+# (d3) The deploy suite: no cluster, the pods' commands run on this host.
+bash tests/deploy/run.sh "$BIN" 2>&1 | tee "$TMP/deploy.out" || true
+count_summary deploy "$TMP/deploy.out"
 
 # (e) The one line CI reads.
 echo "$passed passed, $failed failed"

@@ -529,7 +529,14 @@ nginx_start() {
         "$NGINX_DIR/tmp/uwsgi" "$NGINX_DIR/tmp/scgi"
     conf=$NGINX_DIR/nginx.conf
     tpl=$(<"$REPO/nginx/honeydue.conf.in")
-    tpl=${tpl//@PORT@/$HTTP_PORT}
+    # The pod's values for the same template: deploy/render_configmap.py.
+    tpl=${tpl//@WORKER_PROCESSES@/auto}
+    tpl=${tpl//@LISTEN@/127.0.0.1:$HTTP_PORT}
+    tpl=${tpl//@PID@/$NGINX_DIR/nginx.pid}
+    tpl=${tpl//@ERROR_LOG@/$LOG/nginx-error.log}
+    tpl=${tpl//@TMP@/$NGINX_DIR/tmp}
+    tpl=${tpl//@TRUSTED@/allow 127.0.0.1;}
+    tpl=${tpl//@REAL_IP@/# none: on the local stack nginx faces the client itself}
     tpl=${tpl//@STATE@/$STATE}
     tpl=${tpl//@STATIC@/$REPO/static}
     tpl=${tpl//@NGINX@/$REPO/nginx}

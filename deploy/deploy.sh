@@ -1,0 +1,114 @@
+#!/bin/bash
+# deploy.sh - build, push and roll out one release (DESIGN.md 10; README,
+# Deploying). From the repository root:
+#
+#   IMAGE_REPO=registry.example.com/honeydue deploy/deploy.sh [TAG]
+#
+# TAG defaults to the commit (git rev-parse --short HEAD). In order:
+#   1. docker build -f deploy/Dockerfile -t IMAGE_REPO:TAG . ; docker push
+#   2. render deploy/k8s/ into a temporary directory: the placeholder image
+#      registry.example.com/honeydue:TAG becomes IMAGE_REPO:TAG, and
+#      CONFIG_HASH the sha256 of 10-configmap.yaml (a changed config rolls
+#      the pods); apply everything but the migrate Job and the two
+#      Deployments of the app (namespace, config, storage, Redis, Service,
+#      Ingress, budgets)
+#   3. delete the previous migrate Job, apply the new one, wait for it to
+#      complete (MIGRATE_TIMEOUT seconds, 330: the Job's own deadline, 300,
+#      plus a margin, so the Job normally fails itself first); when it fails or times out,
+#      print its log and stop here: the running release is untouched
+#   4. apply the API and worker Deployments (the new image rolls them) and
+#      wait for both rollouts (ROLLOUT_TIMEOUT seconds, 300 each); a rollout
+#      that does not finish is reported with the undo command
+# The Secret honeydue-secrets must exist (deploy/k8s/secret.yaml.example).
+# SKIP_BUILD=1 skips step 1 (the image is already pushed). KUBECTL and
+# DOCKER name the clients (kubectl and docker on PATH by default).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KUBECTL=${KUBECTL:-kubectl}
+DOCKER=${DOCKER:-docker}
+NS=honeydue
+PLACEHOLDER=registry.example.com/honeydue:TAG
+MIGRATE_TIMEOUT=${MIGRATE_TIMEOUT:-330}
+ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300}
+POLL_SECONDS=${POLL_SECONDS:-2}
+
+say() { echo "deploy: $*"; }
+die() {
+    echo "deploy: $*" >&2
+    exit 1
+}
+
+[ -n "${IMAGE_REPO:-}" ] || die "set IMAGE_REPO (e.g. registry.example.com/honeydue)"
+TAG=${1:-$(git -C "$REPO" rev-parse --short HEAD)}
+[[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "not a valid image tag: '$TAG'"
+IMAGE=$IMAGE_REPO:$TAG
+
+kc() { "$KUBECTL" -n "$NS" "$@"; }
+
+# ---- 1. the image ---------------------------------------------------------------
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    say "building $IMAGE"
+    "$DOCKER" build -f "$REPO/deploy/Dockerfile" -t "$IMAGE" "$REPO"
+    "$DOCKER" push "$IMAGE"
+fi
+
+# ---- 2. the manifests -------------------------------------------------------------
+OUT=$(mktemp -d /tmp/honeydue-deploy.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+HASH=$(sha256sum "$REPO/deploy/k8s/10-configmap.yaml" | cut -c1-16)
+for f in "$REPO"/deploy/k8s/*.yaml; do
+    sed -e "s|$PLACEHOLDER|$IMAGE|g" -e "s|CONFIG_HASH|$HASH|g" "$f" >"$OUT/${f##*/}"
+done
+if grep -l "$PLACEHOLDER" "$OUT"/*.yaml; then
+    die "a placeholder image is left in the files above"
+fi
+"$KUBECTL" apply -f "$OUT/00-namespace.yaml"
+kc get secret honeydue-secrets >/dev/null ||
+    die "no Secret honeydue-secrets in namespace $NS (see deploy/k8s/secret.yaml.example)"
+for f in "$OUT"/*.yaml; do
+    case ${f##*/} in
+    00-namespace.yaml | 40-api-deployment.yaml | 50-worker-deployment.yaml | 70-migrate-job.yaml) ;;
+    *) "$KUBECTL" apply -f "$f" ;;
+    esac
+done
+
+# ---- 3. the schema ----------------------------------------------------------------
+say "migrating with $IMAGE"
+kc delete job honeydue-migrate --ignore-not-found --wait=true
+"$KUBECTL" apply -f "$OUT/70-migrate-job.yaml"
+deadline=$((SECONDS + MIGRATE_TIMEOUT))
+state=
+while :; do
+    # The Job's conditions that hold: Complete, or Failed (backoffLimit 0,
+    # activeDeadlineSeconds), possibly with others (SuccessCriteriaMet...).
+    conds=$(kc get job honeydue-migrate -o 'jsonpath={.status.conditions[?(@.status=="True")].type}') || conds=
+    case " $conds " in
+    *" Complete "*) state=complete ;;
+    *" Failed "*) state=failed ;;
+    esac
+    [ -z "$state" ] || break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        state=timeout
+        break
+    fi
+    sleep "$POLL_SECONDS"
+done
+if [ "$state" != complete ]; then
+    kc logs job/honeydue-migrate --all-containers --tail=50 >&2 || true
+    die "the migrate Job did not complete ($state): nothing rolled out; $IMAGE stays unreleased"
+fi
+say "migrations applied"
+
+# ---- 4. the rollout -----------------------------------------------------------------
+"$KUBECTL" apply -f "$OUT/40-api-deployment.yaml"
+"$KUBECTL" apply -f "$OUT/50-worker-deployment.yaml"
+rc=0
+for d in honeydue-api honeydue-worker; do
+    if ! kc rollout status "deployment/$d" --timeout="${ROLLOUT_TIMEOUT}s"; then
+        echo "deploy: deployment/$d did not finish rolling out; to go back: kubectl -n $NS rollout undo deployment/$d" >&2
+        rc=1
+    fi
+done
+[ "$rc" -eq 0 ] || exit 1
+say "released $IMAGE"

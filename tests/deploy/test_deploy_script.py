@@ -1,0 +1,171 @@
+"""deploy/deploy.sh without a cluster or a Docker engine (none exists on
+these machines): recording fake `kubectl` and `docker` executables first on
+PATH log every call, and answer the Job's conditions and the rollouts as a
+test tells them. Proves the order (build, push, the migrate Job deleted,
+applied and waited for, then the API and worker rolled and waited for) and
+that a failing or slow Job, or a failed build, rolls nothing.
+"""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import k8s
+
+SCRIPT = os.path.join(k8s.REPO, "deploy", "deploy.sh")
+
+FAKE_KUBECTL = r"""#!/bin/bash
+# A recording kubectl: one line per call in $FAKE_LOG.
+args=("$@")
+line="kubectl"
+for ((i = 0; i < ${#args[@]}; i++)); do
+    a=${args[i]}
+    if [ "$a" = -f ]; then
+        f=${args[i + 1]}
+        images=$(sed -n 's/^ *image: //p' "$f" | sort -u | tr '\n' ' ')
+        hash=$(sed -n 's/^ *honeydue.dev\/config-hash: //p' "$f" | sort -u | tr '\n' ' ')
+        line+=" -f ${f##*/} [images: ${images% }] [hash: ${hash% }]"
+        i=$((i + 1))
+    else
+        line+=" $a"
+    fi
+done
+echo "$line" >>"$FAKE_LOG"
+case " $* " in
+*" get job honeydue-migrate "*)
+    n=$(cat "$FAKE_LOG.polls" 2>/dev/null || echo 0)
+    echo $((n + 1)) >"$FAKE_LOG.polls"
+    if [ "$n" -lt "${FAKE_PENDING_POLLS:-0}" ]; then exit 0; fi
+    printf "%s" "${FAKE_JOB_CONDITIONS-Complete}"
+    ;;
+*" get secret "*) exit "${FAKE_SECRET_RC:-0}" ;;
+*" rollout status "*) exit "${FAKE_ROLLOUT_RC:-0}" ;;
+*" logs "*) echo "goose: migration 000012 failed: syntax error" ;;
+esac
+exit 0
+"""
+
+FAKE_DOCKER = r"""#!/bin/bash
+echo "docker $*" >>"$FAKE_LOG"
+[ "$1" = build ] && exit "${FAKE_BUILD_RC:-0}"
+exit 0
+"""
+
+
+def _run(**env):
+    """Run deploy.sh with the fakes; return (exit status, logged calls, output)."""
+    with tempfile.TemporaryDirectory(prefix="hd-deploy-sh.") as tmp:
+        bindir = os.path.join(tmp, "bin")
+        os.mkdir(bindir)
+        for name, text in (("kubectl", FAKE_KUBECTL), ("docker", FAKE_DOCKER)):
+            path = os.path.join(bindir, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+        log = os.path.join(tmp, "calls.log")
+        e = {"PATH": bindir + ":/usr/bin:/bin", "FAKE_LOG": log, "HOME": tmp,
+             "IMAGE_REPO": "registry.test/honeydue", "POLL_SECONDS": "0.1"}
+        e.update({k: str(v) for k, v in env.items()})
+        r = subprocess.run(["bash", SCRIPT, "v1.2.3"], env=e, capture_output=True, text=True,
+                           timeout=60, cwd=k8s.REPO)
+        calls = open(log, encoding="utf-8").read().splitlines() if os.path.exists(log) else []
+        return r.returncode, calls, r.stdout + r.stderr
+
+
+def _index(calls, needle):
+    for i, c in enumerate(calls):
+        if needle in c:
+            return i
+    raise AssertionError(f"no call with {needle!r} in:\n" + "\n".join(calls))
+
+
+def _rolled(calls):
+    return [c for c in calls if "40-api-deployment" in c or "50-worker-deployment" in c or
+            "rollout" in c]
+
+
+def test_script_is_valid_bash_and_shellcheck_clean():
+    r = subprocess.run(["bash", "-n", SCRIPT], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    if shutil.which("shellcheck"):
+        r = subprocess.run(["shellcheck", SCRIPT], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout
+
+
+def test_success_runs_job_then_waits_then_rolls_api_and_worker():
+    rc, calls, out = _run(FAKE_PENDING_POLLS=3)
+    assert rc == 0, out
+    image = "registry.test/honeydue:v1.2.3"
+    build = _index(calls, f"docker build -f {k8s.REPO}/deploy/Dockerfile -t {image} {k8s.REPO}")
+    push = _index(calls, f"docker push {image}")
+    ns = _index(calls, "apply -f 00-namespace.yaml")
+    delete = _index(calls, "delete job honeydue-migrate --ignore-not-found")
+    job = _index(calls, "apply -f 70-migrate-job.yaml")
+    polls = [i for i, c in enumerate(calls) if "get job honeydue-migrate" in c]
+    api = _index(calls, "apply -f 40-api-deployment.yaml")
+    worker = _index(calls, "apply -f 50-worker-deployment.yaml")
+    roll_api = _index(calls, "rollout status deployment/honeydue-api")
+    roll_worker = _index(calls, "rollout status deployment/honeydue-worker")
+    assert build < push < ns < delete < job < polls[0]
+    assert len(polls) == 4, polls  # three pending answers, then Complete
+    assert polls[-1] < api < worker < roll_api < roll_worker
+    # The applied files carry the release's image and the config's hash.
+    for name in ("70-migrate-job.yaml", "40-api-deployment.yaml", "50-worker-deployment.yaml"):
+        line = calls[_index(calls, f"apply -f {name}")]
+        assert image in line and k8s.IMAGE_PLACEHOLDER not in line, line
+    for name in ("40-api-deployment.yaml", "50-worker-deployment.yaml"):
+        line = calls[_index(calls, f"apply -f {name}")]
+        assert "CONFIG_HASH" not in line and "[hash: " in line and "[hash: ]" not in line, line
+    # The config, Redis, Service, Ingress and budgets are applied before the Job.
+    for name in ("10-configmap.yaml", "30-redis.yaml", "41-api-service.yaml", "42-ingress.yaml",
+                 "60-pdb.yaml"):
+        assert _index(calls, f"apply -f {name}") < job, name
+    assert "released registry.test/honeydue:v1.2.3" in out
+
+
+def test_failed_migrate_job_aborts_before_any_rollout():
+    rc, calls, out = _run(FAKE_JOB_CONDITIONS="Failed")
+    assert rc != 0
+    assert _index(calls, "apply -f 70-migrate-job.yaml") < _index(calls, "logs job/honeydue-migrate")
+    assert _rolled(calls) == [], _rolled(calls)
+    assert "did not complete (failed)" in out and "syntax error" in out
+
+
+def test_migrate_job_timeout_aborts_before_any_rollout():
+    rc, calls, out = _run(FAKE_JOB_CONDITIONS="", MIGRATE_TIMEOUT=1)
+    assert rc != 0
+    assert len([c for c in calls if "get job honeydue-migrate" in c]) >= 2
+    assert _rolled(calls) == [], _rolled(calls)
+    assert "did not complete (timeout)" in out
+
+
+def test_failed_build_applies_nothing():
+    rc, calls, out = _run(FAKE_BUILD_RC=1)
+    assert rc != 0
+    assert not [c for c in calls if c.startswith("kubectl")], calls
+    assert not [c for c in calls if "docker push" in c]
+
+
+def test_missing_secret_stops_before_the_job():
+    rc, calls, out = _run(FAKE_SECRET_RC=1)
+    assert rc != 0
+    assert not [c for c in calls if "70-migrate-job" in c or "delete job" in c]
+    assert "honeydue-secrets" in out
+
+
+def test_failed_rollout_is_reported_with_the_way_back():
+    rc, calls, out = _run(FAKE_ROLLOUT_RC=1)
+    assert rc != 0
+    assert _index(calls, "rollout status deployment/honeydue-api") < \
+        _index(calls, "rollout status deployment/honeydue-worker")
+    assert "rollout undo deployment/honeydue-api" in out
+
+
+def test_script_waits_longer_than_the_job_may_run():
+    # The Job's own deadline fails it first; the script then reports Failed
+    # with its log, instead of giving up on a Job that still runs.
+    deadline = k8s.find("Job", "honeydue-migrate")["spec"]["activeDeadlineSeconds"]
+    with open(SCRIPT, encoding="utf-8") as f:
+        m = re.search(r"^MIGRATE_TIMEOUT=\$\{MIGRATE_TIMEOUT:-(\d+)\}$", f.read(), re.M)
+    assert m and int(m.group(1)) > deadline, (m and m.group(1), deadline)

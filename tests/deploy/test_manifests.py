@@ -1,0 +1,297 @@
+"""The manifests of deploy/k8s/ without a cluster: each parses and passes the
+structural schema (k8s.py), the objects refer to each other correctly, the
+ConfigMap is a fresh rendering of its sources, its nginx config passes
+`nginx -t`, and the API pod keeps the promises of DESIGN.md 10 and issue 6.
+"""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import k8s
+import pod
+
+SELECTOR_KINDS = ("Deployment", "Job")
+
+
+def _workloads():
+    return [o for _, o in k8s.objects() if o["kind"] in SELECTOR_KINDS]
+
+
+def test_every_manifest_parses_and_passes_the_schema():
+    files = k8s.manifest_files()
+    assert len(files) >= 8, files
+    bad = []
+    for name, o in k8s.objects():
+        for e in k8s.schema_errors(o):
+            bad.append(f"{name} {o.get('kind')} {o.get('metadata', {}).get('name')}: {e}")
+    assert not bad, "\n".join(bad)
+    kinds = {o["kind"] for _, o in k8s.objects()}
+    for kind in ("Namespace", "ConfigMap", "Deployment", "Service", "Ingress", "Job",
+                 "PodDisruptionBudget"):
+        assert kind in kinds, f"no {kind} in deploy/k8s/"
+
+
+def test_the_schema_refuses_a_misspelt_field():
+    # The check can fail: a typo in a probe's name and a port out of range.
+    d = k8s.find("Deployment", "honeydue-api")
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    c["livenesProbe"] = c.pop("livenessProbe")
+    c["ports"][0]["containerPort"] = 70000
+    errors = k8s.schema_errors(d)
+    assert any("livenesProbe" in e for e in errors), errors
+    assert any("70000" in e for e in errors), errors
+
+
+def test_objects_live_in_the_namespace_and_names_are_unique():
+    seen = set()
+    for name, o in k8s.objects():
+        key = (o["kind"], o["metadata"]["name"])
+        assert key not in seen, f"{key} twice"
+        seen.add(key)
+        if o["kind"] != "Namespace":
+            assert o["metadata"].get("namespace") == k8s.NAMESPACE, f"{name}: {key}"
+    # The Namespace comes first when a directory is applied in name order.
+    assert k8s.manifest_files()[0].endswith("00-namespace.yaml")
+
+
+def test_references_between_objects_resolve():
+    objs = [o for _, o in k8s.objects()]
+    by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+    secret = k8s.secret_template()
+    by[("Secret", secret["metadata"]["name"])] = secret
+    for w in _workloads():
+        wname = f"{w['kind']} {w['metadata']['name']}"
+        tmpl = w["spec"]["template"]
+        spec = tmpl["spec"]
+        if w["kind"] == "Deployment":
+            sel = w["spec"]["selector"]["matchLabels"]
+            assert sel.items() <= tmpl["metadata"]["labels"].items(), wname
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        used = set()
+        ports = {}
+        for c in k8s.all_containers(w):
+            for p in c.get("ports", []):
+                ports[p.get("name")] = p["containerPort"]
+                ports[p["containerPort"]] = p["containerPort"]
+        for c in k8s.all_containers(w):
+            for m in c.get("volumeMounts", []):
+                assert m["name"] in volumes, f"{wname}/{c['name']}: no volume {m['name']}"
+                used.add(m["name"])
+            for e in c.get("envFrom", []):
+                for kind, key in (("Secret", "secretRef"), ("ConfigMap", "configMapRef")):
+                    if key in e:
+                        assert (kind, e[key]["name"]) in by, f"{wname}: no {kind} {e[key]['name']}"
+            for e in c.get("env", []):
+                for kind, key, field in (("Secret", "secretKeyRef", "stringData"),
+                                         ("ConfigMap", "configMapKeyRef", "data")):
+                    r = e.get("valueFrom", {}).get(key)
+                    if r:
+                        src = by.get((kind, r["name"]))
+                        assert src and r["key"] in src.get(field, {}), f"{wname}: {kind} {r}"
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                port = c.get(probe, {}).get("httpGet", {}).get("port")
+                if port is not None:
+                    assert port in ports, f"{wname}/{c['name']} {probe}: no port {port} in the pod"
+        assert used == set(volumes), f"{wname}: volumes never mounted: {set(volumes) - used}"
+        for v in volumes.values():
+            if "configMap" in v:
+                cm = by.get(("ConfigMap", v["configMap"]["name"]))
+                assert cm, f"{wname}: no ConfigMap {v['configMap']['name']}"
+                for item in v["configMap"].get("items", []):
+                    assert item["key"] in cm["data"], f"{wname}: no key {item['key']}"
+            if "persistentVolumeClaim" in v:
+                claim = v["persistentVolumeClaim"]["claimName"]
+                assert ("PersistentVolumeClaim", claim) in by, f"{wname}: no PVC {claim}"
+    # Services select a Deployment's pods and name its ports; the Ingress and
+    # the budgets point at what exists.
+    deployments = [o for o in objs if o["kind"] == "Deployment"]
+
+    def selected(selector):
+        return [d for d in deployments
+                if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+
+    for o in objs:
+        if o["kind"] == "Service":
+            (d,) = selected(o["spec"]["selector"])
+            names = {p.get("name") for c in pod_containers(d) for p in c.get("ports", [])}
+            for p in o["spec"]["ports"]:
+                assert p["targetPort"] in names, f"Service {o['metadata']['name']}: {p}"
+        if o["kind"] == "PodDisruptionBudget":
+            assert len(selected(o["spec"]["selector"]["matchLabels"])) == 1, o["metadata"]["name"]
+        if o["kind"] == "Ingress":
+            for rule in o["spec"]["rules"]:
+                for p in rule["http"]["paths"]:
+                    svc = by[("Service", p["backend"]["service"]["name"])]
+                    pname = p["backend"]["service"]["port"].get("name")
+                    assert pname in {sp.get("name") for sp in svc["spec"]["ports"]}, pname
+
+
+def pod_containers(d):
+    return d["spec"]["template"]["spec"]["containers"]
+
+
+def test_configmap_is_a_fresh_rendering_of_its_sources():
+    r = subprocess.run(["/usr/bin/python3", os.path.join(k8s.REPO, "deploy", "render_configmap.py"),
+                        "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # And the check can fail: in a copy of its sources where the template
+    # changed and the ConfigMap did not, --check finds it stale.
+    with tempfile.TemporaryDirectory(prefix="hd-render.") as tree:
+        for d in ("deploy", "deploy/k8s", "nginx"):
+            os.makedirs(os.path.join(tree, d))
+        for f in ("deploy/render_configmap.py", "deploy/honeydue.conf", "deploy/k8s/10-configmap.yaml",
+                  "nginx/honeydue.conf.in", "nginx/fastcgi_params", "nginx/security_headers.conf"):
+            shutil.copy(os.path.join(k8s.REPO, f), os.path.join(tree, f))
+        tpl = os.path.join(tree, "nginx", "honeydue.conf.in")
+        with open(tpl, encoding="utf-8") as f:
+            text = f.read()
+        with open(tpl, "w", encoding="utf-8") as f:
+            f.write(text.replace("worker_connections 1024;", "worker_connections 512;"))
+        r = subprocess.run(["/usr/bin/python3", os.path.join(tree, "deploy", "render_configmap.py"),
+                            "--check"], capture_output=True, text=True)
+        assert r.returncode == 1 and "worker_connections 512;" in r.stdout, r.stdout + r.stderr
+    cm = k8s.find("ConfigMap", "honeydue-nginx")
+    with open(os.path.join(k8s.REPO, "nginx", "fastcgi_params"), encoding="utf-8") as f:
+        assert cm["data"]["fastcgi_params"] == f.read()
+    with open(os.path.join(k8s.REPO, "nginx", "security_headers.conf"), encoding="utf-8") as f:
+        assert cm["data"]["security_headers.conf"] == f.read()
+    with open(os.path.join(k8s.REPO, "deploy", "honeydue.conf"), encoding="utf-8") as f:
+        assert k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"] == f.read()
+    conf = cm["data"]["nginx.conf"]
+    assert not re.search(r"@[A-Z_]+@", conf), "a placeholder left in the pod's nginx.conf"
+
+
+def test_pod_nginx_config_trusts_the_pod_network_only():
+    conf = k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"]
+    assert "real_ip_header X-Forwarded-For;" in conf
+    assert re.search(r"set_real_ip_from 10\.0\.0\.0/8;", conf)
+    assert "listen 8080 default_server;" in conf
+    assert "error_log stderr" in conf
+    # /metrics and /api/internal/ allow loopback and the pod network, nothing else.
+    for loc in ("location ^~ /api/internal/ {", "location = /metrics {"):
+        body = conf.split(loc, 1)[1].split("}", 1)[0]
+        allows = re.findall(r"allow (\S+);", body)
+        assert allows == ["127.0.0.1", "10.0.0.0/8"], (loc, allows)
+        assert "deny all;" in body
+
+
+def test_nginx_accepts_the_pod_config():
+    d = k8s.find("Deployment", "honeydue-api")
+    with tempfile.TemporaryDirectory(prefix="hd-nginx-t.") as root:
+        p = pod.Pod(d, root, bin_dir=os.environ.get("DEPLOY_BIN", "build/asan"))
+        p.prepare()
+        conf = p.host_path("nginx", "/etc/nginx/honeydue/nginx.conf")
+        r = subprocess.run(["nginx", "-t", "-q", "-e", "stderr", "-c", conf],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        # The same check refuses a broken config.
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write("http { bogus_directive on; }\n")
+        r = subprocess.run(["nginx", "-t", "-q", "-e", "stderr", "-c", conf],
+                           capture_output=True, text=True)
+        assert r.returncode != 0
+
+
+def _sleep_seconds(cmd):
+    m = re.search(r"\bsleep (\d+)", " ".join(cmd))
+    return int(m.group(1)) if m else 0
+
+
+def test_api_pod_keeps_the_design():
+    d = k8s.find("Deployment", "honeydue-api")
+    spec = d["spec"]["template"]["spec"]
+    cs = {c["name"]: c for c in spec["containers"]}
+    assert set(cs) == {"nginx", "fcgi"}
+    fcgi, nginx = cs["fcgi"], cs["nginx"]
+    argv = fcgi["command"] + fcgi.get("args", [])
+    assert argv[0] == "spawn-fcgi" and "-n" in argv and argv[-1] == "/usr/local/bin/honeydue-fcgi"
+    sock = argv[argv.index("-s") + 1]
+    assert argv[argv.index("-M") + 1] == "0660"
+    # The socket's directory is one emptyDir both containers mount, and it is
+    # where the pod's nginx.conf passes requests.
+    sockdir = os.path.dirname(sock)
+    vols = {v["name"]: v for v in spec["volumes"]}
+    mounts = [{m["mountPath"]: m["name"] for m in c["volumeMounts"]} for c in (fcgi, nginx)]
+    assert mounts[0].get(sockdir) and mounts[0].get(sockdir) == mounts[1].get(sockdir)
+    assert "emptyDir" in vols[mounts[0][sockdir]]
+    conf = k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"]
+    assert f"fastcgi_pass unix:{sock};" in conf
+    # Probes: liveness /api/health/, readiness /api/ready/, a startup probe.
+    assert fcgi["livenessProbe"]["httpGet"]["path"] == "/api/health/"
+    assert fcgi["readinessProbe"]["httpGet"]["path"] == "/api/ready/"
+    assert nginx["readinessProbe"]["httpGet"]["path"] == "/api/ready/"
+    assert fcgi["startupProbe"]["httpGet"]["path"] == "/api/health/"
+    # Every container has requests and limits and runs as non-root.
+    for c in k8s.all_containers(d):
+        assert {"cpu", "memory"} <= set(c["resources"]["requests"]), c["name"]
+        assert {"cpu", "memory"} <= set(c["resources"]["limits"]), c["name"]
+        uid = c.get("securityContext", {}).get("runAsUser", spec["securityContext"].get("runAsUser"))
+        assert uid and uid != 0, c["name"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    # nginx's uid may use the socket through the pod's fsGroup (the socket's group).
+    assert spec["securityContext"]["fsGroup"] == fcgi["securityContext"]["runAsGroup"]
+    # Draining: nginx stops taking requests before the pool does, and the
+    # grace period covers the pool's preStop plus its shutdown bound.
+    nginx_wait = _sleep_seconds(nginx["lifecycle"]["preStop"]["exec"]["command"])
+    pool_wait = _sleep_seconds(fcgi["lifecycle"]["preStop"]["exec"]["command"])
+    assert 0 < nginx_wait < pool_wait
+    assert "-s quit" in " ".join(nginx["lifecycle"]["preStop"]["exec"]["command"])
+    cfg = pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+    bound = int(cfg.get("HONEYDUE_SHUTDOWN_TIMEOUT", "20"))
+    assert spec["terminationGracePeriodSeconds"] > pool_wait + bound
+    # Rolled, not half-updated, when the config changes (deploy.sh fills it in).
+    for name in ("honeydue-api", "honeydue-worker"):
+        ann = k8s.find("Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+        assert ann["honeydue.dev/config-hash"] == "CONFIG_HASH"
+
+
+def test_app_images_are_the_placeholder_and_the_config_file_is_mounted():
+    for w in _workloads():
+        spec = k8s.pod_spec(w)
+        for c in k8s.all_containers(w):
+            if "honeydue" not in c["image"]:
+                continue
+            assert c["image"] == k8s.IMAGE_PLACEHOLDER, (w["metadata"]["name"], c["image"])
+            if c["name"] == "assets":
+                continue
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            assert env.get("HONEYDUE_CONFIG") == "/etc/honeydue/honeydue.conf", c["name"]
+            mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+            vol = {v["name"]: v for v in spec["volumes"]}[mounts["/etc/honeydue"]]
+            assert vol["configMap"]["name"] == "honeydue-config"
+            assert {"secretRef": {"name": "honeydue-secrets"}} in c.get("envFrom", [])
+    job = k8s.find("Job", "honeydue-migrate")
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    assert c["command"][0] == "/usr/local/bin/honeydue-migrate" and c["command"][-1] == "up"
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    worker = k8s.find("Deployment", "honeydue-worker")
+    assert pod_containers(worker)[0]["command"] == ["/usr/local/bin/honeydue-worker"]
+
+
+def test_secret_template_holds_no_secret():
+    s = k8s.secret_template()
+    assert s["kind"] == "Secret" and s["metadata"]["name"] == "honeydue-secrets"
+    assert "data" not in s, "base64 data in the template: values belong in the cluster only"
+    for key, value in s["stringData"].items():
+        assert "CHANGE_ME" in value, key
+    assert {"SECRET_KEY", "DB_PASSWORD", "SMTP_URL"} <= set(s["stringData"])
+    # Not picked up by `kubectl apply -f deploy/k8s/`.
+    assert not any("secret" in os.path.basename(f) for f in k8s.manifest_files())
+    # No secret in the config file either (it overrides the environment).
+    cfg = pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+    assert not set(cfg) & set(s["stringData"]), set(cfg) & set(s["stringData"])
+
+
+def test_redis_has_a_memory_cap_that_never_evicts_jobs():
+    d = k8s.find("Deployment", "redis")
+    (c,) = pod_containers(d)
+    argv = c.get("command", []) + c.get("args", [])
+    assert "--maxmemory" in argv
+    assert argv[argv.index("--maxmemory") + 1].endswith("mb")
+    # volatile-lru: only keys with a TTL (the cache) are evicted; queue keys
+    # have none (README, Configuration). allkeys-lru could drop queued jobs.
+    assert argv[argv.index("--maxmemory-policy") + 1] == "volatile-lru"
+    limit = c["resources"]["limits"]["memory"]
+    assert int(argv[argv.index("--maxmemory") + 1][:-2]) < int(limit.rstrip("Mi"))

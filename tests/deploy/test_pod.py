@@ -1,0 +1,298 @@
+"""Pods on localhost: the migrate Job's, the API Deployment's and the
+worker's containers started on this host exactly as their manifests say
+(pod.py: only paths and ports rewritten, and the config file pointed at the
+test stack's Postgres and Redis), then stopped as Kubernetes stops them.
+
+Needs tests/deploy/run.sh's environment: DEPLOY_BIN (the binaries standing
+for the image's /usr/local/bin), the stack's DB_PORT, REDIS_URL and
+SMTP_URL, and DEPLOY_POD_PORT (the host port for the pod's 8080).
+"""
+import glob
+import os
+import re
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import k8s
+import pod
+
+SETPRIV = shutil.which("setpriv")
+
+
+def _env(name):
+    v = os.environ.get(name)
+    assert v, f"{name} is not set: run tests/deploy/run.sh (the stack did not start?)"
+    return v
+
+
+def _psql(sql, db="postgres"):
+    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                        "-p", _env("DB_PORT"), "-U", "postgres", "-d", db, "-At", "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"psql failed: {sql}\n{p.stderr}"
+    return p.stdout.rstrip("\n")
+
+
+class Scratch:
+    """A fresh database and a temp root for one test; removes both."""
+
+    def __init__(self, label):
+        self.db = f"deploy_{label}_{secrets.token_hex(4)}"
+        self.root = tempfile.mkdtemp(prefix=f"hd-pod-{label}.")
+        os.chmod(self.root, 0o755)
+        self.pods = []
+
+    def __enter__(self):
+        _psql(f'CREATE DATABASE "{self.db}"')
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.pods:
+            p.stop_all()
+        _psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def pod(self, workload, ports=None):
+        """A Pod of WORKLOAD on this scratch's database, the test Secret and
+        the sanitizers' logs in its own log directory."""
+        redis = re.match(r"redis://([^:/]+):(\d+)", _env("REDIS_URL"))
+        config = {"DB_HOST": "127.0.0.1", "DB_PORT": _env("DB_PORT"), "DB_NAME": self.db,
+                  "DB_USER": "postgres", "DB_SSLMODE": "disable",
+                  "REDIS_URL": f"redis://{redis.group(1)}:{redis.group(2)}/0"}
+        root = os.path.join(self.root, workload["metadata"]["name"])
+        logs = os.path.join(root, "log")
+        extra = {"ASAN_OPTIONS": f"detect_leaks=1:abort_on_error=0:log_path={logs}/asan",
+                 "UBSAN_OPTIONS": f"print_stacktrace=1:halt_on_error=0:log_path={logs}/ubsan"}
+        p = pod.Pod(workload, root, _env("DEPLOY_BIN"), ports=ports, config=config,
+                    secret=stack_secret(), extra_env=extra)
+        p.prepare()
+        self.pods.append(p)
+        return p
+
+
+def stack_secret():
+    """The Secret template's keys with values for the test stack."""
+    known = {"SECRET_KEY": secrets.token_hex(32), "DB_PASSWORD": "",
+             "SMTP_URL": _env("SMTP_URL")}
+    keys = k8s.secret_template()["stringData"]
+    missing = set(keys) - set(known)
+    assert not missing, f"the test has no value for the Secret's {missing}"
+    return {k: known[k] for k in keys}
+
+
+def _sanitizer_reports(p):
+    out = []
+    for f in sorted(glob.glob(os.path.join(p.log_dir, "asan.*")) +
+                    glob.glob(os.path.join(p.log_dir, "ubsan.*"))):
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            out.append(f"--- {f}\n{fh.read()}")
+    return out
+
+
+def _run_migrate_job(scratch):
+    job = k8s.find("Job", "honeydue-migrate")
+    p = scratch.pod(job)
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    rc = p.run_to_end(c["name"], timeout=60)
+    assert rc == 0, f"the migrate Job's command failed ({rc}):\n{p.log(c['name'])}"
+    assert not _sanitizer_reports(p), _sanitizer_reports(p)
+    return p
+
+
+def _newest_migration():
+    names = os.listdir(os.path.join(k8s.REPO, "migrations"))
+    return max(int(n.split("_", 1)[0]) for n in names if re.match(r"^\d+_.*\.sql$", n))
+
+
+def test_migrate_job_migrates_a_fresh_database():
+    with Scratch("job") as s:
+        _run_migrate_job(s)
+        newest = _newest_migration()
+        assert _psql("SELECT max(version_id) FROM goose_db_version", s.db) == str(newest)
+        assert _psql("SELECT count(*) FROM goose_db_version WHERE NOT is_applied", s.db) == "0"
+        assert _psql("SELECT to_regclass('public.task_task') IS NOT NULL", s.db) == "t"
+        # The next deploy's Job on a migrated database: nothing to do, success.
+        _run_migrate_job(s)
+        assert _psql("SELECT count(*) FROM goose_db_version", s.db) == str(newest + 1)
+
+
+def _get(port, path, timeout=3):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError as e:
+        return None, str(e).encode()
+
+
+def _proc_status(pid):
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def _children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if _proc_status(d).get("PPid") == str(pid):
+                    out.append(int(d))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return out
+
+
+def _connect_as(path, uid, gid, groups):
+    """Whether a process with these ids may connect to the unix socket PATH."""
+    code = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+            "try:\n s.connect(sys.argv[1])\nexcept PermissionError:\n sys.exit(13)\n")
+    grp = [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    r = subprocess.run([SETPRIV, f"--reuid={uid}", f"--regid={gid}", *grp, "--",
+                        "/usr/bin/python3", "-c", code, path], capture_output=True, text=True)
+    assert r.returncode in (0, 13), r.stderr
+    return r.returncode == 0
+
+
+def _probe_port(container_port, ports):
+    return ports[container_port] if isinstance(container_port, int) else ports["http"]
+
+
+def test_api_pod_serves_through_its_nginx_and_drains_on_termination():
+    d = k8s.find("Deployment", "honeydue-api")
+    spec = d["spec"]["template"]["spec"]
+    port = int(_env("DEPLOY_POD_PORT"))
+    with Scratch("api") as s:
+        _run_migrate_job(s)  # the deploy's order: the Job, then the pods
+        p = s.pod(d, ports={8080: port})
+        # Init containers to completion, then the containers together.
+        for c in spec.get("initContainers", []):
+            rc = p.run_to_end(c["name"], timeout=30)
+            assert rc == 0, f"init container {c['name']} failed ({rc}):\n{p.log(c['name'])}"
+        for c in spec["containers"]:
+            p.start(c["name"])
+        deadline = time.monotonic() + 45
+        status = None
+        while time.monotonic() < deadline:
+            status, body = _get(port, "/api/ready/")
+            if status == 200:
+                break
+            for name, proc in p.procs.items():
+                assert proc.poll() is None or name in [c["name"] for c in spec.get("initContainers", [])], \
+                    f"{name} exited ({proc.returncode}):\n{p.log(name)}"
+            time.sleep(0.3)
+        assert status == 200, f"/api/ready/ answered {status}\nfcgi:\n{p.log('fcgi')}\nnginx:\n{p.log('nginx')}"
+        assert b'"database"' in body or b"ok" in body, body
+        # Every HTTP probe of the pod passes, on the port the pod would use.
+        ports = {8080: port, "http": port}
+        for c in spec["containers"]:
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                get = c.get(probe, {}).get("httpGet")
+                if get:
+                    st, _ = _get(_probe_port(get["port"], ports), get["path"])
+                    assert st == 200, f"{c['name']} {probe} {get['path']}: {st}"
+        # What the init container copied is what nginx serves.
+        st, body = _get(port, "/api/openapi.yaml")
+        assert st == 200 and b"\nopenapi: " in body, (st, body[:40])
+        st, body = _get(port, "/")
+        assert st == 200 and b"<html" in body.lower(), st
+        # /metrics from loopback (the pod's own network) is allowed.
+        st, _ = _get(port, "/metrics")
+        assert st == 200, st
+
+        # spawn-fcgi -n exec'd the master: the container's process is honeydue-fcgi.
+        fcgi = p.procs["fcgi"]
+        assert os.readlink(f"/proc/{fcgi.pid}/exe").endswith("/honeydue-fcgi")
+        fcgi_cmd = p.containers["fcgi"]["command"]
+        sock = p.host_path("fcgi", fcgi_cmd[fcgi_cmd.index("-s") + 1])
+        st_sock = os.stat(sock)
+        assert stat.S_ISSOCK(st_sock.st_mode)
+        assert stat.S_IMODE(st_sock.st_mode) == 0o660, oct(st_sock.st_mode)
+        if pod.IS_ROOT:
+            fs_group = spec["securityContext"]["fsGroup"]
+            uid, gid, _ = p.identity("fcgi")
+            assert _proc_status(fcgi.pid)["Uid"].split()[0] == str(uid)
+            assert st_sock.st_uid == uid and st_sock.st_gid == fs_group
+            # nginx runs wholly as its uid, with the pod's fsGroup among its
+            # groups, and that group is what lets it use the socket.
+            nuid, ngid, ngroups = p.identity("nginx")
+            nginx_master = p.procs["nginx"].pid
+            workers = _children(nginx_master)
+            assert workers, "no nginx workers"
+            for pid in [nginx_master] + workers:
+                ps = _proc_status(pid)
+                assert ps["Uid"].split()[0] == str(nuid), ps["Uid"]
+                assert str(fs_group) in ps["Groups"].split(), ps["Groups"]
+            assert _connect_as(sock, nuid, ngid, ngroups)
+            assert not _connect_as(sock, nuid, ngid, [])
+
+        # Termination as the kubelet does it: both preStop hooks at once;
+        # the pod keeps serving while they run; then the stop signals (the
+        # stock nginx image's STOPSIGNAL is SIGQUIT, the pool gets SIGTERM),
+        # and every process exits cleanly within the grace period.
+        start = time.monotonic()
+        grace = spec["terminationGracePeriodSeconds"]
+        hooks = {c["name"]: p.exec(c["name"], c["lifecycle"]["preStop"]["exec"]["command"])
+                 for c in spec["containers"] if c.get("lifecycle", {}).get("preStop")}
+        assert set(hooks) == {"nginx", "fcgi"}
+        during = []
+
+        def poll_during():
+            time.sleep(1)
+            during.append(_get(port, "/api/ready/")[0])
+
+        t = threading.Thread(target=poll_during)
+        t.start()
+        t.join()
+        assert during == [200], f"not serving during preStop: {during}"
+        for name, h in hooks.items():
+            rc = h.wait(timeout=grace)
+            assert rc == 0, f"{name} preStop failed ({rc})"
+        deadline = start + grace
+        if p.wait_exit("nginx", time.monotonic() + 5) is None:
+            p.procs["nginx"].send_signal(3)  # SIGQUIT
+        fcgi.terminate()
+        assert p.wait_exit("nginx", deadline) == 0, f"nginx:\n{p.log('nginx')}"
+        assert p.wait_exit("fcgi", deadline) == 0, f"fcgi:\n{p.log('fcgi')}"
+        assert time.monotonic() - start < grace
+        assert not os.path.exists(sock) or not _connectable(sock)
+        assert not _sanitizer_reports(p), _sanitizer_reports(p)
+
+
+def _connectable(path):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def test_worker_pod_runs_and_stops_on_sigterm():
+    d = k8s.find("Deployment", "honeydue-worker")
+    spec = d["spec"]["template"]["spec"]
+    with Scratch("worker") as s:
+        _run_migrate_job(s)
+        p = s.pod(d)
+        (c,) = spec["containers"]
+        proc = p.start(c["name"])
+        time.sleep(3)
+        assert proc.poll() is None, f"the worker exited ({proc.returncode}):\n{p.log(c['name'])}"
+        if pod.IS_ROOT:
+            uid, _, _ = p.identity(c["name"])
+            assert _proc_status(proc.pid)["Uid"].split()[0] == str(uid)
+        start = time.monotonic()
+        proc.terminate()
+        assert p.wait_exit(c["name"], start + spec["terminationGracePeriodSeconds"]) == 0, \
+            p.log(c["name"])
+        assert not _sanitizer_reports(p), _sanitizer_reports(p)
