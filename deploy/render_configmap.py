@@ -61,7 +61,13 @@ def render_nginx():
     while lines and (lines[0].startswith("#") or not lines[0].strip()):
         lines.pop(0)  # the template's header, which explains the placeholders
     out = []
+    skipping = False
     for line in lines:
+        if "# bench-only: begin" in line:  # the bench's bare responder: not in a pod
+            skipping = True
+        if skipping:
+            skipping = "# bench-only: end" not in line
+            continue
         indent = len(line) - len(line.lstrip(" "))
         if line.strip() == "@TRUSTED@":
             line = " " * indent + block(trusted, indent)

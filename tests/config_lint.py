@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""config_lint.py - the configuration keys agree in three places: every key
+"""config_lint.py - the configuration keys agree in four places: every key
 the C code reads (config_get/config_int, and the required lists) is in
 fcgi-app/config.c's table (a key missing there is never read from the
-environment or HONEYDUE_CONFIG: its default always wins), and the table and
-the README's Configuration table list the same keys. Exit 1 with the
+environment or HONEYDUE_CONFIG: its default always wins), the table and
+the README's Configuration table list the same keys, and every key of the
+cluster's config file (deploy/honeydue.conf) is one the table knows. Exit 1 with the
 differences; run by `make lint` and counted as one test by `make test`."""
 import glob
 import re
@@ -56,6 +57,16 @@ for key in sorted(table - documented):
     problems.append(f"{key} is in config.c's table but not in the README's Configuration table")
 for key in sorted(documented - table - {"HONEYDUE_CONFIG"}):
     problems.append(f"{key} is in the README's Configuration table but not in config.c's table")
+try:
+    deploy_conf = read("deploy/honeydue.conf")
+except FileNotFoundError:
+    deploy_conf = ""
+for n, line in enumerate(deploy_conf.splitlines(), 1):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        key = line.split("=", 1)[0].strip()
+        if key not in table:
+            problems.append(f"deploy/honeydue.conf:{n}: {key} is not a configuration key")
 for p in problems:
     print("config lint:", p)
 print(f"config lint: {len(table)} keys, {len(used)} read, {len(documented)} documented, "

@@ -169,6 +169,7 @@ def test_pod_nginx_config_trusts_the_pod_network_only():
     assert re.search(r"set_real_ip_from 10\.0\.0\.0/8;", conf)
     assert "listen 8080 default_server;" in conf
     assert "error_log stderr" in conf
+    assert "/bench/" not in conf and "bare.sock" not in conf  # the bench's responder stays local
     # /metrics and /api/internal/ allow loopback and the pod network, nothing else.
     for loc in ("location ^~ /api/internal/ {", "location = /metrics {"):
         body = conf.split(loc, 1)[1].split("}", 1)[0]
