@@ -311,7 +311,9 @@ dir $REDIS_DIR
 save ""
 appendonly no
 maxmemory 64mb
-maxmemory-policy allkeys-lru
+# As the README advises for one Redis holding both the cache (every key with
+# a TTL) and the job queues (none): evict cache entries, never queued jobs.
+maxmemory-policy volatile-lru
 EOF
     fi
     [ -r "$REDIS_DIR/redis.conf" ] || die "no $REDIS_DIR/redis.conf (start the stack with up first)"
