@@ -73,7 +73,13 @@ int authn_request(req *r)
     }
     r->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     r->is_staff = PQgetvalue(res, 0, 1)[0] == 't';
+    int stale = PQgetvalue(res, 0, 2)[0] == 't';
     PQclear(res);
+    if (stale) { /* hourly at most: a failure only delays the record */
+        PGresult *touch = db_exec("auth_token_touch", 1, params, NULL, &r->db_us);
+        if (touch != NULL)
+            PQclear(touch);
+    }
     char val[48];
     int n = snprintf(val, sizeof(val), "%lld:%d", r->user_id, r->is_staff);
     cache_fill(key, gen, val, (size_t)n, AUTHN_CACHE_TTL, &r->cache_us);

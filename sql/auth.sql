@@ -5,20 +5,18 @@
 
 -- name: auth_token_user
 -- Every authenticated request the auth cache misses (once a minute per token
--- at most): token hash -> active user. It also records that the token was
--- used, at most once an hour, so the admin API's last_active and its 7/30-day
--- figures count people whose app stays logged in for months.
-WITH hit AS (
-    SELECT u.id, u.is_staff, t.last_used
-    FROM user_authtoken t JOIN auth_user u ON u.id = t.user_id
-    WHERE t.key_hash = $1 AND u.is_active
-), touch AS (
-    UPDATE user_authtoken SET last_used = now()
-    WHERE key_hash = $1
-      AND EXISTS (SELECT 1 FROM hit
-                  WHERE last_used IS NULL OR last_used < now() - interval '1 hour')
-)
-SELECT id, is_staff FROM hit
+-- at most): token hash -> active user, and whether the token's last use is
+-- unrecorded or over an hour old (then authn.c runs auth_token_touch).
+SELECT u.id, u.is_staff, t.last_used IS NULL OR t.last_used < now() - interval '1 hour'
+FROM user_authtoken t JOIN auth_user u ON u.id = t.user_id
+WHERE t.key_hash = $1 AND u.is_active
+
+-- name: auth_token_touch
+-- Record that token $1 was used, at most once an hour, so the admin API's
+-- last_active and its 7/30-day figures count people whose app stays logged
+-- in for months.
+UPDATE user_authtoken SET last_used = now()
+WHERE key_hash = $1 AND (last_used IS NULL OR last_used < now() - interval '1 hour')
 
 -- name: users_taken
 -- Which of username ($1) and email ($2) are already in use.
