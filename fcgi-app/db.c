@@ -63,6 +63,23 @@ static int prepare_all(PGconn *c)
     return 0;
 }
 
+static const sql_query *find_query(const char *name);
+static PGresult *run(const sql_query *q, int n, const char *const *params);
+
+/* sql/session.sql: one large allocation in the new backend, so that glibc
+ * there stops trimming its heap after every list it builds. Best effort. */
+static void warm_heap(void)
+{
+    const sql_query *q = find_query("session_warm_heap");
+    const char *bytes = "4194304";
+    if (q == NULL)
+        return;
+    PGresult *res = run(q, 1, &bytes);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        log_line(LOG_WARN, "db", "session_warm_heap: %s", PQresultErrorMessage(res));
+    PQclear(res);
+}
+
 int db_open(void)
 {
     const char *p = config_get("DB_PREPARED");
@@ -82,6 +99,7 @@ int db_open(void)
         return -1;
     }
     conn = c;
+    warm_heap();
     return 0;
 }
 
