@@ -10,7 +10,9 @@
  *
  * The supervisor forwards SIGTERM/SIGQUIT (graceful: each process finishes
  * its job, bounded by HONEYDUE_SHUTDOWN_TIMEOUT) and SIGINT (at once), and
- * respawns a process that died; SIGUSR1 reopens LOG_FILE in the supervisor
+ * respawns a process that died; SIGHUP re-reads the configuration (the
+ * environment and HONEYDUE_CONFIG) and replaces every process, the old ones
+ * finishing their job first; SIGUSR1 reopens LOG_FILE in the supervisor
  * and in every process (each between two jobs). Each process takes jobs from the queues in
  * a weighted order (critical 6, default 3, low 1), runs one at a time under
  * a lease it keeps extending, and logs one JSON line per job.
@@ -242,6 +244,7 @@ static int worker_loop(void)
     sa.sa_flags = 0;
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL);
+    signal(SIGHUP, SIG_IGN); /* a reload is the supervisor's (a group-wide HUP too) */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -290,9 +293,32 @@ static int worker_loop(void)
 
 #define MAX_PROCS 64
 
+/* SIGHUP: re-read the configuration. Returns the new process count, or
+ * -1 when the file does not read (the running configuration stays). */
+static int reload_config(void)
+{
+    if (config_load() != 0) {
+        log_line(LOG_ERROR, "reload", "reload aborted: configuration unreadable");
+        return -1;
+    }
+    log_set_level(config_get("LOG_LEVEL"));
+    if (log_open(config_get("LOG_FILE")) != 0)
+        log_line(LOG_ERROR, "reload", "cannot open LOG_FILE: %s", strerror(errno));
+    lease_s = (int)config_int("HONEYDUE_JOB_LEASE_SECONDS", 30);
+    long n = config_int("HONEYDUE_JOB_WORKERS", 2);
+    if (n < 1 || n > MAX_PROCS / 2) {
+        log_line(LOG_ERROR, "reload", "HONEYDUE_JOB_WORKERS must be 1 to %d; keeping the count",
+                 MAX_PROCS / 2);
+        return 0;
+    }
+    return (int)n;
+}
+
 static int supervise(int n)
 {
-    pid_t pids[MAX_PROCS] = {0};
+    /* pids[0..n): the current processes; old[]: those a reload retired,
+     * finishing their job before they exit. */
+    pid_t pids[MAX_PROCS] = {0}, old[MAX_PROCS] = {0};
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -318,13 +344,18 @@ static int supervise(int n)
             }
             alive += pids[i] != 0;
         }
+        for (int i = 0; i < MAX_PROCS; i++)
+            alive += old[i] != 0;
         if (stopping && alive == 0)
             return 0;
         if (stopping && now >= deadline) {
             log_line(LOG_WARN, "stop", "shutdown timeout: killing %d worker(s)", alive);
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < MAX_PROCS; i++) {
                 if (pids[i] != 0)
                     kill(pids[i], SIGKILL);
+                if (old[i] != 0)
+                    kill(old[i], SIGKILL);
+            }
             deadline = now + 60000;
         }
         struct timespec ts = {0, 200000000};
@@ -332,15 +363,46 @@ static int supervise(int n)
         if (sig == SIGUSR1) {
             reopen_requested = sig;
             reopen_log_if_asked("stop");
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < MAX_PROCS; i++) {
                 if (pids[i] != 0)
                     kill(pids[i], SIGUSR1);
+                if (old[i] != 0)
+                    kill(old[i], SIGUSR1);
+            }
+        }
+        if (sig == SIGHUP && !stopping) {
+            int want = reload_config();
+            if (want >= 0) {
+                /* New processes start at once with the new configuration;
+                 * the old ones finish their job (SIGTERM is graceful). */
+                int retired = 0;
+                for (int i = 0; i < MAX_PROCS; i++) {
+                    if (pids[i] == 0)
+                        continue;
+                    for (int j = 0; j < MAX_PROCS; j++)
+                        if (old[j] == 0) {
+                            old[j] = pids[i];
+                            break;
+                        }
+                    kill(pids[i], SIGTERM);
+                    pids[i] = 0;
+                    retired++;
+                }
+                if (want > 0)
+                    n = want;
+                next_spawn = 0;
+                log_line(LOG_INFO, "reload", "reloaded: %d job worker(s) retiring, %d starting",
+                         retired, n);
+            }
         }
         if (sig == SIGTERM || sig == SIGQUIT || sig == SIGINT) {
             log_line(LOG_INFO, "stop", "stopping %d job worker(s) (signal %d)", alive, sig);
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < MAX_PROCS; i++) {
                 if (pids[i] != 0)
                     kill(pids[i], sig == SIGINT ? SIGKILL : SIGTERM);
+                if (old[i] != 0)
+                    kill(old[i], sig == SIGINT ? SIGKILL : SIGTERM);
+            }
             if (!stopping)
                 deadline = now + config_int("HONEYDUE_SHUTDOWN_TIMEOUT", 30) * 1000;
             stopping = 1;
@@ -348,10 +410,16 @@ static int supervise(int n)
         int status;
         pid_t dead;
         while ((dead = waitpid(-1, &status, WNOHANG)) > 0) {
-            for (int i = 0; i < n; i++)
+            int retiring = 0;
+            for (int i = 0; i < MAX_PROCS; i++) {
                 if (pids[i] == dead)
                     pids[i] = 0;
-            if (!stopping)
+                if (old[i] == dead) {
+                    old[i] = 0;
+                    retiring = 1;
+                }
+            }
+            if (!stopping && !retiring)
                 log_line(LOG_WARN, "worker", "job worker %d ended (status %d); respawning",
                          (int)dead, status);
         }
@@ -486,8 +554,8 @@ int main(int argc, char **argv)
         return 1;
     lease_s = (int)config_int("HONEYDUE_JOB_LEASE_SECONDS", 30);
     long n = config_int("HONEYDUE_JOB_WORKERS", 2);
-    if (n < 1 || n > MAX_PROCS) {
-        log_line(LOG_ERROR, "start", "HONEYDUE_JOB_WORKERS must be 1 to %d", MAX_PROCS);
+    if (n < 1 || n > MAX_PROCS / 2) {
+        log_line(LOG_ERROR, "start", "HONEYDUE_JOB_WORKERS must be 1 to %d", MAX_PROCS / 2);
         return 1;
     }
     if (pidfile != NULL && pidfile_write(pidfile) != 0)

@@ -319,6 +319,51 @@ def test_sigterm_lets_the_running_job_finish_and_takes_no_new_one():
     assert count("processed:noop") == done + 2
 
 
+def children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return sorted(int(x) for x in out.split())
+
+
+def test_sighup_rereads_the_config_and_replaces_processes_after_their_job():
+    """The worker's supervisor takes SIGHUP like the API's master: the config
+    file is read again, new processes start with it, and the old ones finish
+    the job they hold first. A broken file changes nothing."""
+    d = os.path.join(os.environ["HD_STATE"], unique("hup"))
+    os.makedirs(d)
+    conf, log = os.path.join(d, "worker.conf"), os.path.join(d, "worker.log")
+    with open(conf, "w") as f:
+        f.write("HONEYDUE_JOB_WORKERS=1\n")
+    stack("worker-stop")  # only this worker takes jobs here
+    sup = subprocess.Popen([BIN], env=dict(os.environ, HONEYDUE_CONFIG=conf, LOG_FILE=log),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        first = wait_for(lambda: len(children(sup.pid)) == 1 and children(sup.pid), what="one process")
+        done = count("processed:noop")
+        tag = unique("hupjob")
+        cli("enqueue", "noop", json.dumps({"tag": tag, "sleep_ms": 1500}))
+        wait_for(lambda: any(tag in v for v in redis_cli("HVALS", "hd:active")), what="the job to start")
+        with open(conf, "w") as f:
+            f.write("HONEYDUE_JOB_WORKERS=3\n")
+        sup.send_signal(signal.SIGHUP)
+        three = wait_for(lambda: (lambda c: len(c) == 3 and not set(first) & set(c) and c)(children(sup.pid)),
+                         timeout=15, what="three new processes and the old one gone")
+        assert count("processed:noop") == done + 1 and not dead_with(tag)  # finished, not cut
+        assert "reloaded: 1 job worker(s) retiring, 3 starting" in open(log).read()
+        # A file that does not read keeps the running configuration.
+        with open(conf, "w") as f:
+            f.write("HONEYDUE_JOB_WORKERS=1\nnot a setting\n")
+        sup.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload aborted" in open(log).read(), what="the aborted reload")
+        time.sleep(0.5)
+        assert children(sup.pid) == three
+        cli("enqueue", "noop", json.dumps({"tag": unique("after")}))
+        wait_for(lambda: count("processed:noop") == done + 2, what="a job after the reloads")
+    finally:
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=30) == 0
+        stack("worker-start")
+
+
 def metric(text, name, default=None):
     for line in text.splitlines():
         if line.startswith(name + " "):
