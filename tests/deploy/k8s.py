@@ -226,6 +226,18 @@ KINDS = {
                     ["name", "port"])}, ["service"]),
             }, ["path", "pathType", "backend"])}}, ["paths"])})},
     })),
+    "NetworkPolicy": top("networking.k8s.io/v1", "NetworkPolicy", obj({
+        "podSelector": ref("labelSelector"),
+        "policyTypes": {"type": "array", "items": {"enum": ["Ingress", "Egress"]}},
+        "ingress": {"type": "array", "items": obj({
+            "from": {"type": "array", "items": {
+                **obj({"podSelector": ref("labelSelector"),
+                       "namespaceSelector": ref("labelSelector"),
+                       "ipBlock": obj({"cidr": S, "except": STRS}, ["cidr"])}),
+                "minProperties": 1}},
+            "ports": {"type": "array", "items": obj({
+                "protocol": {"enum": ["TCP", "UDP", "SCTP"]}, "port": PORT, "endPort": INT})}})},
+    }, ["podSelector"])),
     "PodDisruptionBudget": top("policy/v1", "PodDisruptionBudget", {
         **obj({"minAvailable": INT_OR_STR, "maxUnavailable": INT_OR_STR,
                "selector": ref("labelSelector"),

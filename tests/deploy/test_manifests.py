@@ -296,3 +296,24 @@ def test_redis_has_a_memory_cap_that_never_evicts_jobs():
     assert argv[argv.index("--maxmemory-policy") + 1] == "volatile-lru"
     limit = c["resources"]["limits"]["memory"]
     assert int(argv[argv.index("--maxmemory") + 1][:-2]) < int(limit.rstrip("Mi"))
+
+
+def test_redis_answers_only_the_api_and_worker_pods():
+    """The NetworkPolicy selects exactly the Redis pods and lets in only the
+    API and worker pods, on Redis's port: its selectors match the
+    Deployments' pod labels, so a relabelled Deployment fails here."""
+    pol = k8s.find("NetworkPolicy", "redis")
+    labels = {name: k8s.find("Deployment", name)["spec"]["template"]["metadata"]["labels"]
+              for name in ("redis", "honeydue-api", "honeydue-worker")}
+    sel = pol["spec"]["podSelector"]["matchLabels"]
+    assert sel.items() <= labels["redis"].items()
+    assert not sel.items() <= labels["honeydue-api"].items()
+    assert pol["spec"]["policyTypes"] == ["Ingress"] and len(pol["spec"]["ingress"]) == 1
+    rule = pol["spec"]["ingress"][0]
+    peers = [p["podSelector"]["matchLabels"] for p in rule["from"]]
+    assert all(set(p) == {"podSelector"} for p in rule["from"])  # this namespace only
+    allowed = {name for name, lab in labels.items() if any(p.items() <= lab.items() for p in peers)}
+    assert allowed == {"honeydue-api", "honeydue-worker"}, allowed
+    redis_ports = [p["containerPort"] for c in k8s.pod_spec(k8s.find("Deployment", "redis"))["containers"]
+                   for p in c.get("ports", [])]
+    assert [p["port"] for p in rule["ports"]] == redis_ports == [6379]
