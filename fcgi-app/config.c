@@ -47,6 +47,7 @@ static config_entry config_table[] = {
     {"SMTP_URL", NULL, NULL},
     {"SMTP_FROM", NULL, NULL},
     {"SMTP_TIMEOUT_SECONDS", "30", NULL},
+    {"SMTP_CA_FILE", NULL, NULL},
     {"STORAGE_DIR", NULL, NULL},
     {"HONEYDUE_JOB_WORKERS", "2", NULL},
     {"HONEYDUE_JOB_LEASE_SECONDS", "30", NULL},

@@ -15,10 +15,12 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAIL_ADDR_MAX 256 /* RFC 5321 caps a path at 256 octets */
 #define MAIL_NAME_MAX 256
@@ -508,7 +510,8 @@ static struct {
     char *user;  /* NULL: no AUTH */
     char *pass;
     int starttls;
-    char *from; /* SMTP_FROM as configured */
+    char *from;    /* SMTP_FROM as configured */
+    char *ca_file; /* SMTP_CA_FILE: trust this CA bundle instead of the system's */
     char from_addr[MAIL_ADDR_MAX];
     long timeout;
     long connections; /* opened so far */
@@ -525,7 +528,8 @@ static void mail_clear_config(void)
         sodium_memzero(mail.pass, strlen(mail.pass));
     free(mail.pass);
     free(mail.from);
-    mail.url = mail.shown = mail.user = mail.pass = mail.from = NULL;
+    free(mail.ca_file);
+    mail.url = mail.shown = mail.user = mail.pass = mail.from = mail.ca_file = NULL;
     mail.ready = 0;
 }
 
@@ -643,6 +647,15 @@ int mail_setup(void)
     }
     if ((mail.from = strdup(config_get("SMTP_FROM"))) == NULL)
         goto fail;
+    const char *ca = config_get("SMTP_CA_FILE");
+    if (ca != NULL && *ca != '\0') {
+        if (access(ca, R_OK) != 0) {
+            log_line(LOG_ERROR, "mail", "SMTP_CA_FILE %s: %s", ca, strerror(errno));
+            goto fail;
+        }
+        if ((mail.ca_file = strdup(ca)) == NULL)
+            goto fail;
+    }
     mail.timeout = config_int("SMTP_TIMEOUT_SECONDS", 30);
     if (mail.timeout <= 0)
         mail.timeout = 30;
@@ -749,6 +762,8 @@ int mail_send(const char *to, const char *subject, const char *text, const char 
     MAIL_OPT(CURLOPT_CONNECTTIMEOUT, connect);
     MAIL_OPT(CURLOPT_TIMEOUT, mail.timeout);
     MAIL_OPT(CURLOPT_USE_SSL, mail.starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+    if (mail.ca_file != NULL)
+        MAIL_OPT(CURLOPT_CAINFO, mail.ca_file);
     if (mail.user != NULL) {
         MAIL_OPT(CURLOPT_USERNAME, mail.user);
         MAIL_OPT(CURLOPT_PASSWORD, mail.pass ? mail.pass : "");

@@ -128,7 +128,36 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         . "$STATE/env"
         set +a
         export HD_SMTP_TEST_URL=$SMTP_URL HD_SMTP_TEST_DIR=$HD_MAIL_DIR
-        exec "$BIN/tests/smtp_send"
+        # Two more sinks as a provider's submission ports are: STARTTLS and
+        # AUTH required (+5), implicit TLS and AUTH (+6), with a certificate
+        # and a password made for this run.
+        tls=$TMP/tls
+        mkdir -p "$tls/mail"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+            -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+            -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>"$tls/openssl.log"
+        pw=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        p1=$((HD_PORT_BASE + 5)) p2=$((HD_PORT_BASE + 6))
+        for a in "--port $p1" "--port $p2 --implicit-tls"; do
+            # shellcheck disable=SC2086 # two words each, on purpose
+            "$PYTHON" tests/smtp_sink.py $a --dir "$tls/mail" --tls-cert "$tls/cert.pem" \
+                --tls-key "$tls/key.pem" --auth "honeydue:$pw" 2>>"$tls/sinks.log" &
+        done
+        for p in $p1 $p2; do
+            for _ in $(seq 50); do
+                (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break
+                sleep 0.1
+            done
+        done
+        export HD_SMTP_TLS_URL="smtp+starttls://honeydue:$pw@127.0.0.1:$p1"
+        export HD_SMTPS_URL="smtps://honeydue:$pw@127.0.0.1:$p2"
+        export HD_SMTP_TLS_PLAIN_URL="smtp://127.0.0.1:$p1"
+        export HD_SMTP_CA_FILE=$tls/cert.pem HD_SMTP_TLS_DIR=$tls/mail
+        rc=0
+        "$BIN/tests/smtp_send" || rc=$?
+        kill $(jobs -p) 2>/dev/null || true
+        wait 2>/dev/null || true
+        exit "$rc"
     ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/smtp: \1/' | tee "$TMP/smtp.out" || true
     count_summary smtp "$TMP/smtp.out"
 else

@@ -3,6 +3,7 @@
 python3-aiosmtpd) on loopback that keeps every message it accepts as a file.
 
     smtp_sink.py --port P --dir D [--host 127.0.0.1] [--pid-file F] [--fail-first N]
+                 [--tls-cert CERT --tls-key KEY [--implicit-tls]] [--auth USER:PASSWORD]
 
 Each accepted message becomes D/<UTC timestamp>-<n>.eml: the bytes the client
 sent (dot-stuffing undone), after a Return-Path and one Delivered-To line per
@@ -20,6 +21,12 @@ Permanent failures: a recipient in the domain bounce.invalid is refused at
 RCPT TO with "550 5.1.1" (no such mailbox), as a real server answers a dead
 address.
 
+TLS, as a provider's submission port has it: with --tls-cert/--tls-key the
+sink offers STARTTLS and refuses mail before it (530); with --implicit-tls as
+well, the whole connection is TLS from the first byte (smtps, port 465
+style). --auth USER:PASSWORD requires AUTH (PLAIN or LOGIN, only over TLS)
+before MAIL FROM, and refuses any other pair with 535.
+
 --pid-file is written once the port is listening (a caller can wait for it)
 and removed at exit. SIGTERM or SIGINT stops the sink cleanly (exit 0).
 """
@@ -30,9 +37,10 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 FAIL_REPLY = "451 4.3.0 Temporary failure (smtp_sink: failure requested)"
 BOUNCE_DOMAIN = "@bounce.invalid"
@@ -113,10 +121,29 @@ async def serve(args):
     sink = Sink(args.dir, args.fail_first)
     # hostname is given so that aiosmtpd does not look up the FQDN (slow
     # without a resolver).
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    opts = {}
+    if tls is not None and not args.implicit_tls:
+        opts.update(tls_context=tls, require_starttls=True)
+    if args.auth:
+        want_user, _, want_pass = args.auth.partition(":")
+
+        def authenticator(server, session, envelope, mechanism, data):
+            ok = (isinstance(data, LoginPassword) and data.login.decode() == want_user
+                  and data.password.decode() == want_pass)
+            log("auth", mechanism=mechanism, ok=ok)
+            return AuthResult(success=ok, handled=False)  # a failure: aiosmtpd answers 535
+        # Over TLS only; the implicit-TLS transport counts as TLS for aiosmtpd
+        # only when it is told (auth_require_tls would refuse it otherwise).
+        opts.update(authenticator=authenticator, auth_required=True,
+                    auth_require_tls=not args.implicit_tls)
     server = await loop.create_server(
         lambda: SMTP(sink, hostname="smtp-sink.local", data_size_limit=32 * 1024 * 1024,
-                     loop=loop),
-        host=args.host, port=args.port)
+                     loop=loop, **opts),
+        host=args.host, port=args.port, ssl=tls if args.implicit_tls else None)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -144,7 +171,13 @@ def main():
     p.add_argument("--pid-file", help="written once listening, removed at exit")
     p.add_argument("--fail-first", type=int, default=0, metavar="N",
                    help="refuse the first N messages with 451")
+    p.add_argument("--tls-cert", help="PEM certificate: offer (and require) STARTTLS")
+    p.add_argument("--tls-key", help="its PEM private key")
+    p.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (smtps)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require AUTH with this pair")
     args = p.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.implicit_tls and not args.tls_cert):
+        p.error("--tls-cert and --tls-key go together, and --implicit-tls needs them")
     args.dir = os.path.abspath(args.dir)
     os.makedirs(args.dir, exist_ok=True)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -50,11 +50,10 @@ static void token(char *out /* 33 */)
     sodium_bin2hex(out, 33, raw, sizeof(raw));
 }
 
-/* The contents of the sink's one .eml file that contains NEEDLE (malloc'd),
+/* The contents of the one .eml file of DIR that contains NEEDLE (malloc'd),
  * or NULL; *N counts the files that do. */
-static char *find_message(const char *needle, int *n)
+static char *find_message_in(const char *dir, const char *needle, int *n)
 {
-    const char *dir = getenv("HD_SMTP_TEST_DIR");
     char *found = NULL;
     *n = 0;
     DIR *d = dir ? opendir(dir) : NULL;
@@ -84,6 +83,12 @@ static char *find_message(const char *needle, int *n)
     }
     closedir(d);
     return found;
+}
+
+/* The same in the stack's sink. */
+static char *find_message(const char *needle, int *n)
+{
+    return find_message_in(getenv("HD_SMTP_TEST_DIR"), needle, n);
 }
 
 TEST(send_delivers_the_message_intact)
@@ -266,6 +271,112 @@ TEST(injection_is_refused_before_anything_is_sent)
     CHECK(mail_connections() == before);
     int n;
     char *m = find_message(tok, &n);
+    CHECK(m == NULL && n == 0);
+    mail_shutdown();
+}
+
+/* ---- TLS and AUTH: tests/run.sh starts two more sinks with a certificate
+ * made for the run. HD_SMTP_TLS_URL is smtp+starttls://USER:PASS@host:port
+ * (STARTTLS and AUTH required), HD_SMTPS_URL the same with implicit TLS,
+ * HD_SMTP_TLS_PLAIN_URL the STARTTLS sink as plain smtp://, HD_SMTP_CA_FILE
+ * the certificate, HD_SMTP_TLS_DIR where both sinks keep their mail. */
+
+static const char *tls_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        fprintf(stderr, "  %s is not set (tests/run.sh starts the TLS sinks)\n", name);
+    return v;
+}
+
+/* Send a message with a fresh token through URL, trusting the run's CA when
+ * TRUST; returns mail_send's result and the token in TOK. */
+static int send_via(const char *url, int trust, char *tok, char *err, size_t errcap)
+{
+    const char *ca = tls_env("HD_SMTP_CA_FILE");
+    if (url == NULL || ca == NULL)
+        return -2;
+    if (trust)
+        setenv("SMTP_CA_FILE", ca, 1);
+    else
+        unsetenv("SMTP_CA_FILE");
+    int rc = setup(url, NULL);
+    unsetenv("SMTP_CA_FILE");
+    if (rc != 0)
+        return -2;
+    token(tok);
+    err[0] = '\0';
+    rc = mail_send("tls@example.com", tok, tok, NULL, err, errcap);
+    if (err[0] != '\0')
+        fprintf(stderr, "  (mail_send: %s)\n", err);
+    return rc;
+}
+
+TEST(starttls_and_auth_deliver_to_a_server_that_requires_both)
+{
+    char err[512], tok[33];
+    CHECK(send_via(tls_env("HD_SMTP_TLS_URL"), 1, tok, err, sizeof(err)) == 0);
+    CHECK(mail_last_reply_code() == 250);
+    int n;
+    char *m = find_message_in(tls_env("HD_SMTP_TLS_DIR"), tok, &n);
+    CHECK(m != NULL && n == 1);
+    free(m);
+    mail_shutdown();
+}
+
+TEST(implicit_tls_and_auth_deliver)
+{
+    char err[512], tok[33];
+    CHECK(send_via(tls_env("HD_SMTPS_URL"), 1, tok, err, sizeof(err)) == 0);
+    int n;
+    char *m = find_message_in(tls_env("HD_SMTP_TLS_DIR"), tok, &n);
+    CHECK(m != NULL && n == 1);
+    free(m);
+    mail_shutdown();
+}
+
+TEST(a_wrong_password_is_the_servers_permanent_refusal)
+{
+    char err[512], tok[33], url[512];
+    const char *good = tls_env("HD_SMTP_TLS_URL");
+    CHECK(good != NULL);
+    if (good == NULL)
+        return;
+    /* smtp+starttls://USER:PASS@... -> smtp+starttls://USER:wrong@... */
+    const char *colon = strchr(good + strlen("smtp+starttls://"), ':');
+    const char *at = strchr(good, '@');
+    CHECK(colon != NULL && at != NULL && colon < at);
+    if (colon == NULL || at == NULL)
+        return;
+    snprintf(url, sizeof(url), "%.*swrong%s", (int)(colon + 1 - good), good, at);
+    CHECK(send_via(url, 1, tok, err, sizeof(err)) == -1);
+    CHECK(mail_last_reply_code() == 535); /* 5xx: the worker does not retry it */
+    int n;
+    char *m = find_message_in(tls_env("HD_SMTP_TLS_DIR"), tok, &n);
+    CHECK(m == NULL && n == 0);
+    mail_shutdown();
+}
+
+TEST(an_untrusted_certificate_stops_the_send_before_auth)
+{
+    char err[512], tok[33];
+    /* The system's CAs do not know the run's certificate. */
+    CHECK(send_via(tls_env("HD_SMTP_TLS_URL"), 0, tok, err, sizeof(err)) == -1);
+    CHECK(mail_last_reply_code() < 500); /* a transport error: retried, not dead */
+    CHECK(strstr(err, "certificate") != NULL || strstr(err, "SSL") != NULL);
+    int n;
+    char *m = find_message_in(tls_env("HD_SMTP_TLS_DIR"), tok, &n);
+    CHECK(m == NULL && n == 0);
+    mail_shutdown();
+}
+
+TEST(plain_smtp_to_a_server_that_requires_starttls_is_refused)
+{
+    char err[512], tok[33];
+    CHECK(send_via(tls_env("HD_SMTP_TLS_PLAIN_URL"), 1, tok, err, sizeof(err)) == -1);
+    CHECK(mail_last_reply_code() == 530);
+    int n;
+    char *m = find_message_in(tls_env("HD_SMTP_TLS_DIR"), tok, &n);
     CHECK(m == NULL && n == 0);
     mail_shutdown();
 }
