@@ -30,10 +30,10 @@ def _on_alarm(signum, frame):
     raise TestTimeout(f"test took longer than {TEST_TIMEOUT} s")
 
 
-def collect():
-    sys.path.insert(0, HERE)
+def collect(here):
+    sys.path.insert(0, here)
     tests, broken = [], []
-    for fname in sorted(os.listdir(HERE)):
+    for fname in sorted(os.listdir(here)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
             continue
         modname = fname[:-3]
@@ -50,9 +50,11 @@ def collect():
     return [(n, f) for n, f, _ in tests], broken
 
 
-def main(argv):
+def main(argv, here=HERE, name="http"):
+    """Run the test_*.py of HERE; the summary line starts with NAME (the
+    deploy suite runs through here too, from tests/deploy/run.py)."""
     filters = argv[1:]
-    tests, broken = collect()
+    tests, broken = collect(here)
     signal.signal(signal.SIGALRM, _on_alarm)
     passed = failed = 0
     for modname, tb in broken:
@@ -60,8 +62,8 @@ def main(argv):
             continue
         failed += 1
         print(f"FAIL {modname} (import)\n{tb}", flush=True)
-    for name, fn in tests:
-        if filters and not any(f in name for f in filters):
+    for test, fn in tests:
+        if filters and not any(f in test for f in filters):
             continue
         start = time.monotonic()
         signal.alarm(TEST_TIMEOUT)
@@ -72,13 +74,13 @@ def main(argv):
             if isinstance(e, KeyboardInterrupt):
                 raise
             failed += 1
-            print(f"FAIL {name} ({time.monotonic() - start:.2f} s)", flush=True)
+            print(f"FAIL {test} ({time.monotonic() - start:.2f} s)", flush=True)
             print(traceback.format_exc(), flush=True)
         else:
             signal.alarm(0)
             passed += 1
-            print(f"ok {name} ({time.monotonic() - start:.2f} s)", flush=True)
-    print(f"http: {passed} passed, {failed} failed", flush=True)
+            print(f"ok {test} ({time.monotonic() - start:.2f} s)", flush=True)
+    print(f"{name}: {passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
 
 
