@@ -27,47 +27,9 @@ BIN=$1
     echo "run: no $BIN (build first: make build MODE=asan)" >&2
     exit 2
 }
-STATE=.run/test
-PYTHON=/usr/bin/python3
-mkdir -p "$STATE/log"
-STATE_ABS=$(cd "$STATE" && pwd)
-
-# One suite at a time per tree: a second `make test` waits for the first.
-exec 9>"$REPO/.run/test.lock"
-if ! flock -n 9; then
-    echo "run: another test run holds $REPO/.run/test.lock; waiting for it"
-    flock 9
-fi
-
-TMP=$(mktemp -d /tmp/hd-test.XXXXXX)
-STACK_UP=0
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-    if [ "$STACK_UP" = 1 ]; then
-        tests/stack.sh down "$STATE" || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-passed=0
-failed=0
-
-# count_summary PREFIX FILE: add the "PREFIX: N passed, M failed" line of FILE
-# to the totals; no such line (a crash) counts as one failure.
-count_summary() {
-    local line
-    line=$(grep -E "^$1: [0-9]+ passed, [0-9]+ failed$" "$2" | tail -n 1 || true)
-    if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-        passed=$((passed + BASH_REMATCH[1]))
-        failed=$((failed + BASH_REMATCH[2]))
-    else
-        echo "run: $1 tests ended without a summary line: counted as one failure"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=tests/suite.sh
+. tests/suite.sh
+suite_begin test .run/test
 
 # (a) Unit tests. Sanitizer reports go to their stderr, where tests/unit/run.sh
 # sees them.
@@ -96,10 +58,7 @@ fi
 
 # (b) The stack: whatever a previous run left is stopped; the cluster stays,
 # the databases are recreated. The pool inherits the sanitizer settings.
-tests/stack.sh down "$STATE" >/dev/null 2>&1 || true
-rm -f "$STATE"/log/asan.* "$STATE"/log/ubsan.*
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$STATE_ABS/log/asan"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$STATE_ABS/log/ubsan"
+suite_sanitizers
 export HONEYDUE_WORKERS=2
 # The job worker on a short clock, so retries, leases and periodic runs can
 # be watched within a test.
@@ -155,7 +114,7 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         export HD_SMTP_CA_FILE=$tls/cert.pem HD_SMTP_TLS_DIR=$tls/mail
         rc=0
         "$BIN/tests/smtp_send" || rc=$?
-        kill $(jobs -p) 2>/dev/null || true
+        jobs -p | xargs -r kill 2>/dev/null || true
         wait 2>/dev/null || true
         exit "$rc"
     ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/smtp: \1/' | tee "$TMP/smtp.out" || true
@@ -165,19 +124,8 @@ else
     failed=$((failed + 1))
 fi
 
-# (d) A graceful stop, so that every process's LeakSanitizer runs; then each
-# sanitizer report is a failure.
-STACK_UP=0
-if ! tests/stack.sh down "$STATE"; then
-    echo "run: the stack did not stop gracefully: counted as one failure"
-    failed=$((failed + 1))
-fi
-for f in "$STATE"/log/asan.* "$STATE"/log/ubsan.*; do
-    [ -e "$f" ] || continue
-    echo "--- sanitizer report $f"
-    cat "$f"
-    failed=$((failed + 1))
-done
+# (d) A graceful stop; then each sanitizer report is a failure.
+suite_stop
 
 # (d2) The fault suite: wrk against a stack of its own while the pool is
 # reloaded and killed and Postgres and Redis go away (tests/fault/run.sh

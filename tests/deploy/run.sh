@@ -26,44 +26,11 @@ BIN=$(cd "$1" 2>/dev/null && pwd) || {
     exit 2
 }
 shift
-STATE=.run/deploy
-PYTHON=/usr/bin/python3
-mkdir -p "$STATE/log"
-STATE_ABS=$(cd "$STATE" && pwd)
-
-# One deploy run at a time per tree.
-exec 7>"$REPO/.run/deploy.lock"
-if ! flock -n 7; then
-    echo "deploy: another run holds $REPO/.run/deploy.lock; waiting for it"
-    flock 7
-fi
-
-if [ -n "${HD_DEPLOY_PORT_BASE:-}" ]; then
-    PORT_BASE=$HD_DEPLOY_PORT_BASE
-elif [ -n "${HD_TEST_PORT_BASE:-}" ]; then
-    PORT_BASE=$((HD_TEST_PORT_BASE + 200))
-else
-    PORT_BASE=28280
-fi
-
-TMP=$(mktemp -d /tmp/hd-deploy.XXXXXX)
-STACK_UP=0
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-    if [ "$STACK_UP" = 1 ]; then
-        tests/stack.sh down "$STATE" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-extra_failed=0
-tests/stack.sh down "$STATE" >/dev/null 2>&1 || true
-rm -f "$STATE"/log/asan.* "$STATE"/log/ubsan.*
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$STATE_ABS/log/asan"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$STATE_ABS/log/ubsan"
+# shellcheck source=tests/suite.sh
+. tests/suite.sh
+suite_begin deploy .run/deploy
+suite_port_base HD_DEPLOY_PORT_BASE 200 28280
+suite_sanitizers
 export HONEYDUE_WORKERS=1 HONEYDUE_JOB_WORKERS=1
 export DEPLOY_BIN=$BIN
 STACK_UP=1
@@ -80,29 +47,11 @@ if HD_PORT_BASE=$PORT_BASE HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN" >"$TM
 else
     cat "$TMP/stack.out"
     echo "deploy: the stack did not start: counted as one failure; the pod tests fail"
-    extra_failed=$((extra_failed + 1))
+    failed=$((failed + 1))
     "$PYTHON" tests/deploy/run.py "$@" 2>&1 | tee "$TMP/deploy.out" || true
 fi
 
-STACK_UP=0
-if ! tests/stack.sh down "$STATE" >"$TMP/down.out" 2>&1; then
-    cat "$TMP/down.out"
-    echo "deploy: the stack did not stop gracefully: counted as one failure"
-    extra_failed=$((extra_failed + 1))
-fi
-for f in "$STATE"/log/asan.* "$STATE"/log/ubsan.*; do
-    [ -e "$f" ] || continue
-    echo "--- sanitizer report $f"
-    cat "$f"
-    extra_failed=$((extra_failed + 1))
-done
-
-line=$(grep -E '^deploy: [0-9]+ passed, [0-9]+ failed$' "$TMP/deploy.out" | tail -n 1 || true)
-if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-    passed=${BASH_REMATCH[1]} failed=$((BASH_REMATCH[2] + extra_failed))
-else
-    echo "deploy: the tests ended without a summary line: counted as one failure"
-    passed=0 failed=$((extra_failed + 1))
-fi
+suite_stop
+count_summary deploy "$TMP/deploy.out"
 echo "deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
