@@ -3,7 +3,7 @@
 the C code reads (config_get/config_int, and the required lists) is in
 fcgi-app/config.c's table (a key missing there is never read from the
 environment or HONEYDUE_CONFIG: its default always wins), the table and
-the README's Configuration table list the same keys, and every key of the
+the Configuration table of docs/operations.md list the same keys, and every key of the
 cluster's config file (deploy/honeydue.conf) is one the table knows. Exit 1 with the
 differences; run by `make lint` and counted as one test by `make test`."""
 import glob
@@ -33,8 +33,8 @@ for path in sorted(glob.glob(f"{ROOT}/fcgi-app/*.c") + glob.glob(f"{ROOT}/handle
         for key in re.findall(r'"([A-Z][A-Z0-9_]+)"', block):
             used.setdefault(key, rel)
 
-readme = read("README.md")
-section = readme[readme.index("\n## Configuration"):]
+ops = read("docs/operations.md")
+section = ops[ops.index("\n## Configuration"):]
 section = section[:section.index("\n## ", 1)]
 documented = set()
 for line in section.splitlines():
@@ -54,9 +54,9 @@ for key, where in sorted(used.items()):
         problems.append(f"{key} is read in {where} but is not in config.c's table: "
                         "the environment and HONEYDUE_CONFIG never reach it")
 for key in sorted(table - documented):
-    problems.append(f"{key} is in config.c's table but not in the README's Configuration table")
+    problems.append(f"{key} is in config.c's table but not in docs/operations.md's Configuration table")
 for key in sorted(documented - table - {"HONEYDUE_CONFIG"}):
-    problems.append(f"{key} is in the README's Configuration table but not in config.c's table")
+    problems.append(f"{key} is in docs/operations.md's Configuration table but not in config.c's table")
 try:
     deploy_conf = read("deploy/honeydue.conf")
 except FileNotFoundError:
