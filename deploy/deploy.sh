@@ -1,6 +1,6 @@
 #!/bin/bash
-# deploy.sh - build, push and roll out one release (DESIGN.md 10; README,
-# Deploying). From the repository root:
+# deploy.sh - build, push and roll out one release (DESIGN.md 10; docs/deploying.md).
+# From the repository root:
 #
 #   IMAGE_REPO=registry.example.com/honeydue deploy/deploy.sh [TAG]
 #

@@ -48,7 +48,7 @@ PGconn *db_connect(const char *application_name, int direct)
      * "options" startup parameter, and could not keep a session setting
      * anyway: the time zone goes as a startup parameter it tracks per client
      * (libpq sends PGTZ as one), and the statement timeout is left to the
-     * role (ALTER ROLE ... SET statement_timeout; see README). */
+     * role (ALTER ROLE ... SET statement_timeout; see docs/operations.md). */
     const char *prepared = config_get("DB_PREPARED");
     int pooled = !direct && prepared != NULL && strcasecmp(prepared, "off") == 0;
     if (pooled) {

@@ -32,7 +32,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: honeydue-fcgi [--listen PATH|HOST:PORT] [--no-master] [--pidfile PATH]\n"
-               "Configuration comes from the environment and HONEYDUE_CONFIG (see README).\n");
+               "Configuration comes from the environment and HONEYDUE_CONFIG (docs/operations.md).\n");
 }
 
 int main(int argc, char **argv)

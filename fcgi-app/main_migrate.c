@@ -39,7 +39,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: honeydue-migrate [-dir DIR] COMMAND\n"
                "commands: up, up-by-one, up-to V, down, down-to V, redo, reset,\n"
                "          status, version, create NAME, validate\n"
-               "Connection settings come from DB_* (see README); DIR defaults to\n"
+               "Connection settings come from DB_* (docs/operations.md); DIR defaults to\n"
                "HONEYDUE_MIGRATIONS_DIR or ./migrations.\n");
 }
 

@@ -48,11 +48,18 @@ else
     failed=$((failed + 1))
 fi
 # ... and every configuration key the code reads is in config.c's table and
-# the README's Configuration table.
+# the Configuration table of docs/operations.md.
 if "$PYTHON" tests/config_lint.py 2>&1; then
     passed=$((passed + 1))
 else
     echo "FAIL config lint"
+    failed=$((failed + 1))
+fi
+# ... and every relative link and anchor in README.md and docs/ resolves.
+if "$PYTHON" tests/docs_links.py 2>&1; then
+    passed=$((passed + 1))
+else
+    echo "FAIL docs links"
     failed=$((failed + 1))
 fi
 

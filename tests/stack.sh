@@ -311,7 +311,7 @@ dir $REDIS_DIR
 save ""
 appendonly no
 maxmemory 64mb
-# As the README advises for one Redis holding both the cache (every key with
+# As docs/operations.md advises for one Redis holding both the cache (every key with
 # a TTL) and the job queues (none): evict cache entries, never queued jobs.
 maxmemory-policy volatile-lru
 EOF

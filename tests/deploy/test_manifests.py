@@ -292,7 +292,7 @@ def test_redis_has_a_memory_cap_that_never_evicts_jobs():
     assert "--maxmemory" in argv
     assert argv[argv.index("--maxmemory") + 1].endswith("mb")
     # volatile-lru: only keys with a TTL (the cache) are evicted; queue keys
-    # have none (README, Configuration). allkeys-lru could drop queued jobs.
+    # have none (docs/operations.md, Configuration). allkeys-lru could drop queued jobs.
     assert argv[argv.index("--maxmemory-policy") + 1] == "volatile-lru"
     limit = c["resources"]["limits"]["memory"]
     assert int(argv[argv.index("--maxmemory") + 1][:-2]) < int(limit.rstrip("Mi"))

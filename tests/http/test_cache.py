@@ -191,7 +191,7 @@ def test_redis_at_maxmemory_never_fails_a_request():
         # The three notify jobs Redis refused wait in the outbox, not lost.
         assert int(psql("SELECT count(*) FROM queue_outbox")) >= outbox + 3
         n = 3
-        for policy in ("allkeys-lru", "volatile-lru"):  # the issue's, and the README's advice
+        for policy in ("allkeys-lru", "volatile-lru"):  # the issue's, and the advice in docs/operations.md
             redis_cli("CONFIG", "SET", "maxmemory-policy", policy)
             redis_cli("CONFIG", "SET", "maxmemory", str(used + 256 * 1024))
             for _ in range(3):
