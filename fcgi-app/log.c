@@ -67,7 +67,7 @@ void log_set_level(const char *name)
             log_level = i;
 }
 
-void log_timestamp(char *buf, size_t cap)
+static void timestamp(char *buf, size_t cap)
 {
     struct timespec ts;
     struct tm tm;
@@ -77,32 +77,85 @@ void log_timestamp(char *buf, size_t cap)
     snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-void log_escape(char *buf, size_t cap, size_t *len, const char *s)
+/* Room kept free by a string member for the members after it and the
+ * closing brace: a line's numbers and short strings always fit. */
+#define LOG_RESERVE 256
+
+/* Append S as the body of a JSON string, escaped, stopping before LIMIT. */
+static void escape(log_rec *l, const char *s, size_t limit)
 {
-    size_t n = *len;
-    for (; s != NULL && *s != '\0' && n + 7 < cap; s++) {
+    size_t n = l->len;
+    for (; s != NULL && *s != '\0' && n + 7 < limit; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)c;
+            l->buf[n++] = '\\';
+            l->buf[n++] = (char)c;
         } else if (c < 0x20) {
-            n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", c);
+            n += (size_t)snprintf(l->buf + n, limit - n, "\\u%04x", c);
         } else {
-            buf[n++] = (char)c;
+            l->buf[n++] = (char)c;
         }
     }
-    buf[n < cap ? n : cap - 1] = '\0';
-    *len = n;
+    l->len = n;
 }
 
-void log_write(const char *line, size_t len)
+/* Append formatted text, never past the end of the buffer. */
+__attribute__((format(printf, 2, 3))) static void append(log_rec *l, const char *fmt, ...)
 {
-    char out[8192];
-    if (len > sizeof(out) - 1)
-        len = sizeof(out) - 1;
-    memcpy(out, line, len);
-    out[len] = '\n';
-    ssize_t w = write(STDERR_FILENO, out, len + 1);
+    size_t cap = sizeof(l->buf) - 2; /* the closing brace and the newline */
+    if (l->len >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+    int n = vsnprintf(l->buf + l->len, cap - l->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        l->len += (size_t)n < cap - l->len ? (size_t)n : cap - l->len - 1;
+}
+
+void log_begin(log_rec *l, int level, const char *event)
+{
+    l->skip = level < log_level;
+    l->len = 0;
+    if (l->skip)
+        return;
+    char ts[40];
+    timestamp(ts, sizeof(ts));
+    append(l, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts, level_names[level],
+           (int)getpid());
+    log_str(l, "event", event);
+}
+
+void log_str(log_rec *l, const char *key, const char *value)
+{
+    if (l->skip)
+        return;
+    append(l, ",\"%s\":\"", key);
+    size_t limit = sizeof(l->buf) - LOG_RESERVE;
+    escape(l, value, l->len < limit ? limit : l->len);
+    append(l, "\"");
+}
+
+void log_int(log_rec *l, const char *key, long long value)
+{
+    if (!l->skip)
+        append(l, ",\"%s\":%lld", key, value);
+}
+
+void log_ms(log_rec *l, const char *key, double ms)
+{
+    if (!l->skip)
+        append(l, ",\"%s\":%.3f", key, ms);
+}
+
+void log_end(log_rec *l)
+{
+    if (l->skip)
+        return;
+    l->buf[l->len++] = '}';
+    l->buf[l->len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, l->buf, l->len);
     (void)w;
 }
 
@@ -110,24 +163,17 @@ void log_line(int level, const char *event, const char *fmt, ...)
 {
     if (level < log_level)
         return;
-    char msg[2048], ts[40], line[4096];
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
     /* clang-analyzer 14 misreads the va_start above */
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_timestamp(ts, sizeof(ts));
-    size_t n = (size_t)snprintf(line, sizeof(line),
-                                "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"event\":\"", ts,
-                                level_names[level], (int)getpid());
-    log_escape(line, sizeof(line) - 16, &n, event);
-    if (request_id[0] != '\0') {
-        n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"request_id\":\"");
-        log_escape(line, sizeof(line) - 16, &n, request_id);
-    }
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"msg\":\"");
-    log_escape(line, sizeof(line) - 4, &n, msg);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}");
-    log_write(line, n);
+    log_rec l;
+    log_begin(&l, level, event);
+    if (request_id[0] != '\0')
+        log_str(&l, "request_id", request_id);
+    log_str(&l, "msg", msg);
+    log_end(&l);
 }

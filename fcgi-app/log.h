@@ -33,14 +33,23 @@ void log_set_request_id(const char *id);
 void log_line(int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Append S to BUF (capacity CAP, current length *LEN) as a JSON string
- * body (no quotes), escaping as needed; truncates rather than overflow. */
-void log_escape(char *buf, size_t cap, size_t *len, const char *s);
+/* A line with fields of its own (a request, a job, a stuck worker): begin,
+ * add members in order, end. log_begin writes ts, level, pid and event;
+ * log_end closes the object and writes it in one write(2). A string too
+ * long for what is left of the line is cut, keeping room for the members
+ * after it, so the line is always valid JSON. Nothing is allocated. A line
+ * below the threshold costs nothing: every call returns at once. */
+typedef struct {
+    char buf[4096];
+    size_t len;
+    int skip;
+} log_rec;
 
-/* Write a finished line (without the trailing newline) in one write(2). */
-void log_write(const char *line, size_t len);
-
-/* Fill BUF with the current UTC time as 2026-11-23T07:00:00.123Z. */
-void log_timestamp(char *buf, size_t cap);
+void log_begin(log_rec *l, int level, const char *event);
+void log_str(log_rec *l, const char *key, const char *value);
+void log_int(log_rec *l, const char *key, long long value);
+/* A duration in milliseconds, to the microsecond. */
+void log_ms(log_rec *l, const char *key, double ms);
+void log_end(log_rec *l);
 
 #endif

@@ -18,84 +18,27 @@
 #include "http.h"
 #include "log.h"
 #include "scoreboard.h"
+#include "signals.h"
 #include "storage.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <fcgiapp.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t reopen_requested;
-static int wake_pipe[2] = {-1, -1};
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    int saved = errno;
-    stop_requested = 1;
-    if (wake_pipe[1] >= 0) {
-        ssize_t w = write(wake_pipe[1], "x", 1);
-        (void)w;
-    }
-    errno = saved;
-}
-
-static void on_reopen(int sig)
-{
-    (void)sig;
-    int saved = errno;
-    reopen_requested = 1;
-    if (wake_pipe[1] >= 0) {
-        ssize_t w = write(wake_pipe[1], "x", 1);
-        (void)w;
-    }
-    errno = saved;
-}
-
-/* Reopen LOG_FILE if SIGUSR1 asked for it since the last call. */
-static void reopen_log_if_asked(void)
-{
-    if (!reopen_requested)
-        return;
-    reopen_requested = 0;
-    if (log_reopen() != 0)
-        log_line(LOG_ERROR, "worker", "cannot reopen LOG_FILE: %s", strerror(errno));
-    else
-        log_line(LOG_INFO, "worker", "log file reopened");
-}
-
-static int install_signals(void)
-{
-    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return -1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sa.sa_handler = on_reopen;
-    sa.sa_flags = SA_RESTART; /* a request in flight must not see EINTR */
-    sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_flags = 0;
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGINT, &sa, NULL); /* immediate stop */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    return 0;
-}
+/* An API worker's signals. SIGHUP stops it too: under spawn-fcgi -F there
+ * is no master, and a reload is a new process. */
+static const sig_action worker_signals[] = {
+    {SIGTERM, SIGACT_STOP, NULL},   {SIGQUIT, SIGACT_STOP, NULL},
+    {SIGHUP, SIGACT_STOP, NULL},    {SIGUSR1, SIGACT_REOPEN, NULL},
+    {SIGPIPE, SIGACT_IGNORE, NULL}, {SIGUSR2, SIGACT_IGNORE, NULL},
+    {SIGINT, SIGACT_DEFAULT, NULL}, /* immediate stop */
+    {0, 0, NULL},
+};
 
 static long since_us(const struct timespec *t0)
 {
@@ -107,29 +50,20 @@ static long since_us(const struct timespec *t0)
 /* The one log line of a request. */
 static void log_request(req *r)
 {
-    char line[2048], ts[40];
-    log_timestamp(ts, sizeof(ts));
-    size_t n =
-        (size_t)snprintf(line, sizeof(line),
-                         "{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"event\":\"request\","
-                         "\"method\":\"",
-                         ts, (int)getpid());
-    log_escape(line, 200, &n, r->method);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"route\":\"");
-    log_escape(line, 400, &n, r->route ? r->route->pattern : "-");
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
-    log_escape(line, 900, &n, r->path);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"request_id\":\"");
-    log_escape(line, 1100, &n, r->request_id);
-    n += (size_t)snprintf(
-        line + n, sizeof(line) - n,
-        "\",\"status\":%d,\"dur_ms\":%.3f,\"db_ms\":%.3f,\"cache_ms\":%.3f,\"cache\":\"%s\","
-        "\"user_id\":%lld,\"bytes\":%zu}",
-        r->status, since_us(&r->t0) / 1000.0, r->db_us / 1000.0, r->cache_us / 1000.0,
-        r->cache_state ? r->cache_state : "-", r->user_id, r->resp_bytes);
-    if (n >= sizeof(line))
-        n = sizeof(line) - 1;
-    log_write(line, n);
+    log_rec l;
+    log_begin(&l, LOG_INFO, "request");
+    log_str(&l, "method", r->method);
+    log_str(&l, "route", r->route ? r->route->pattern : "-");
+    log_str(&l, "path", r->path);
+    log_str(&l, "request_id", r->request_id);
+    log_int(&l, "status", r->status);
+    log_ms(&l, "dur_ms", (double)since_us(&r->t0) / 1000.0);
+    log_ms(&l, "db_ms", (double)r->db_us / 1000.0);
+    log_ms(&l, "cache_ms", (double)r->cache_us / 1000.0);
+    log_str(&l, "cache", r->cache_state ? r->cache_state : "-");
+    log_int(&l, "user_id", r->user_id);
+    log_int(&l, "bytes", (long long)r->resp_bytes);
+    log_end(&l);
 }
 
 static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nroutes)
@@ -199,7 +133,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         return 1;
     }
     /* After FCGX_Init, which installs libfcgi's own handlers: ours win. */
-    if (install_signals() != 0) {
+    if (sig_install(worker_signals) != 0) {
         log_line(LOG_ERROR, "worker", "cannot create the wake-up pipe: %s", strerror(errno));
         return 1;
     }
@@ -233,18 +167,15 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         atomic_store(&me->state, SB_IDLE);
     }
     log_line(LOG_INFO, "worker", "ready");
-    while (!stop_requested) {
-        reopen_log_if_asked();
-        struct pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+    while (!sig_stop_requested()) {
+        sig_reopen_log("worker");
+        struct pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {sig_wake_fd(), POLLIN, 0}};
         int pr = poll(pfd, 2, -1);
-        if (stop_requested)
+        if (sig_stop_requested())
             break;
-        if (pfd[1].revents & POLLIN) {
-            char drain[64];
-            while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
-                ;
-        }
-        reopen_log_if_asked();
+        if (pfd[1].revents & POLLIN)
+            sig_drain();
+        sig_reopen_log("worker");
         if (pr < 0) {
             if (errno == EINTR)
                 continue;

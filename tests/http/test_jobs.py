@@ -364,6 +364,76 @@ def test_sighup_rereads_the_config_and_replaces_processes_after_their_job():
         stack("worker-start")
 
 
+def start_worker(**env):
+    """A private honeydue-worker supervisor (its log in a fresh directory)."""
+    d = os.path.join(os.environ["HD_STATE"], unique("pool"))
+    os.makedirs(d)
+    log = os.path.join(d, "worker.log")
+    sup = subprocess.Popen([BIN], env=dict(os.environ, LOG_FILE=log, HONEYDUE_SHUTDOWN_TIMEOUT="20", **env),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return sup, log
+
+
+def test_sigttin_and_sigttou_resize_the_job_pool():
+    """The worker's pool runs on the API's supervisor, so it takes the same
+    signals: one process more, one fewer, never below one."""
+    sup, log = start_worker(HONEYDUE_JOB_WORKERS="2")
+    try:
+        first = wait_for(lambda: (lambda c: len(c) == 2 and c)(children(sup.pid)), what="two processes")
+        sup.send_signal(signal.SIGTTIN)
+        three = wait_for(lambda: (lambda c: len(c) == 3 and c)(children(sup.pid)), what="a third process")
+        assert set(first) <= set(three)
+        for _ in range(3):
+            sup.send_signal(signal.SIGTTOU)
+            time.sleep(0.3)
+        one = wait_for(lambda: (lambda c: len(c) == 1 and c)(children(sup.pid)), what="one process")
+        time.sleep(0.5)
+        assert children(sup.pid) == one
+        assert "job worker(s): 3" in open(log).read() and "job worker(s): 1" in open(log).read()
+    finally:
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=30) == 0
+
+
+def test_sigint_stops_the_job_pool_without_waiting_for_the_job():
+    stack("worker-stop")  # so the private pool takes the job
+    sup, log = start_worker(HONEYDUE_JOB_WORKERS="1")
+    try:
+        wait_for(lambda: children(sup.pid), what="the job process")
+        tag = unique("cut")  # one attempt: when its lease expires it is dead, not run again
+        push_raw({"id": tag.replace("_", "")[:32].ljust(32, "0"), "type": "noop", "queue": "default",
+                  "payload": {"tag": tag, "sleep_ms": 8000}, "attempt": 0, "max_attempts": 1,
+                  "timeout": 30, "enqueued_at": "2026-11-23T00:00:00Z", "unique_key": None, "run_at": None})
+        wait_for(lambda: any(tag in v for v in redis_cli("HVALS", "hd:active")), what="the job to start")
+        t0 = time.time()
+        sup.send_signal(signal.SIGINT)
+        assert sup.wait(timeout=10) == 0
+        assert time.time() - t0 < 3, "SIGINT waited for the job"
+        assert "SIGINT: stopping now" in open(log).read()
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+        stack("worker-start")
+    # The cut job was held under its lease: when that expires it counts as
+    # its failed attempt (nothing lost, nothing run twice at once).
+    job = wait_for(lambda: dead_with(tag), timeout=20, what="the cut job in the dead list")[0]
+    assert job["last_error"].startswith("lease expired")
+
+
+def test_a_pool_size_out_of_range_is_refused_at_start_for_both_binaries():
+    """0 or more than 128 processes is a configuration mistake: both binaries
+    say so and exit 1, instead of quietly running some other number."""
+    for bad in ("0", "129"):
+        p = subprocess.run([BIN], env=dict(os.environ, HONEYDUE_JOB_WORKERS=bad),
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 1 and "HONEYDUE_JOB_WORKERS must be 1 to 128" in p.stderr, p.stderr
+        sock = os.path.join(os.environ["HD_STATE"], unique("sock"))
+        p = subprocess.run([os.path.join(os.environ["HD_BIN"], "honeydue-fcgi"), "--listen", sock],
+                           env=dict(os.environ, HONEYDUE_WORKERS=bad), capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 1 and "HONEYDUE_WORKERS must be 1 to 128" in p.stderr, p.stderr
+
+
 def metric(text, name, default=None):
     for line in text.splitlines():
         if line.startswith(name + " "):
