@@ -29,6 +29,8 @@ for path in sorted(glob.glob(f"{ROOT}/fcgi-app/*.c") + glob.glob(f"{ROOT}/handle
     rel = path[len(ROOT) + 1:]
     for key in re.findall(r'config_(?:get|int)\("([A-Z][A-Z0-9_]+)"', src):
         used.setdefault(key, rel)
+    for key in re.findall(r'\.count_key\s*=\s*"([A-Z][A-Z0-9_]+)"', src):  # a pool's size (sup_pool)
+        used.setdefault(key, rel)
     for block in re.findall(r'required\[\]\s*=\s*\{([^}]*)\}', src):
         for key in re.findall(r'"([A-Z][A-Z0-9_]+)"', block):
             used.setdefault(key, rel)
