@@ -42,7 +42,7 @@ int admin_users_list(req *r)
     page_from_query(r, &p, errors);
     const char *q = search_param(r, errors);
     const char *active = req_query(r, "is_active");
-    if (active != NULL && query_bool(active) < 0)
+    if (active != NULL && param_bool(active) < 0)
         json_object_object_add(errors, "is_active",
                                json_object_new_string("must be true or false"));
     const char *ordering = req_query(r, "ordering");
@@ -55,20 +55,20 @@ int admin_users_list(req *r)
         json_object_object_add(errors, "ordering",
                                json_object_new_string("is not one of the allowed values"));
     if (json_object_object_length(errors) > 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     json_object_put(errors);
     char state[6];
     const char *params[] = {q, active, ordering, page_limit(r, &p), page_offset(r, &p)};
     PGresult *res = db_exec("admin_users_list", 5, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
-    return send_page(r, &p, res, NULL);
+    return page_send(r, &p, res, NULL);
 }
 
 int admin_users_get(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0])};
-    return send_query(r, "admin_users_get", 1, params, 200);
+    const char *params[] = {param_id(r, r->params[0])};
+    return reply_query(r, "admin_users_get", 1, params, 200);
 }
 
 static const jv_field user_fields[] = {
@@ -90,7 +90,7 @@ int admin_users_update(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, user_fields, 2, 1, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     if (r->params[0] == r->user_id &&
         (sets_false(clean, "is_active") || sets_false(clean, "is_staff"))) {
         json_object_put(clean);
@@ -98,14 +98,14 @@ int admin_users_update(req *r)
                           "staff users cannot deactivate or un-staff themselves");
     }
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), json_object_to_json_string(clean)};
+    const char *params[] = {param_id(r, r->params[0]), json_object_to_json_string(clean)};
     PGresult *res = db_exec("admin_users_update", 2, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return resp_db_error(r, state);
     if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 1))
         authn_forget_hashes(r, res, 1);
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }
 
 /* GET /api/admin/residences/?q=&page=&page_size= */
@@ -116,17 +116,17 @@ int admin_residences_list(req *r)
     page_from_query(r, &p, errors);
     const char *q = search_param(r, errors);
     if (json_object_object_length(errors) > 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     json_object_put(errors);
     char state[6];
     const char *params[] = {q, page_limit(r, &p), page_offset(r, &p)};
     PGresult *res = db_exec("admin_residences_list", 3, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
-    return send_page(r, &p, res, NULL);
+    return page_send(r, &p, res, NULL);
 }
 
 int admin_stats(req *r)
 {
-    return send_query(r, "admin_stats", 0, NULL, 200);
+    return reply_query(r, "admin_stats", 0, NULL, 200);
 }

@@ -114,7 +114,7 @@ static int invalid_field(req *r, const char *name, const char *message)
 {
     json_object *errors = json_object_new_object();
     json_object_object_add(errors, name, json_object_new_string(message));
-    return send_invalid(r, errors);
+    return reply_invalid(r, errors);
 }
 
 /* Validate the body against SPEC[0..N) into *CLEAN; 0, or -1 after sending
@@ -128,7 +128,7 @@ static int body_check(req *r, const jv_field *spec, size_t n, int partial, json_
     int bad = jv_check(body ? body : empty, spec, n, partial, clean, &errors);
     json_object_put(empty);
     if (bad) {
-        send_invalid(r, errors);
+        reply_invalid(r, errors);
         return -1;
     }
     return 0;
@@ -155,7 +155,7 @@ static int send_token(req *r, int status, const char *token, const char *user_js
 /* 429 with Retry-After: SECONDS. */
 static int send_throttled(req *r, int seconds)
 {
-    resp_header(r, "Retry-After", id_text(r, seconds));
+    resp_header(r, "Retry-After", param_id(r, seconds));
     const char *msg = arena_sprintf(r->a, "too many attempts; try again in %d seconds", seconds);
     return resp_error(r, 429, "throttled", msg ? msg : "too many attempts; try again later");
 }
@@ -206,7 +206,7 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
     char code[CODE_LEN + 1], digest[TOKEN_HASH_LEN + 1];
     code_new(code);
     code_digest(purpose, uid, code, digest);
-    const char *params[] = {uid, purpose, digest, id_text(r, ttl), id_text(r, CODE_RESEND_GAP)};
+    const char *params[] = {uid, purpose, digest, param_id(r, ttl), param_id(r, CODE_RESEND_GAP)};
     PGresult *res = db_exec("codes_issue", 5, params, state, &r->db_us);
     int rc;
     if (res == NULL) {
@@ -250,7 +250,7 @@ int auth_register(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, register_fields, NF(register_fields), 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     const char *username = field(clean, "username"), *email = field(clean, "email");
     if (!username_ok(username)) {
         json_object_put(clean);
@@ -316,7 +316,7 @@ int auth_login(req *r)
         json_object_object_get_ex(body, "email", &email))
         json_object_object_add(body, "username", json_object_get(email));
     if (jv_check(body, login_fields, NF(login_fields), 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     const char *ident = field(clean, "username");
     throttle_counter counters[] = {
         {throttle_ip_key(r->a, "login", r->remote_addr), LOGIN_FAILS, WINDOW_15_MIN},
@@ -374,8 +374,8 @@ int auth_logout(req *r)
 
 int auth_me(req *r)
 {
-    const char *params[] = {id_text(r, r->user_id)};
-    return send_query(r, "users_me", 1, params, 200);
+    const char *params[] = {param_id(r, r->user_id)};
+    return reply_query(r, "users_me", 1, params, 200);
 }
 
 int auth_me_update(req *r)
@@ -384,14 +384,14 @@ int auth_me_update(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, profile_fields, NF(profile_fields), 1, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     const char *username = field(clean, "username");
     if (username != NULL && !username_ok(username)) {
         json_object_put(clean);
         return invalid_field(r, "username", "may contain only letters, digits and _.@+-");
     }
     char state[6];
-    const char *uid = id_text(r, r->user_id);
+    const char *uid = param_id(r, r->user_id);
     const char *params[] = {uid, json_object_to_json_string(clean)};
     PGresult *res = db_exec("users_update_me", 2, params, state, &r->db_us);
     json_object_put(clean);
@@ -409,7 +409,7 @@ int auth_me_update(req *r)
             CODE_DB_ERROR)
             log_line(LOG_ERROR, "auth", "no verification code for user %s (%s)", uid, state);
     }
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }
 
 /* Check PASSWORD against signed-in user r->user_id's, counting a wrong one
@@ -424,7 +424,7 @@ static int check_own_password(req *r, const char *password, const char *field_na
         return -1;
     }
     char state[6];
-    const char *params[] = {id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->user_id)};
     PGresult *res = db_exec("users_password", 1, params, state, &r->db_us);
     if (res == NULL) {
         resp_db_error(r, state);
@@ -465,7 +465,7 @@ int auth_password_change(req *r)
         goto done;
     }
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), hash, r->token_hash};
+    const char *params[] = {param_id(r, r->user_id), hash, r->token_hash};
     PGresult *res = db_exec("password_change", 3, params, state, &r->db_us);
     if (res == NULL) {
         resp_db_error(r, state);
@@ -491,7 +491,7 @@ int auth_me_delete(req *r)
     if (bad)
         return r->status;
     char state[6];
-    const char *params[] = {id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->user_id)};
     PGresult *res = db_exec("users_delete", 1, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
@@ -577,7 +577,7 @@ int auth_password_reset_confirm(req *r)
     int matched = 0;
     if (uid != NULL) {
         code_digest("password_reset", uid, code, digest);
-        const char *cparams[] = {uid, "password_reset", digest, id_text(r, CODE_MAX_ATTEMPTS)};
+        const char *cparams[] = {uid, "password_reset", digest, param_id(r, CODE_MAX_ATTEMPTS)};
         res = db_exec("codes_check", 4, cparams, state, &r->db_us);
         if (res == NULL) {
             resp_db_error(r, state);
@@ -598,7 +598,7 @@ int auth_password_reset_confirm(req *r)
     }
     token_new(token);
     token_hash(token, th);
-    const char *aparams[] = {uid, digest, hash, th, id_text(r, CODE_MAX_ATTEMPTS)};
+    const char *aparams[] = {uid, digest, hash, th, param_id(r, CODE_MAX_ATTEMPTS)};
     res = db_exec("password_reset_apply", 5, aparams, state, &r->db_us);
     if (res == NULL) {
         resp_db_error(r, state);
@@ -623,7 +623,7 @@ int auth_verify_email_send(req *r)
 {
     char state[6];
     int wait = 0;
-    switch (issue_code(r, id_text(r, r->user_id), "verify_email", VERIFY_CODE_TTL, "email.verify",
+    switch (issue_code(r, param_id(r, r->user_id), "verify_email", VERIFY_CODE_TTL, "email.verify",
                        &wait, state)) {
     case CODE_ISSUED:
         return resp_json(r, 202, "{\"detail\":\"a verification code has been sent\"}");
@@ -656,9 +656,9 @@ int auth_verify_email(req *r)
         return send_throttled(r, wait);
     }
     char state[6], digest[TOKEN_HASH_LEN + 1];
-    code_digest("verify_email", id_text(r, r->user_id), code, digest);
+    code_digest("verify_email", param_id(r, r->user_id), code, digest);
     json_object_put(clean);
-    const char *params[] = {id_text(r, r->user_id), digest, id_text(r, CODE_MAX_ATTEMPTS)};
+    const char *params[] = {param_id(r, r->user_id), digest, param_id(r, CODE_MAX_ATTEMPTS)};
     PGresult *res = db_exec("verify_email_confirm", 3, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
@@ -668,5 +668,5 @@ int auth_verify_email(req *r)
         return send_invalid_code(r);
     }
     throttle_clear(counter.key, &r->cache_us);
-    return send_row(r, res, 1, 200);
+    return reply_row(r, res, 1, 200);
 }

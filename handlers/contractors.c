@@ -33,12 +33,12 @@ static const jv_field contractor_fields[] = {
 int contractors_list(req *r)
 {
     json_object *errors = json_object_new_object();
-    const char *residence = query_id_param(r, "residence", errors);
+    const char *residence = param_query_id(r, "residence", errors);
     if (json_object_object_length(errors) > 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     json_object_put(errors);
-    const char *params[] = {id_text(r, r->user_id), residence};
-    return send_query(r, "contractors_list", 2, params, 200);
+    const char *params[] = {param_id(r, r->user_id), residence};
+    return reply_query(r, "contractors_list", 2, params, 200);
 }
 
 int contractors_create(req *r)
@@ -47,22 +47,22 @@ int contractors_create(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, contractor_fields, NFIELDS, 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     json_object_object_get_ex(clean, "residence_id", &rid);
-    const char *params[] = {id_text(r, r->user_id), id_text(r, json_object_get_int64(rid)),
+    const char *params[] = {param_id(r, r->user_id), param_id(r, json_object_get_int64(rid)),
                             json_object_to_json_string(clean)};
     char state[6];
     PGresult *res = db_exec("contractors_create", 3, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return resp_db_error(r, state);
-    return send_row(r, res, 0, 201); /* no row: not a member of that residence */
+    return reply_row(r, res, 0, 201); /* no row: not a member of that residence */
 }
 
 int contractors_get(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    return send_query(r, "contractors_get", 2, params, 200);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
+    return reply_query(r, "contractors_get", 2, params, 200);
 }
 
 int contractors_update(req *r)
@@ -71,20 +71,20 @@ int contractors_update(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, contractor_fields, NFIELDS, 1, &clean, &errors) != 0)
-        return send_invalid(r, errors);
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
+        return reply_invalid(r, errors);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id),
                             json_object_to_json_string(clean)};
     char state[6];
     PGresult *res = db_exec("contractors_update", 3, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }
 
 int contractors_delete(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
     char state[6];
     PGresult *res = db_exec("contractors_delete", 2, params, state, &r->db_us);
     if (res == NULL)
@@ -97,6 +97,6 @@ int contractors_delete(req *r)
 /* GET /api/contractors/{id}/completions/: newest first. */
 int contractors_completions(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    return send_query(r, "contractors_completions", 2, params, 200);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
+    return reply_query(r, "contractors_completions", 2, params, 200);
 }

@@ -25,7 +25,7 @@ static const jv_field delete_fields[] = {
     {"token", JV_STRING, JV_REQUIRED, 1, DEVICE_TOKEN_MAX, NULL},
 };
 
-int device_token_valid(const char *s)
+int devices_token_valid(const char *s)
 {
     size_t n = strlen(s);
     if (n < DEVICE_TOKEN_MIN || n > DEVICE_TOKEN_MAX)
@@ -47,8 +47,8 @@ static const char *field(json_object *o, const char *name)
 
 int devices_list(req *r)
 {
-    const char *params[] = {id_text(r, r->user_id)};
-    return send_query(r, "devices_list", 1, params, 200);
+    const char *params[] = {param_id(r, r->user_id)};
+    return reply_query(r, "devices_list", 1, params, 200);
 }
 
 /* POST /api/devices/ {"platform", "token"} -> 201 new to the caller, 200 refreshed */
@@ -58,22 +58,22 @@ int devices_register(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, register_fields, 2, 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     const char *token = arena_strdup(r->a, field(clean, "token"));
     const char *platform = arena_strdup(r->a, field(clean, "platform"));
     json_object_put(clean);
     if (token == NULL || platform == NULL)
         return resp_error(r, 503, "service_unavailable", "out of memory");
-    if (!device_token_valid(token))
-        return send_invalid_field(r, "token",
+    if (!devices_token_valid(token))
+        return reply_invalid_field(r, "token",
                                   "must be 16 to 512 letters, digits or the characters _:.-");
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), platform, token};
+    const char *params[] = {param_id(r, r->user_id), platform, token};
     PGresult *res = db_exec("devices_register", 3, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
     int created = PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't';
-    return send_row(r, res, 0, created ? 201 : 200);
+    return reply_row(r, res, 0, created ? 201 : 200);
 }
 
 /* DELETE /api/devices/ {"token"} -> 204, or 404 when the caller has no such device */
@@ -83,9 +83,9 @@ int devices_delete(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, delete_fields, 1, 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), field(clean, "token")};
+    const char *params[] = {param_id(r, r->user_id), field(clean, "token")};
     PGresult *res = db_exec("devices_delete", 2, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)

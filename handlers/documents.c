@@ -40,7 +40,7 @@ static int invalid_field(req *r, const char *field, const char *msg)
 {
     json_object *errors = json_object_new_object();
     json_object_object_add(errors, field, json_object_new_string(msg));
-    return send_invalid(r, errors);
+    return reply_invalid(r, errors);
 }
 
 /* What only the table can check: the task's residence, the dates' order. */
@@ -57,8 +57,8 @@ static int db_error(req *r, const char *state)
 int documents_list(req *r)
 {
     json_object *errors = json_object_new_object();
-    const char *residence = query_id_param(r, "residence", errors);
-    const char *task = query_id_param(r, "task", errors);
+    const char *residence = param_query_id(r, "residence", errors);
+    const char *task = param_query_id(r, "task", errors);
     const char *type = req_query(r, "type");
     int known = 0;
     for (int i = 0; type != NULL && doc_types[i] != NULL; i++)
@@ -67,10 +67,10 @@ int documents_list(req *r)
         json_object_object_add(errors, "type",
                                json_object_new_string("is not one of the allowed values"));
     if (json_object_object_length(errors) > 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     json_object_put(errors);
-    const char *params[] = {id_text(r, r->user_id), residence, task, type};
-    return send_query(r, "documents_list", 4, params, 200);
+    const char *params[] = {param_id(r, r->user_id), residence, task, type};
+    return reply_query(r, "documents_list", 4, params, 200);
 }
 
 int documents_create(req *r)
@@ -79,22 +79,22 @@ int documents_create(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, document_fields, NFIELDS, 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     json_object_object_get_ex(clean, "residence_id", &rid);
-    const char *params[] = {id_text(r, r->user_id), id_text(r, json_object_get_int64(rid)),
+    const char *params[] = {param_id(r, r->user_id), param_id(r, json_object_get_int64(rid)),
                             json_object_to_json_string(clean)};
     char state[6];
     PGresult *res = db_exec("documents_create", 3, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return db_error(r, state);
-    return send_row(r, res, 0, 201); /* no row: not a member of that residence */
+    return reply_row(r, res, 0, 201); /* no row: not a member of that residence */
 }
 
 int documents_get(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    return send_query(r, "documents_get", 2, params, 200);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
+    return reply_query(r, "documents_get", 2, params, 200);
 }
 
 int documents_update(req *r)
@@ -103,20 +103,20 @@ int documents_update(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, document_fields, NFIELDS, 1, &clean, &errors) != 0)
-        return send_invalid(r, errors);
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
+        return reply_invalid(r, errors);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id),
                             json_object_to_json_string(clean)};
     char state[6];
     PGresult *res = db_exec("documents_update", 3, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }
 
 int documents_delete(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
     char state[6];
     PGresult *res = db_exec("documents_delete", 2, params, state, &r->db_us);
     if (res == NULL)
@@ -248,7 +248,7 @@ int documents_upload(req *r)
         return too_large(r);
     /* Nothing is written for a document the user cannot see. */
     char state[6];
-    const char *doc = id_text(r, r->params[0]), *uid = id_text(r, r->user_id);
+    const char *doc = param_id(r, r->params[0]), *uid = param_id(r, r->user_id);
     const char *who[] = {doc, uid};
     PGresult *res = db_exec("documents_file", 2, who, state, &r->db_us);
     if (res == NULL)
@@ -267,7 +267,7 @@ int documents_upload(req *r)
     char name[STORAGE_NAME_LEN + 1], sha[65];
     if (storage_commit(&u, name, sha) != 0)
         return resp_error(r, 503, "service_unavailable", "the file could not be stored");
-    const char *params[] = {doc, uid, name, type, id_text(r, u.size), display_name(r), sha};
+    const char *params[] = {doc, uid, name, type, param_id(r, u.size), display_name(r), sha};
     res = db_exec("documents_set_file", 7, params, state, &r->db_us);
     if (res == NULL || PQntuples(res) != 1) { /* the document went away meanwhile */
         storage_remove(name);
@@ -277,14 +277,14 @@ int documents_upload(req *r)
         return resp_not_found(r);
     }
     documents_sweep(r); /* the file it replaced */
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }
 
 /* GET /api/documents/{id}/file/: nginx sends the file (X-Accel-Redirect). */
 int documents_download(req *r)
 {
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
     PGresult *res = db_exec("documents_file", 2, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);

@@ -14,7 +14,7 @@ int health_get(req *r)
     return resp_json(r, 200, "{\"status\":\"ok\"}");
 }
 
-int ready_get(req *r)
+int health_ready_get(req *r)
 {
     char state[6];
     PGresult *res = db_exec("health_schema_version", 0, NULL, state, &r->db_us);

@@ -16,40 +16,40 @@ int notifications_list(req *r)
     json_object *errors = json_object_new_object();
     page_from_query(r, &p, errors);
     const char *unread = req_query(r, "unread");
-    int only_unread = unread ? query_bool(unread) : 0;
+    int only_unread = unread ? param_bool(unread) : 0;
     if (only_unread < 0)
         json_object_object_add(errors, "unread", json_object_new_string("must be true or false"));
     if (json_object_object_length(errors) > 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     json_object_put(errors);
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), only_unread ? "true" : "false",
+    const char *params[] = {param_id(r, r->user_id), only_unread ? "true" : "false",
                             page_limit(r, &p), page_offset(r, &p)};
     PGresult *res = db_exec("notifications_list", 4, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
     const char *extra = arena_sprintf(r->a, "\"unread_count\":%s", PQgetvalue(res, 0, 2));
-    return send_page(r, &p, res, extra);
+    return page_send(r, &p, res, extra);
 }
 
 /* POST /api/notifications/{id}/read/ -> the notification */
 int notifications_read(req *r)
 {
-    const char *params[] = {id_text(r, r->user_id), id_text(r, r->params[0])};
-    return send_query(r, "notifications_read", 2, params, 200);
+    const char *params[] = {param_id(r, r->user_id), param_id(r, r->params[0])};
+    return reply_query(r, "notifications_read", 2, params, 200);
 }
 
 /* POST /api/notifications/read-all/ -> {"marked": N} */
 int notifications_read_all(req *r)
 {
-    const char *params[] = {id_text(r, r->user_id)};
-    return send_query(r, "notifications_read_all", 1, params, 200);
+    const char *params[] = {param_id(r, r->user_id)};
+    return reply_query(r, "notifications_read_all", 1, params, 200);
 }
 
 int notifications_delete(req *r)
 {
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), id_text(r, r->params[0])};
+    const char *params[] = {param_id(r, r->user_id), param_id(r, r->params[0])};
     PGresult *res = db_exec("notifications_delete", 2, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
@@ -67,25 +67,25 @@ static const jv_field preference_fields[] = {
     {"reminder_hour", JV_INT, 0, 0, 23, NULL},
 };
 
-int preferences_get(req *r)
+int notifications_preferences_get(req *r)
 {
-    const char *params[] = {id_text(r, r->user_id)};
-    return send_query(r, "preferences_get", 1, params, 200);
+    const char *params[] = {param_id(r, r->user_id)};
+    return reply_query(r, "notifications_preferences_get", 1, params, 200);
 }
 
-int preferences_update(req *r)
+int notifications_preferences_update(req *r)
 {
     json_object *body, *clean, *errors;
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, preference_fields, sizeof(preference_fields) / sizeof(preference_fields[0]),
                  1, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), json_object_to_json_string(clean)};
-    PGresult *res = db_exec("preferences_update", 2, params, state, &r->db_us);
+    const char *params[] = {param_id(r, r->user_id), json_object_to_json_string(clean)};
+    PGresult *res = db_exec("notifications_preferences_update", 2, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return resp_db_error(r, state);
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }

@@ -29,7 +29,7 @@ static int db_error(req *r, const char *state)
         json_object *errors = json_object_new_object();
         json_object_object_add(errors, "time_zone",
                                json_object_new_string("is not a known time zone"));
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     }
     return resp_db_error(r, state);
 }
@@ -37,7 +37,7 @@ static int db_error(req *r, const char *state)
 /* GET /api/residences/, cached in residences:user:<uid>. */
 int residences_list(req *r)
 {
-    const char *params[] = {id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->user_id)};
     const char *key = arena_sprintf(r->a, "residences:user:%s", params[0]);
     return send_cached(r, key, "residences_list", 1, params);
 }
@@ -48,21 +48,21 @@ int residences_create(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, residence_fields, NFIELDS, 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), json_object_to_json_string(clean)};
+    const char *params[] = {param_id(r, r->user_id), json_object_to_json_string(clean)};
     PGresult *res = db_exec("residences_create", 2, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return db_error(r, state);
     invalidate_members(r, PQgetvalue(res, 0, 1));
-    return send_row(r, res, 0, 201);
+    return reply_row(r, res, 0, 201);
 }
 
 int residences_get(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    return send_query(r, "residences_get", 2, params, 200);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
+    return reply_query(r, "residences_get", 2, params, 200);
 }
 
 /* Column 0 of an owner-only write: NULL not a member, 'f' member, 't' owner. */
@@ -86,7 +86,7 @@ static int owner_check(req *r, PGresult *res)
 static PGresult *owner_exec(req *r, const char *name, const char *extra)
 {
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), extra};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id), extra};
     PGresult *res = db_exec(name, extra ? 3 : 2, params, state, &r->db_us);
     if (res == NULL) {
         resp_db_error(r, state);
@@ -101,9 +101,9 @@ int residences_update(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, residence_fields, NFIELDS, 1, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id),
                             json_object_to_json_string(clean)};
     PGresult *res = db_exec("residences_update", 3, params, state, &r->db_us);
     json_object_put(clean);
@@ -112,7 +112,7 @@ int residences_update(req *r)
     if (owner_check(r, res) != 0)
         return r->status;
     invalidate_members(r, PQgetvalue(res, 0, 2));
-    return send_row(r, res, 1, 200);
+    return reply_row(r, res, 1, 200);
 }
 
 int residences_delete(req *r)
@@ -132,20 +132,20 @@ int residences_delete(req *r)
 
 int residences_members(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    return send_query(r, "residences_members", 2, params, 200);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
+    return reply_query(r, "residences_members", 2, params, 200);
 }
 
 /* The user who joined or left sees a different set of residences and tasks. */
 static void invalidate_user(req *r, long long uid)
 {
-    invalidate_members(r, id_text(r, uid));
+    invalidate_members(r, param_id(r, uid));
 }
 
 int residences_remove_member(req *r)
 {
     long long uid = r->params[1];
-    PGresult *res = owner_exec(r, "residences_remove_member", id_text(r, uid));
+    PGresult *res = owner_exec(r, "residences_remove_member", param_id(r, uid));
     if (res == NULL)
         return r->status;
     int removed = PQgetvalue(res, 0, 1)[0] != '0';
@@ -162,7 +162,7 @@ int residences_remove_member(req *r)
 int residences_leave(req *r)
 {
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
     PGresult *res = db_exec("residences_leave", 2, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
@@ -179,19 +179,19 @@ int residences_leave(req *r)
     return resp_empty(r, 204);
 }
 
-int sharecode_create(req *r)
+int residences_sharecode_create(req *r)
 {
     char code[SHARE_CODE_LEN + 1];
     share_code_new(code, SHARE_CODE_LEN);
-    PGresult *res = owner_exec(r, "sharecode_create", code);
+    PGresult *res = owner_exec(r, "residences_sharecode_create", code);
     if (res == NULL)
         return r->status;
-    return send_row(r, res, 1, 201);
+    return reply_row(r, res, 1, 201);
 }
 
-int sharecode_revoke(req *r)
+int residences_sharecode_revoke(req *r)
 {
-    PGresult *res = owner_exec(r, "sharecode_revoke", NULL);
+    PGresult *res = owner_exec(r, "residences_sharecode_revoke", NULL);
     if (res == NULL)
         return r->status;
     PQclear(res);
@@ -208,14 +208,14 @@ int residences_join(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, join_fields, 1, 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     char code[SHARE_CODE_LEN + 1], state[6];
     json_object_object_get_ex(clean, "code", &v);
     int ok = share_code_normalize(json_object_get_string(v), code, sizeof(code), SHARE_CODE_LEN);
     json_object_put(clean);
     PGresult *res = NULL;
     if (ok == 0) {
-        const char *params[] = {id_text(r, r->user_id), code};
+        const char *params[] = {param_id(r, r->user_id), code};
         res = db_exec("residences_join", 2, params, state, &r->db_us);
         if (res == NULL)
             return resp_db_error(r, state);
@@ -224,7 +224,7 @@ int residences_join(req *r)
         PQclear(res);
         errors = json_object_new_object();
         json_object_object_add(errors, "code", json_object_new_string("is invalid or has expired"));
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     }
     invalidate_user(r, r->user_id);
     if (PQgetvalue(res, 0, 1)[0] == '1') { /* a new member: tell the others */
@@ -234,5 +234,5 @@ int residences_join(req *r)
         json_object_object_add(p, "user_id", json_object_new_int64(r->user_id));
         queue_enqueue("notify.member_joined", p, NULL, 0, 0, &r->cache_us);
     }
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }

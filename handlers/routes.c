@@ -6,7 +6,7 @@
 
 const route routes[] = {
     {"GET", "/api/health/", health_get, 0},
-    {"GET", "/api/ready/", ready_get, 0},
+    {"GET", "/api/ready/", health_ready_get, 0},
     {"GET", "/api/static-data/", static_data_get, 0},
     {"GET", "/metrics", metrics_get, 0},
     {"GET", "/api/internal/status/", status_get, 0},
@@ -32,8 +32,8 @@ const route routes[] = {
     {"GET", "/api/residences/{id}/users/", residences_members, ROUTE_AUTH},
     {"DELETE", "/api/residences/{id}/users/{uid}/", residences_remove_member, ROUTE_AUTH},
     {"POST", "/api/residences/{id}/leave/", residences_leave, ROUTE_AUTH},
-    {"POST", "/api/residences/{id}/share-code/", sharecode_create, ROUTE_AUTH},
-    {"DELETE", "/api/residences/{id}/share-code/", sharecode_revoke, ROUTE_AUTH},
+    {"POST", "/api/residences/{id}/share-code/", residences_sharecode_create, ROUTE_AUTH},
+    {"DELETE", "/api/residences/{id}/share-code/", residences_sharecode_revoke, ROUTE_AUTH},
 
     {"GET", "/api/tasks/", tasks_list, ROUTE_AUTH | ROUTE_CACHEABLE},
     {"POST", "/api/tasks/", tasks_create, ROUTE_AUTH},
@@ -52,8 +52,8 @@ const route routes[] = {
     {"POST", "/api/notifications/read-all/", notifications_read_all, ROUTE_AUTH},
     {"POST", "/api/notifications/{id}/read/", notifications_read, ROUTE_AUTH},
     {"DELETE", "/api/notifications/{id}/", notifications_delete, ROUTE_AUTH},
-    {"GET", "/api/notifications/preferences/", preferences_get, ROUTE_AUTH},
-    {"PATCH", "/api/notifications/preferences/", preferences_update, ROUTE_AUTH},
+    {"GET", "/api/notifications/preferences/", notifications_preferences_get, ROUTE_AUTH},
+    {"PATCH", "/api/notifications/preferences/", notifications_preferences_update, ROUTE_AUTH},
 
     {"GET", "/api/devices/", devices_list, ROUTE_AUTH},
     {"POST", "/api/devices/", devices_register, ROUTE_AUTH},

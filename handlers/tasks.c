@@ -59,10 +59,10 @@ static int check_custom(json_object *clean, json_object **errors)
 static int db_error(req *r, const char *state)
 {
     if (strcmp(state, "23514") == 0) /* check constraint: e.g. custom without interval */
-        return send_invalid_field(r, "custom_interval_days",
+        return reply_invalid_field(r, "custom_interval_days",
                                   "is required when frequency is custom");
     if (strcmp(state, "23503") == 0) /* task_task_assigned_member_fk */
-        return send_invalid_field(r, "assigned_to_id", "is not a member of the residence");
+        return reply_invalid_field(r, "assigned_to_id", "is not a member of the residence");
     return resp_db_error(r, state);
 }
 
@@ -134,7 +134,7 @@ static int list_filters(req *r, const char **p)
         else if ((i == 4 || i == 5) && !jv_valid_date(v))
             bad = "must be a date as YYYY-MM-DD";
         else if (i == 6 && strcmp(v, "me") == 0)
-            p[i] = id_text(r, r->user_id);
+            p[i] = param_id(r, r->user_id);
         else if (i == 6 && page_parse_int(v, 0, 999999999999999LL, &id) != NULL)
             bad = "must be a user id or \"me\"";
         else if (i == 7 && strcmp(v, "status") != 0)
@@ -144,7 +144,7 @@ static int list_filters(req *r, const char **p)
     }
     p[7] = p[7] ? "true" : "false";
     if (json_object_object_length(errors) > 0) {
-        send_invalid(r, errors);
+        reply_invalid(r, errors);
         return -1;
     }
     json_object_put(errors);
@@ -154,7 +154,7 @@ static int list_filters(req *r, const char **p)
 /* The list body of user r->user_id: from the cache unless bypassed. */
 int tasks_list(req *r)
 {
-    const char *uid = id_text(r, r->user_id);
+    const char *uid = param_id(r, r->user_id);
     const char *filters[9] = {uid};
     int filtered = list_filters(r, filters + 1);
     if (filtered < 0)
@@ -199,10 +199,10 @@ int tasks_create(req *r)
     if (req_json_body(r, &body) != 0)
         return r->status;
     if (jv_check(body, task_fields, NFIELDS, 0, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     if (check_custom(clean, &errors) != 0) {
         json_object_put(clean);
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     }
     json_object *rid;
     json_object_object_get_ex(clean, "residence_id", &rid);
@@ -212,7 +212,7 @@ int tasks_create(req *r)
         return r->status;
     }
     char state[6];
-    const char *params[] = {id_text(r, r->user_id), id_text(r, json_object_get_int64(rid)),
+    const char *params[] = {param_id(r, r->user_id), param_id(r, json_object_get_int64(rid)),
                             json_object_to_json_string(clean), key, idem_scope(r)};
     PGresult *res = db_exec("tasks_create", 5, params, state, &r->db_us);
     json_object_put(clean);
@@ -224,13 +224,13 @@ int tasks_create(req *r)
         invalidate_members(r, PQgetvalue(res, 0, 1));
         notify(r, "notify.task_created", PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), NULL);
     }
-    return send_row(r, res, 0, 201);
+    return reply_row(r, res, 0, 201);
 }
 
 int tasks_get(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    return send_query(r, "tasks_get", 2, params, 200);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
+    return reply_query(r, "tasks_get", 2, params, 200);
 }
 
 int tasks_update(req *r)
@@ -241,9 +241,9 @@ int tasks_update(req *r)
     /* A change to "custom" is checked by the table's constraint, which sees
      * the interval the task already has. */
     if (jv_check(body, task_fields, NFIELDS, 1, &clean, &errors) != 0)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id),
                             json_object_to_json_string(clean)};
     PGresult *res = db_exec("tasks_update", 3, params, state, &r->db_us);
     json_object_put(clean);
@@ -251,13 +251,13 @@ int tasks_update(req *r)
         return db_error(r, state);
     if (PQntuples(res) == 1)
         invalidate_members(r, PQgetvalue(res, 0, 1));
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }
 
 int tasks_delete(req *r)
 {
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
     PGresult *res = db_exec("tasks_delete", 2, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
@@ -292,15 +292,15 @@ static int record(req *r, const char *kind)
                  sizeof(completion_fields) / sizeof(completion_fields[0]), 0, &clean, &errors);
     json_object_put(empty);
     if (bad)
-        return send_invalid(r, errors);
+        return reply_invalid(r, errors);
     const char *key = NULL;
     if (idem_replay(r, &key) != 0) {
         json_object_put(clean);
         return r->status;
     }
     char state[6];
-    const char *task = id_text(r, r->params[0]);
-    const char *params[] = {task, id_text(r, r->user_id), json_object_to_json_string(clean),
+    const char *task = param_id(r, r->params[0]);
+    const char *params[] = {task, param_id(r, r->user_id), json_object_to_json_string(clean),
                             key,  idem_scope(r),          kind};
     PGresult *res = db_exec("tasks_complete", 6, params, state, &r->db_us);
     json_object_put(clean);
@@ -314,7 +314,7 @@ static int record(req *r, const char *kind)
     }
     if (PQgetisnull(res, 0, 1) && PQgetvalue(res, 0, 4)[0] == 't') {
         PQclear(res);
-        return send_invalid_field(r, "contractor_id", "is not a contractor of the residence");
+        return reply_invalid_field(r, "contractor_id", "is not a contractor of the residence");
     }
     if (PQgetisnull(res, 0, 1)) {
         const char *why = arena_strdup(r->a, PQgetvalue(res, 0, 3));
@@ -330,7 +330,7 @@ static int record(req *r, const char *kind)
                    json_object_get_string(id));
         json_object_put(answer);
     }
-    return send_row(r, res, 1, 201);
+    return reply_row(r, res, 1, 201);
 }
 
 /* POST /api/tasks/{id}/complete/ */
@@ -350,13 +350,13 @@ int tasks_skip(req *r)
 static int set_state(req *r, const char *action)
 {
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id), action};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id), action};
     PGresult *res = db_exec("tasks_set_state", 3, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
     if (PQntuples(res) == 1)
         invalidate_members(r, PQgetvalue(res, 0, 1));
-    return send_row(r, res, 0, 200);
+    return reply_row(r, res, 0, 200);
 }
 
 int tasks_archive(req *r)
@@ -376,15 +376,15 @@ int tasks_cancel(req *r)
 
 int tasks_completions(req *r)
 {
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id)};
-    return send_query(r, "tasks_completions", 2, params, 200);
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id)};
+    return reply_query(r, "tasks_completions", 2, params, 200);
 }
 
 int tasks_completion_delete(req *r)
 {
     char state[6];
-    const char *params[] = {id_text(r, r->params[0]), id_text(r, r->user_id),
-                            id_text(r, r->params[1])};
+    const char *params[] = {param_id(r, r->params[0]), param_id(r, r->user_id),
+                            param_id(r, r->params[1])};
     PGresult *res = db_exec("tasks_completion_delete", 3, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);

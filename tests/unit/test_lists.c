@@ -72,32 +72,32 @@ TEST(page_links_past_the_end_point_back_to_the_last_page)
     CHECK(next == 0 && prev == 1); /* an empty list still has page 1 */
 }
 
-TEST(query_bool_is_strict)
+TEST(param_bool_is_strict)
 {
-    CHECK(query_bool("true") == 1);
-    CHECK(query_bool("false") == 0);
-    CHECK(query_bool("True") == -1);
-    CHECK(query_bool("1") == -1);
-    CHECK(query_bool("") == -1);
-    CHECK(query_bool(NULL) == -1);
+    CHECK(param_bool("true") == 1);
+    CHECK(param_bool("false") == 0);
+    CHECK(param_bool("True") == -1);
+    CHECK(param_bool("1") == -1);
+    CHECK(param_bool("") == -1);
+    CHECK(param_bool(NULL) == -1);
 }
 
 TEST(device_tokens)
 {
-    CHECK(device_token_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
-    CHECK(device_token_valid("dGVzdA:APA91bH-x_y.z0123456789"));
-    CHECK(device_token_valid("aaaaaaaaaaaaaaaa"));    /* 16 */
-    CHECK(!device_token_valid("aaaaaaaaaaaaaaa"));    /* 15 */
-    CHECK(!device_token_valid("aaaaaaaaaaaaaaaa b")); /* space */
-    CHECK(!device_token_valid("aaaaaaaaaaaaaaaa/"));
-    CHECK(!device_token_valid("aaaaaaaaaaaaaaaa\xc3\xa9"));
+    CHECK(devices_token_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+    CHECK(devices_token_valid("dGVzdA:APA91bH-x_y.z0123456789"));
+    CHECK(devices_token_valid("aaaaaaaaaaaaaaaa"));    /* 16 */
+    CHECK(!devices_token_valid("aaaaaaaaaaaaaaa"));    /* 15 */
+    CHECK(!devices_token_valid("aaaaaaaaaaaaaaaa b")); /* space */
+    CHECK(!devices_token_valid("aaaaaaaaaaaaaaaa/"));
+    CHECK(!devices_token_valid("aaaaaaaaaaaaaaaa\xc3\xa9"));
     char long_token[514];
     memset(long_token, 'a', 512);
     long_token[512] = '\0';
-    CHECK(device_token_valid(long_token));
+    CHECK(devices_token_valid(long_token));
     long_token[512] = 'a';
     long_token[513] = '\0';
-    CHECK(!device_token_valid(long_token));
+    CHECK(!devices_token_valid(long_token));
 }
 
 TEST(new_routes_resolve_with_their_flags)
@@ -108,7 +108,7 @@ TEST(new_routes_resolve_with_their_flags)
     CHECK(m.route->handler == notifications_read_all);
     CHECK(router_match(routes, routes_n, "GET", "/api/notifications/preferences/", &m, NULL, 0) ==
           ROUTER_FOUND);
-    CHECK(m.route->handler == preferences_get);
+    CHECK(m.route->handler == notifications_preferences_get);
     CHECK(router_match(routes, routes_n, "POST", "/api/notifications/12/read/", &m, NULL, 0) ==
           ROUTER_FOUND);
     CHECK(m.route->handler == notifications_read && m.params[0] == 12);

@@ -1,0 +1,19 @@
+/*
+ * idempotency.h - Idempotency-Key for writes that create (idempotency.c).
+ */
+#ifndef HD_IDEMPOTENCY_H
+#define HD_IDEMPOTENCY_H
+
+#include "http.h"
+
+/* Idempotency-Key. Returns 0 with *KEY set to the request's key (NULL when
+ * it has none) when the write should run, passing *KEY and idem_scope(r)
+ * to its query so the answer is stored with it; or sends the stored answer
+ * of an earlier request with that key (1), or an error (-1: 422 when the
+ * key is malformed or was used for another request, 503). */
+int idem_replay(req *r, const char **key);
+
+/* What a key is bound to: "METHOD PATH". */
+const char *idem_scope(req *r);
+
+#endif
