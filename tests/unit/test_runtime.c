@@ -1,7 +1,8 @@
 /*
  * test_runtime.c - the pure pieces of the runtime: the named-query file
- * parser, the arena, tokens and passwords, the Authorization header and
- * REDIS_URL parsing, and the embedded sql/ files themselves.
+ * parser and its annotations, the arena, tokens and passwords, the
+ * Authorization header and REDIS_URL parsing, and the embedded sql/ files
+ * themselves.
  */
 #include "arena.h"
 #include "authn.h"
@@ -47,6 +48,57 @@ TEST(sqlfile_rejects_bad_files)
     CHECK(sqlfile_parse("x.sql", "-- name: a\nSELECT 1\n-- name: a\nSELECT 2\n", &q, &n, err,
                         sizeof(err)) == -1);
     CHECK(strstr(err, "twice") != NULL);
+    sqlfile_free(q, n);
+}
+
+TEST(sqlfile_reads_annotations)
+{
+    sql_query *q = NULL;
+    int n = 0;
+    char err[128];
+    const char *text = "-- name: a_read retry\n-- doc\nSELECT 1\n"
+                       "-- name: b_write\nUPDATE t SET x = 1\n"
+                       "-- name: c_read \t retry \r\nSELECT 2\n";
+    CHECK(sqlfile_parse("x.sql", text, &q, &n, err, sizeof(err)) == 0);
+    CHECK(n == 3);
+    if (n == 3) {
+        CHECK_STR(q[0].name, "a_read");
+        CHECK(q[0].flags == SQL_RETRY);
+        CHECK_STR(q[0].sql, "-- doc\nSELECT 1");
+        CHECK_STR(q[1].name, "b_write");
+        CHECK(q[1].flags == 0);
+        CHECK_STR(q[2].name, "c_read");
+        CHECK(q[2].flags == SQL_RETRY);
+    }
+    sqlfile_free(q, n);
+}
+
+TEST(sqlfile_rejects_unknown_annotations)
+{
+    static const char *const bad[] = {
+        "-- name: a retri\nSELECT 1\n",         /* misspelt: must not mean "not safe" */
+        "-- name: a RETRY\nSELECT 1\n",         /* annotations are lower case */
+        "-- name: a retry=yes\nSELECT 1\n",     /* a word, not a setting */
+        "-- name: a retry retry\nSELECT 1\n",   /* twice */
+        "-- name: a-b\nSELECT 1\n",             /* was quietly read as "a" */
+        "-- name: a\nSELECT 1\n-- name: b idempotent\nSELECT 2\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sql_query *q = NULL;
+        int n = 0;
+        char err[128] = "";
+        int rc = sqlfile_parse("x.sql", bad[i], &q, &n, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "  accepted: %s", bad[i]);
+        CHECK(rc == -1);
+        CHECK(strstr(err, "x.sql") != NULL);
+        sqlfile_free(q, n);
+    }
+    sql_query *q = NULL;
+    int n = 0;
+    char err[128] = "";
+    CHECK(sqlfile_parse("x.sql", "-- name: a retri\nSELECT 1\n", &q, &n, err, sizeof(err)) == -1);
+    CHECK(strstr(err, "unknown annotation 'retri'") != NULL);
     sqlfile_free(q, n);
 }
 
