@@ -13,9 +13,11 @@
 #include "sqlfile.h"
 #include "test.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <strings.h>
 
 TEST(sqlfile_parses_named_blocks)
 {
@@ -99,6 +101,75 @@ TEST(sqlfile_rejects_unknown_annotations)
     char err[128] = "";
     CHECK(sqlfile_parse("x.sql", "-- name: a retri\nSELECT 1\n", &q, &n, err, sizeof(err)) == -1);
     CHECK(strstr(err, "unknown annotation 'retri'") != NULL);
+    sqlfile_free(q, n);
+}
+
+/* Whether SQL, its comments left out, has WORD (any case) as a whole word. */
+static int sql_has_word(const char *sql, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = sql; *p != '\0'; p++) {
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p != '\0' && *p != '\n')
+                p++;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        if (strncasecmp(p, word, wl) == 0 &&
+            (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+            !(isalnum((unsigned char)p[wl]) || p[wl] == '_'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every query in sql/ that reads only is marked retry, and every one that
+ * writes is not, but for the writes reviewed as safe to run twice (their
+ * comment in sql/ says why). The functions the reads call (task_json,
+ * task_status, residence_today, document_json) are IMMUTABLE or STABLE and
+ * write nothing, which a text check cannot see: review a new one. */
+TEST(embedded_sql_retry_marks_reads_only)
+{
+    static const char *const writes[] = {"INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE",
+                                         "nextval", "setval"};
+    static const char *const idempotent_writes[] = {"idem_lookup", "preferences_get"};
+    sql_query *q = NULL;
+    int n = 0;
+    char err[256] = "";
+    int rc = 0;
+    for (int i = 0; i < embed_sql_n && rc == 0; i++)
+        rc = sqlfile_parse(embed_sql[i].path, embed_sql[i].text, &q, &n, err, sizeof(err));
+    CHECK(rc == 0);
+    int marked = 0;
+    for (int i = 0; i < n; i++) {
+        int is_write = 0;
+        for (size_t w = 0; w < sizeof(writes) / sizeof(writes[0]); w++)
+            is_write |= sql_has_word(q[i].sql, writes[w]);
+        int reviewed = 0;
+        for (size_t k = 0; k < sizeof(idempotent_writes) / sizeof(idempotent_writes[0]); k++)
+            reviewed |= strcmp(q[i].name, idempotent_writes[k]) == 0;
+        int retry = (q[i].flags & SQL_RETRY) != 0;
+        marked += retry;
+        if (retry != (!is_write || reviewed)) {
+            fprintf(stderr, "  %s %s, but is %smarked retry\n", q[i].name,
+                    is_write ? "writes" : "only reads", retry ? "" : "not ");
+            *failed = 1;
+        }
+        if (reviewed && !is_write) {
+            fprintf(stderr, "  %s no longer writes: take it out of idempotent_writes\n",
+                    q[i].name);
+            *failed = 1;
+        }
+    }
+    CHECK(marked >= 20);
+    for (int i = 0; i < n; i++) { /* the ones the fault tests lean on */
+        if (strcmp(q[i].name, "auth_token_user") == 0 || strcmp(q[i].name, "tasks_list") == 0 ||
+            strcmp(q[i].name, "users_me") == 0)
+            CHECK(q[i].flags & SQL_RETRY);
+        if (strcmp(q[i].name, "auth_token_touch") == 0 || strcmp(q[i].name, "tasks_update") == 0)
+            CHECK(!(q[i].flags & SQL_RETRY));
+    }
     sqlfile_free(q, n);
 }
 
