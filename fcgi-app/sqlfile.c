@@ -76,8 +76,7 @@ static int parse_annotations(const char *path, const char *name, size_t nlen, co
 }
 
 static int add_query(const char *path, const char *name, size_t nlen, unsigned flags,
-                     const char *body, size_t blen, sql_query **q, int *n, char *err,
-                     size_t errcap)
+                     const char *body, size_t blen, sql_query **q, int *n, char *err, size_t errcap)
 {
     while (blen > 0 && (isspace((unsigned char)body[blen - 1]) || body[blen - 1] == ';'))
         blen--;

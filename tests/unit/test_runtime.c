@@ -78,11 +78,11 @@ TEST(sqlfile_reads_annotations)
 TEST(sqlfile_rejects_unknown_annotations)
 {
     static const char *const bad[] = {
-        "-- name: a retri\nSELECT 1\n",         /* misspelt: must not mean "not safe" */
-        "-- name: a RETRY\nSELECT 1\n",         /* annotations are lower case */
-        "-- name: a retry=yes\nSELECT 1\n",     /* a word, not a setting */
-        "-- name: a retry retry\nSELECT 1\n",   /* twice */
-        "-- name: a-b\nSELECT 1\n",             /* was quietly read as "a" */
+        "-- name: a retri\nSELECT 1\n",       /* misspelt: must not mean "not safe" */
+        "-- name: a RETRY\nSELECT 1\n",       /* annotations are lower case */
+        "-- name: a retry=yes\nSELECT 1\n",   /* a word, not a setting */
+        "-- name: a retry retry\nSELECT 1\n", /* twice */
+        "-- name: a-b\nSELECT 1\n",           /* was quietly read as "a" */
         "-- name: a\nSELECT 1\n-- name: b idempotent\nSELECT 2\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -131,8 +131,8 @@ static int sql_has_word(const char *sql, const char *word)
  * write nothing, which a text check cannot see: review a new one. */
 TEST(embedded_sql_retry_marks_reads_only)
 {
-    static const char *const writes[] = {"INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE",
-                                         "nextval", "setval"};
+    static const char *const writes[] = {"INSERT",   "UPDATE",  "DELETE", "MERGE",
+                                         "TRUNCATE", "nextval", "setval"};
     static const char *const idempotent_writes[] = {"idem_lookup", "preferences_get"};
     sql_query *q = NULL;
     int n = 0;
@@ -157,8 +157,7 @@ TEST(embedded_sql_retry_marks_reads_only)
             *failed = 1;
         }
         if (reviewed && !is_write) {
-            fprintf(stderr, "  %s no longer writes: take it out of idempotent_writes\n",
-                    q[i].name);
+            fprintf(stderr, "  %s no longer writes: take it out of idempotent_writes\n", q[i].name);
             *failed = 1;
         }
     }
