@@ -9,6 +9,7 @@
 #include "cache.h"
 #include "crypto.h"
 #include "queue.h"
+#include "scoreboard.h"
 #include "embed.h"
 #include "sqlfile.h"
 #include "test.h"
@@ -18,6 +19,8 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 TEST(sqlfile_parses_named_blocks)
 {
@@ -212,6 +215,43 @@ TEST(embedded_files_are_byte_exact)
             fprintf(stderr, "  %s differs from its embedded copy\n", embed_migrations[i].path);
             *failed = 1;
         }
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The master kills a worker busy for longer than HONEYDUE_REQUEST_TIMEOUT by
+ * comparing sb_now_ms() with the worker's busy_since_ms: both must be on
+ * CLOCK_MONOTONIC, or a step of the wall clock kills or spares the wrong
+ * worker. The start times the status page shows stay wall-clock times. */
+TEST(scoreboard_times_requests_on_monotonic_clock)
+{
+    CHECK(sb_open() == 0);
+    scoreboard *b = sb_get();
+    if (b == NULL)
+        return;
+    sb_claim(0, getpid(), 1);
+    sb_attach(0);
+    int64_t mono = clock_ms(CLOCK_MONOTONIC), wall = clock_ms(CLOCK_REALTIME);
+    sb_busy("GET", "/api/x/", "/api/x/", "rid");
+    sb_slot *s = sb_self();
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    int64_t since = atomic_load(&s->busy_since_ms);
+    CHECK(since >= mono && since - mono < 1000);
+    int64_t now = sb_now_ms();
+    CHECK(now >= since && now - since < 1000);
+    CHECK(s->started_ms >= wall - 1000 && s->started_ms <= wall + 1000);
+    CHECK(b->started_ms >= wall - 1000 && b->started_ms <= wall + 1000);
+    sb_idle();
+    CHECK(atomic_load(&s->busy_since_ms) == 0);
+    CHECK(atomic_load(&s->requests) == 1);
+    sb_release(getpid());
 }
 
 TEST(arena_allocates_aligned_and_resets)
