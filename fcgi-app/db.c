@@ -169,14 +169,18 @@ PGresult *db_exec(const char *name, int n, const char *const *params, char sqlst
     if (db_ready() == NULL)
         goto done;
     res = run(q, n, params);
-    /* A connection that died since the last request (Postgres restarted):
-     * a read is safe to run again once on a fresh connection. */
+    /* The connection died (Postgres restarted since the last request, or the
+     * backend was terminated under this statement). A query its sql/ file
+     * marks "retry" runs once more on a new connection; any other fails
+     * (503), since it may have committed before the connection went. */
     if (PQstatus(conn) == CONNECTION_BAD) {
         PQclear(res);
         res = NULL;
-        log_line(LOG_WARN, "db", "connection to postgres lost");
+        log_line(LOG_WARN, "db", "connection to postgres lost during %s; %s", name,
+                 (q->flags & SQL_RETRY) ? "running it again on a new connection"
+                                        : "not run again (a write)");
         next_connect_ms = 0;
-        if (strncasecmp(q->sql, "SELECT", 6) == 0 && db_ready() != NULL)
+        if ((q->flags & SQL_RETRY) && db_ready() != NULL)
             res = run(q, n, params);
         else if (conn != NULL && PQstatus(conn) == CONNECTION_BAD) {
             PQfinish(conn);

@@ -26,7 +26,9 @@ int db_open(void);
 void db_close(void);
 
 /* Run named query NAME with N text parameters (NULL for SQL NULL).
- * Reconnects first if the connection was lost. Returns a PGresult with
+ * Reconnects first if the connection was lost. When the connection turns
+ * out to be lost while the query runs, a query marked "retry" in sql/ (see
+ * sqlfile.h) is run once more on a new connection; any other fails. Returns a PGresult with
  * PGRES_TUPLES_OK or PGRES_COMMAND_OK that the caller must PQclear, or NULL
  * when the database is unavailable or the statement failed (logged; *SQLSTATE
  * receives the 5-char code when there is one, else ""). Adds the time spent

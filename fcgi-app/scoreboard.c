@@ -31,7 +31,8 @@ int sb_open(void)
         return -1;
     board = p;
     memset(board, 0, sizeof(*board));
-    board->started_ms = sb_now_ms();
+    board->started_ms = sb_wall_ms();
+    board->started_mono_ms = sb_now_ms();
     board->listen_fd = -1;
     return 0;
 }
@@ -46,11 +47,21 @@ sb_slot *sb_self(void)
     return board != NULL && self >= 0 ? &board->slots[self] : NULL;
 }
 
-int64_t sb_now_ms(void)
+static int64_t clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sb_now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t sb_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
 }
 
 void sb_claim(int i, pid_t pid, int generation)
@@ -60,7 +71,7 @@ void sb_claim(int i, pid_t pid, int generation)
     sb_slot *s = &board->slots[i];
     s->pid = pid;
     s->generation = generation;
-    s->started_ms = sb_now_ms();
+    s->started_ms = sb_wall_ms();
     atomic_store(&s->busy_since_ms, 0);
     atomic_store(&s->requests, 0);
     atomic_store(&s->rss_kb, 0);

@@ -24,8 +24,8 @@ typedef struct {
     _Atomic int state;
     pid_t pid;
     int generation;
-    int64_t started_ms;            /* wall clock, ms */
-    _Atomic int64_t busy_since_ms; /* wall clock, ms; 0 when idle */
+    int64_t started_ms;            /* wall clock (sb_wall_ms), for display only */
+    _Atomic int64_t busy_since_ms; /* sb_now_ms() when its request began; 0 when idle */
     _Atomic uint64_t requests;
     _Atomic uint64_t rss_kb;
     char method[8];
@@ -49,7 +49,8 @@ typedef struct {
 enum { SB_DEP_POSTGRES, SB_DEP_REDIS, SB_DEPS };
 
 typedef struct {
-    int64_t started_ms;
+    int64_t started_ms;           /* wall clock (sb_wall_ms), for display only */
+    int64_t started_mono_ms;      /* sb_now_ms(), for the uptime */
     _Atomic uint64_t restarts;    /* workers that ended unexpectedly */
     _Atomic uint64_t killed_slow; /* killed past HONEYDUE_REQUEST_TIMEOUT */
     _Atomic uint64_t recycled;    /* ended by HONEYDUE_MAX_REQUESTS/MAX_MEMORY */
@@ -101,8 +102,15 @@ int sb_listen_queue(int fd, int *queued, int *backlog);
  * queue into the board, keeping its maximum (php-fpm's "max listen queue"). */
 void sb_sample_listen(void);
 
-/* Milliseconds since the epoch. */
+/* Milliseconds on CLOCK_MONOTONIC, for durations and timeouts (how long a
+ * worker has been busy, the uptime): a step of the wall clock does not move
+ * it, and every process of the machine reads the same clock, so a value a
+ * worker stored compares with the master's. Meaningless as a date. */
 int64_t sb_now_ms(void);
+
+/* Milliseconds since the epoch (CLOCK_REALTIME), for showing when something
+ * started; never subtract two of them for a duration. */
+int64_t sb_wall_ms(void);
 
 /* This process's resident set size, in kB (from /proc/self/statm). */
 uint64_t sb_rss_kb(void);

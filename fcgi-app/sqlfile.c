@@ -1,5 +1,6 @@
 /*
- * sqlfile.c - the named-query file parser (pure; run once at start).
+ * sqlfile.c - the named-query file parser (pure; run once at start), and
+ * the annotations a "-- name:" line may carry (see sqlfile.h).
  */
 #include "sqlfile.h"
 
@@ -7,6 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Every annotation a "-- name:" line may carry after the name. */
+static const struct {
+    const char *word;
+    unsigned flag;
+} annotations[] = {
+    {"retry", SQL_RETRY},
+};
 
 static int blank(const char *s, size_t n)
 {
@@ -33,8 +42,41 @@ static int only_comments(const char *s, size_t n)
     return 1;
 }
 
-static int add_query(const char *path, const char *name, size_t nlen, const char *body, size_t blen,
-                     sql_query **q, int *n, char *err, size_t errcap)
+/* The annotations after the name, from P to LE, into *FLAGS. 0, or -1 with
+ * a message in ERR for a word that is no annotation or comes twice. */
+static int parse_annotations(const char *path, const char *name, size_t nlen, const char *p,
+                             const char *le, unsigned *flags, char *err, size_t errcap)
+{
+    *flags = 0;
+    for (;;) {
+        while (p < le && isspace((unsigned char)*p))
+            p++;
+        if (p == le)
+            return 0;
+        const char *w = p;
+        while (p < le && !isspace((unsigned char)*p))
+            p++;
+        size_t wlen = (size_t)(p - w);
+        unsigned flag = 0;
+        for (size_t i = 0; i < sizeof(annotations) / sizeof(annotations[0]); i++)
+            if (strlen(annotations[i].word) == wlen && memcmp(annotations[i].word, w, wlen) == 0)
+                flag = annotations[i].flag;
+        if (flag == 0) {
+            snprintf(err, errcap, "%s: query %.*s: unknown annotation '%.*s' (known: retry)", path,
+                     (int)nlen, name, (int)wlen, w);
+            return -1;
+        }
+        if (*flags & flag) {
+            snprintf(err, errcap, "%s: query %.*s: annotation '%.*s' given twice", path, (int)nlen,
+                     name, (int)wlen, w);
+            return -1;
+        }
+        *flags |= flag;
+    }
+}
+
+static int add_query(const char *path, const char *name, size_t nlen, unsigned flags,
+                     const char *body, size_t blen, sql_query **q, int *n, char *err, size_t errcap)
 {
     while (blen > 0 && (isspace((unsigned char)body[blen - 1]) || body[blen - 1] == ';'))
         blen--;
@@ -56,6 +98,7 @@ static int add_query(const char *path, const char *name, size_t nlen, const char
     *q = nq;
     nq[*n].name = strndup(name, nlen);
     nq[*n].sql = strndup(body, blen);
+    nq[*n].flags = flags;
     (*n)++;
     return 0;
 }
@@ -66,12 +109,13 @@ int sqlfile_parse(const char *path, const char *text, sql_query **q, int *n, cha
     static const char tag[] = "-- name:";
     const char *s = text, *name = NULL, *body = NULL;
     size_t nlen = 0;
+    unsigned flags = 0;
     while (*s != '\0') {
         const char *nl = strchr(s, '\n');
         const char *le = nl ? nl : s + strlen(s);
         if ((size_t)(le - s) > sizeof(tag) - 1 && strncmp(s, tag, sizeof(tag) - 1) == 0) {
-            if (name != NULL &&
-                add_query(path, name, nlen, body, (size_t)(s - body), q, n, err, errcap) != 0)
+            if (name != NULL && add_query(path, name, nlen, flags, body, (size_t)(s - body), q, n,
+                                          err, errcap) != 0)
                 return -1;
             if (name == NULL && !only_comments(text, (size_t)(s - text))) {
                 snprintf(err, errcap, "%s: statement before the first '-- name:' line", path);
@@ -87,6 +131,13 @@ int sqlfile_parse(const char *path, const char *text, sql_query **q, int *n, cha
                 snprintf(err, errcap, "%s: '-- name:' without a name", path);
                 return -1;
             }
+            if (name + nlen < le && !isspace((unsigned char)name[nlen])) {
+                snprintf(err, errcap, "%s: '-- name: %.*s': a name is letters, digits and '_'",
+                         path, (int)(le - name), name);
+                return -1;
+            }
+            if (parse_annotations(path, name, nlen, name + nlen, le, &flags, err, errcap) != 0)
+                return -1;
             body = nl ? nl + 1 : le;
         }
         s = nl ? nl + 1 : le;
@@ -98,7 +149,7 @@ int sqlfile_parse(const char *path, const char *text, sql_query **q, int *n, cha
         }
         return 0;
     }
-    return add_query(path, name, nlen, body, strlen(body), q, n, err, errcap);
+    return add_query(path, name, nlen, flags, body, strlen(body), q, n, err, errcap);
 }
 
 void sqlfile_free(sql_query *q, int n)

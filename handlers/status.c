@@ -52,7 +52,8 @@ int status_get(req *r)
     }
     json_object *pool = json_object_new_object();
     json_object_object_add(pool, "started_ms", json_object_new_int64(b->started_ms));
-    json_object_object_add(pool, "uptime_s", json_object_new_int64((now - b->started_ms) / 1000));
+    json_object_object_add(pool, "uptime_s",
+                           json_object_new_int64((now - b->started_mono_ms) / 1000));
     json_object_object_add(pool, "workers_wanted", json_object_new_int(b->want_workers));
     json_object_object_add(pool, "workers", json_object_new_int(counts[1] + counts[2] + counts[3]));
     json_object_object_add(pool, "starting", json_object_new_int(counts[SB_STARTING]));

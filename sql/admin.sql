@@ -6,8 +6,12 @@
 -- low-traffic panel and needs no pg_trgm.
 -- A user's "last_active" is the later of their last login and the last use
 -- of any of their tokens.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: admin_users_list
+-- name: admin_users_list retry
 -- $1 search over username, email, first and last name (or NULL); $2
 -- is_active filter (or NULL); $3 ordering, one of id -id username -username
 -- email -email date_joined -date_joined last_login -last_login (never-logged-in
@@ -46,7 +50,7 @@ SELECT (SELECT count(*) FROM f),
                    ORDER BY f.n), '[]')
         FROM f WHERE f.n > $5::bigint AND f.n <= $5::bigint + $4::int)
 
--- name: admin_users_get
+-- name: admin_users_get retry
 -- User $1 with counts of what they have and did.
 SELECT json_build_object(
            'id', u.id, 'username', u.username, 'email', u.email,
@@ -106,7 +110,7 @@ SELECT json_build_object(
        s.key_hash
 FROM u LEFT JOIN stale s ON true
 
--- name: admin_residences_list
+-- name: admin_residences_list retry
 -- $1 search over the name (or NULL); $2 page size, $3 offset. One row:
 -- matching count, the page (with owner, member and task counts).
 WITH f AS (
@@ -127,7 +131,7 @@ SELECT (SELECT count(*) FROM f),
                    ORDER BY r.id), '[]')
         FROM pg JOIN residence_residence r ON r.id = pg.id JOIN auth_user o ON o.id = r.owner_id)
 
--- name: admin_stats
+-- name: admin_stats retry
 -- Totals for the dashboard. "Seen" counts users whose last_active falls in
 -- the window: login sets last_login (register and login both do), and
 -- using a token sets its last_used (at most hourly, see auth_token_user).

@@ -2,8 +2,12 @@
 -- the one-time codes of the account lifecycle (user_verificationcode).
 -- A user's public JSON never includes the password hash; a code is only
 -- ever seen here as its keyed hash.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: auth_token_user
+-- name: auth_token_user retry
 -- Every authenticated request the auth cache misses (once a minute per token
 -- at most): token hash -> active user, and whether the token's last use is
 -- unrecorded or over an hour old (then authn.c runs auth_token_touch).
@@ -14,11 +18,12 @@ WHERE t.key_hash = $1 AND u.is_active
 -- name: auth_token_touch
 -- Record that token $1 was used, at most once an hour, so the admin API's
 -- last_active and its 7/30-day figures count people whose app stays logged
--- in for months.
+-- in for months. A write, so not retry: authn.c ignores its failure (the
+-- record waits for the next request) rather than run it again.
 UPDATE user_authtoken SET last_used = now()
 WHERE key_hash = $1 AND (last_used IS NULL OR last_used < now() - interval '1 hour')
 
--- name: users_taken
+-- name: users_taken retry
 -- Which of username ($1) and email ($2) are already in use.
 SELECT bool_or(lower(username) = lower($1)), bool_or(lower(email) = lower($2))
 FROM auth_user
@@ -40,7 +45,7 @@ SELECT json_build_object('id', id, 'username', username, 'email', email,
                          'last_login', last_login), id
 FROM u
 
--- name: users_login_lookup
+-- name: users_login_lookup retry
 -- Login accepts the username or the email address.
 SELECT id, password
 FROM auth_user
@@ -65,7 +70,7 @@ FROM u
 -- name: tokens_delete
 DELETE FROM user_authtoken WHERE key_hash = $1
 
--- name: users_me
+-- name: users_me retry
 SELECT json_build_object('id', id, 'username', username, 'email', email,
                          'email_verified', email_verified,
                          'first_name', first_name, 'last_name', last_name,
@@ -74,7 +79,7 @@ SELECT json_build_object('id', id, 'username', username, 'email', email,
 FROM auth_user
 WHERE id = $1
 
--- name: users_password
+-- name: users_password retry
 -- The password hash of active user $1 (password change, account deletion).
 SELECT password FROM auth_user WHERE id = $1 AND is_active
 
@@ -129,7 +134,7 @@ DELETE FROM user_authtoken t USING u
 WHERE t.user_id = u.id AND t.key_hash <> $3
 RETURNING t.key_hash
 
--- name: users_by_email
+-- name: users_by_email retry
 -- The active user whose email address is $1 (any case), for a reset.
 SELECT id FROM auth_user WHERE lower(email) = lower($1) AND is_active
 

@@ -2,8 +2,12 @@
 -- A contractor belongs to a residence; every member of it reads and writes
 -- the residence's contractors, anyone else gets no row (404). $1 is the
 -- contractor and $2 the requesting user where both appear.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: contractors_list
+-- name: contractors_list retry
 -- User $1's contractors across their residences (only residence $2 when it
 -- is not NULL): favourites first, then by name.
 SELECT json_build_object('count', count(*),
@@ -30,7 +34,7 @@ WITH p AS (
 )
 SELECT row_to_json(c) FROM c
 
--- name: contractors_get
+-- name: contractors_get retry
 SELECT row_to_json(c)
 FROM contractor_contractor c
 WHERE c.id = $1
@@ -57,7 +61,7 @@ WHERE c.id = $1
   AND c.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
 RETURNING c.id
 
--- name: contractors_completions
+-- name: contractors_completions retry
 -- The completions contractor $1 did, newest first, each with its task's
 -- title; no row when user $2 cannot see the contractor. Only completions of
 -- tasks the user can see are listed.

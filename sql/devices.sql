@@ -1,7 +1,11 @@
 -- Named queries of handlers/devices.c: the push devices a user registered,
 -- which honeydue-worker sends to. A token belongs to one user at a time.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: devices_list
+-- name: devices_list retry
 SELECT json_build_object('count', count(*),
                          'results', coalesce(json_agg(d ORDER BY d.id), '[]'))
 FROM (SELECT id, platform, token, created_at, last_seen_at

@@ -3,8 +3,12 @@
 -- member of the residence reads and writes it, anyone else gets no row
 -- (404). $1 is the document and $2 the requesting user where both appear.
 -- A task of another residence breaks document_document_task_fk (23503).
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: documents_list
+-- name: documents_list retry
 -- User $1's documents across their residences, newest first; filters (NULL
 -- for "any"): residence $2, task $3, document type $4.
 SELECT json_build_object('count', count(*),
@@ -32,7 +36,7 @@ WITH p AS (
 )
 SELECT document_json(d) FROM d
 
--- name: documents_get
+-- name: documents_get retry
 SELECT document_json(d)
 FROM document_document d
 WHERE d.id = $1
@@ -58,7 +62,7 @@ WHERE d.id = $1
   AND d.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
 RETURNING d.id
 
--- name: documents_file
+-- name: documents_file retry
 -- What a download needs: stored name (NULL before an upload), content
 -- type, display name. No row when user $2 cannot see document $1.
 SELECT d.stored_name, d.content_type, d.original_name
@@ -81,7 +85,7 @@ WITH d AS (
 )
 SELECT document_json(d) FROM d
 
--- name: documents_released
+-- name: documents_released retry
 -- Files no row points at any more (oldest first, a batch).
 SELECT stored_name FROM document_filedeletion ORDER BY created_at, stored_name LIMIT 100
 

@@ -1,6 +1,10 @@
 -- Named queries of honeydue-worker's jobs (jobs/). Each write is keyed by
 -- the job's id (source_job) or by the day (notification_reminderlog), so a
 -- job delivered twice has the effect of one.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
 -- name: jobs_notify_task
 -- Job $4: tell every other member of task $1's residence who wants

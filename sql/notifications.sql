@@ -2,8 +2,12 @@
 -- their delivery preferences. Every query is scoped to the requesting user
 -- ($1 where it appears): someone else's notification is not found.
 -- Rows of the feed are written by honeydue-worker, never by the API.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: notifications_list
+-- name: notifications_list retry
 -- One page of user $1's feed, unread first, then newest first; $2 true keeps
 -- only the unread, $3 page size, $4 offset. One row: matching count, the
 -- page (a JSON array), the user's unread count.
@@ -42,9 +46,12 @@ SELECT json_build_object('marked', count(*)) FROM u
 -- name: notifications_delete
 DELETE FROM notification_notification WHERE id = $2 AND user_id = $1 RETURNING id
 
--- name: preferences_get
+-- name: preferences_get retry
 -- User $1's preferences; the defaults are stored the first time they are
 -- read, so the worker finds a row for everyone who has looked.
+-- Marked retry although it inserts: a second run finds the row and inserts
+-- nothing, and the answer, read through notification_preference_effective,
+-- is the same with the stored defaults as without them.
 WITH ins AS (
     INSERT INTO notification_preference
         (user_id, task_created, task_completed, task_due, task_overdue, member_joined, reminder,

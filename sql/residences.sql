@@ -2,8 +2,12 @@
 -- Membership is the access rule: a residence is visible to the users in
 -- residence_residence_users (its owner included); only the owner changes it.
 -- $1 is the residence id and $2 the requesting user where both appear.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: residences_list
+-- name: residences_list retry
 SELECT json_build_object('count', count(*),
                          'results', coalesce(json_agg(x ORDER BY x.id), '[]'))
 FROM (SELECT r.*, r.owner_id = $1 AS is_owner
@@ -29,7 +33,7 @@ WITH p AS (
 SELECT row_to_json(x), ARRAY[$1::bigint]
 FROM (SELECT r.*, true AS is_owner FROM r) x
 
--- name: residences_get
+-- name: residences_get retry
 SELECT row_to_json(x)
 FROM (SELECT r.*, r.owner_id = $2 AS is_owner
       FROM residence_residence r
@@ -75,7 +79,7 @@ WITH target AS (
 )
 SELECT (SELECT is_owner FROM target), (SELECT count(*) FROM del), (SELECT ids FROM members)
 
--- name: residences_members
+-- name: residences_members retry
 -- The members of residence $1, or no row when user $2 is not one of them.
 -- (The check stands outside the aggregate, which always yields a row.)
 SELECT (SELECT json_build_object('count', count(*),

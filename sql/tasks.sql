@@ -2,8 +2,12 @@
 -- Authorization is part of every query: a task is visible only through a
 -- residence the requesting user is a member of. Writes return the members
 -- of the affected residence, whose cached lists the handler invalidates.
+-- A query marked "retry" after its name is safe to run twice: db.c runs it
+-- once more on a new connection when Postgres went away under it. Reads are
+-- marked; a write is not, unless a second run is harmless and its comment
+-- says why (see fcgi-app/sqlfile.h).
 
--- name: tasks_list
+-- name: tasks_list retry
 -- The body of GET /api/tasks/ for user $1, built by Postgres in one pass,
 -- and how many seconds it stays true: a task's status changes at midnight
 -- in its residence's time zone, so the cached copy must not outlive the
@@ -21,7 +25,7 @@ SELECT json_build_object('count', count(*),
 FROM (SELECT t.*, task_status(t, r.local::date) AS status
       FROM r JOIN task_task t ON t.residence_id = r.id) x
 
--- name: tasks_filtered
+-- name: tasks_filtered retry
 -- GET /api/tasks/ with filters, for user $1: residence $2, status $3,
 -- category $4, priority $5, due on or before $6, due on or after $7,
 -- assigned to $8 (each NULL for "any"). $9 true answers the board: the same
@@ -58,7 +62,7 @@ ELSE
      FROM y)
 END
 
--- name: tasks_get
+-- name: tasks_get retry
 SELECT task_json(t, residence_today(t.residence_id))
 FROM task_task t
 WHERE t.id = $1
@@ -214,7 +218,7 @@ SELECT (SELECT count(*) FROM t),
                     ELSE 'only a recurring task can be skipped' END FROM t),
        EXISTS (SELECT 1 FROM bad)
 
--- name: tasks_completions
+-- name: tasks_completions retry
 -- Task $1's completions, newest first; no row when user $2 cannot see the task.
 SELECT (SELECT json_build_object('count', count(*),
                                  'results', coalesce(json_agg(c ORDER BY c.completed_at DESC, c.id DESC), '[]'))

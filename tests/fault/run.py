@@ -36,6 +36,7 @@ WRK_TIMEOUT = "5s"  # a response slower than this is a wrk timeout, a failure
 
 TOKEN = ""
 TASK_ID = 0
+LOGIN = {}  # the setup user's username and password, for fresh tokens
 
 
 # ---------------------------------------------------------------- helpers
@@ -213,6 +214,161 @@ def test_postgres_restart():
     clean_run("postgres_restart.after", 5, nocache=True)
 
 
+class PoolTally:
+    """Which worker served each request, told by the scoreboard
+    (GET /api/internal/status/): a worker's count of requests served, less
+    the status requests it answered itself (the one answering shows as busy
+    on it, and counts it once it is done). The pool must be otherwise idle."""
+
+    def __init__(self):
+        self.base, me = self._status()
+        self.status_served = {me: 1}
+        self.ours = {}
+
+    @staticmethod
+    def _status():
+        st, _, body = api("GET", "/api/internal/status/")
+        assert st == 200, f"GET /api/internal/status/: {st} {body}"
+        counts = {w["pid"]: w["requests"] for w in body["workers"]}
+        me = [w["pid"] for w in body["workers"]
+              if (w.get("request") or {}).get("path", "").startswith("/api/internal/status")]
+        assert len(me) == 1, f"no single worker answering the status request: {body}"
+        return counts, me[0]
+
+    def who(self):
+        """The pid of the worker that served the one request made since the last call."""
+        time.sleep(0.1)  # the worker counts a request once it has answered it
+        counts, me = self._status()
+        ours = {pid: n - self.base.get(pid, 0) - self.status_served.get(pid, 0)
+                for pid, n in counts.items()}
+        self.status_served[me] = self.status_served.get(me, 0) + 1
+        moved = [pid for pid, n in ours.items() if n != self.ours.get(pid, 0)]
+        self.ours = ours
+        assert len(moved) == 1, f"one request, counted on workers {moved}: is the pool idle?"
+        return moved[0]
+
+
+def fresh_token():
+    """A token that no request has used yet, so the auth cache does not know it."""
+    st, _, body = api("POST", "/api/auth/login/", LOGIN)
+    assert st == 200, f"login: {st} {body}"
+    return body["token"]
+
+
+def restart_idle_pool_reads(name, requests, want_kinds):
+    """Postgres restarted with the pool idle, then REQUESTS (a list of
+    (kind, method, path, token, headers), taken in turn, round after round)
+    one at a time until every worker has served each of WANT_KINDS: every
+    answer must be a 200. Fails if some worker was never reached."""
+    for _ in range(2 * WORKERS):
+        assert healthy(), "the pool is not healthy before the restart"
+    tally = PoolTally()
+    stack("pg-stop")
+    stack("pg-start")
+    served = {}  # pid -> kinds served since the restart
+    answers = []
+    for i in range(12 * WORKERS):
+        kind, method, path, token, headers = requests[i % len(requests)]
+        st, _, body = api(method, path, token=token() if callable(token) else token,
+                          headers=headers)
+        pid = tally.who()
+        answers.append((kind, pid, st))
+        served.setdefault(pid, set()).add(kind)
+        live = workers()
+        if len(live) == WORKERS and all(want_kinds <= served.get(p, set()) for p in live):
+            break
+    bad = [a for a in answers if a[2] != 200]
+    print(f"summary {name}: {len(answers)} requests after the restart over "
+          f"{len(served)} workers, {len(bad)} not 200 "
+          f"({', '.join(f'{k} on {p}: {s}' for k, p, s in bad) or 'none'})", flush=True)
+    assert not bad, f"{len(bad)} of the first requests after the restart were not 200: {bad}"
+    live = workers()
+    missed = [p for p in live if not want_kinds <= served.get(p, set())]
+    assert not missed, f"workers {missed} were not reached by {sorted(want_kinds)}: {served}"
+
+
+def test_postgres_restart_idle_reads():
+    """Postgres restarted while the pool is idle: the next read on every
+    worker (the task list, uncached, and /api/auth/me/) answers 200, no 503:
+    a read is run again once on a new connection."""
+    nocache = {"Cache-Control": "no-cache"}
+    healthy()  # TOKEN is in the auth cache: the first query is the read itself
+    restart_idle_pool_reads("postgres_restart_idle_reads", [
+        ("tasks", "GET", "/api/tasks/", TOKEN, nocache),
+        ("me", "GET", "/api/auth/me/", TOKEN, None),
+    ], {"tasks", "me"})
+
+
+def test_postgres_restart_idle_token_lookup():
+    """As above with a token the auth cache has never seen on every request:
+    the first query on every worker is the token lookup (auth_token_user),
+    and it answers 200 too."""
+    nocache = {"Cache-Control": "no-cache"}
+    tokens = [fresh_token() for _ in range(12 * WORKERS)]
+    restart_idle_pool_reads("postgres_restart_idle_token_lookup", [
+        ("tasks", "GET", "/api/tasks/", tokens.pop, nocache),
+        ("me", "GET", "/api/auth/me/", tokens.pop, None),
+    ], {"tasks", "me"})
+
+
+def test_write_on_lost_connection_not_rerun():
+    """A write whose connection dies under it answers 503 and is not run
+    again: psql holds the task's row lock, the worker's PATCH waits on it,
+    psql terminates that backend and releases the lock at once. Run again on
+    a new connection, the PATCH would find the lock gone and succeed (200,
+    title changed); not run again, it answers 503 and the title stays.
+    (The harmful case, a write that committed before its connection died,
+    cannot be produced on demand; this one differs from it only in that.)"""
+    st, _, body = api("PATCH", f"/api/tasks/{TASK_ID}/", {"title": "before"}, token=TOKEN)
+    assert st == 200, f"PATCH before: {st} {body}"
+    sql = (f"BEGIN; SELECT id FROM task_task WHERE id = {TASK_ID} FOR UPDATE; "
+           "DO $$ DECLARE p int; BEGIN "
+           "  FOR i IN 1..500 LOOP "
+           "    SELECT l.pid INTO p FROM pg_locks l "
+           "    WHERE NOT l.granted AND l.pid <> pg_backend_pid() LIMIT 1; "
+           "    EXIT WHEN p IS NOT NULL; "
+           "    PERFORM pg_sleep(0.01); "
+           "  END LOOP; "
+           "  IF p IS NULL THEN RAISE EXCEPTION 'no backend waited for the lock'; END IF; "
+           "  PERFORM pg_terminate_backend(p); "
+           "END $$; COMMIT;")
+    killer = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", os.environ.get("DB_HOST", "127.0.0.1"),
+         "-p", os.environ["DB_PORT"], "-U", os.environ.get("DB_USER", "postgres"),
+         "-d", os.environ.get("DB_NAME", "honeydue"), "-At", "-c", sql],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("psql holding the row lock", psql_holds_row_lock, 5)
+        st, _, body = api("PATCH", f"/api/tasks/{TASK_ID}/", {"title": "rerun"}, token=TOKEN)
+    finally:
+        _, err = killer.communicate(timeout=20)
+    assert killer.returncode == 0, f"psql: {err}"
+    after = api("GET", f"/api/tasks/{TASK_ID}/", token=TOKEN,
+                headers={"Cache-Control": "no-cache"})
+    print(f"summary write_on_lost_connection: PATCH answered {st}, "
+          f"title afterwards {after[2].get('title') if isinstance(after[2], dict) else after}",
+          flush=True)
+    assert st == 503, f"PATCH whose connection was terminated: {st} {body} (run again?)"
+    assert isinstance(body, dict) and body.get("error", {}).get("code") == \
+        "service_unavailable", f"503 without the JSON error envelope: {body}"
+    assert after[0] == 200 and after[2].get("title") == "before", \
+        f"the write was run again on a new connection: {after[0]} {after[2]}"
+    for _ in range(2 * WORKERS):
+        assert healthy(), "a GET after the terminated write failed"
+
+
+def psql_holds_row_lock():
+    """Whether another session is in a transaction holding a row lock on task_task."""
+    out = subprocess.run(
+        ["psql", "-X", "-q", "-h", os.environ.get("DB_HOST", "127.0.0.1"), "-p", os.environ["DB_PORT"],
+         "-U", os.environ.get("DB_USER", "postgres"), "-d", os.environ.get("DB_NAME", "honeydue"),
+         "-At", "-c", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+         "WHERE c.relname = 'task_task' AND l.mode = 'RowShareLock' AND l.granted "
+         "AND l.pid <> pg_backend_pid()"],
+        capture_output=True, text=True, timeout=10)
+    return out.stdout.strip() not in ("", "0")
+
+
 def test_redis_stopped():
     """Redis down under load: served from Postgres; cache hits resume after."""
     try:
@@ -356,9 +512,10 @@ def setup():
     """A user with a residence of 20 tasks: what GET /api/tasks/ lists."""
     global TOKEN, TASK_ID
     name = f"fault_{int(time.time())}_{os.getpid()}"
+    LOGIN.update(username=name, password=f"pw-{name}-secret")
     st, _, body = api("POST", "/api/auth/register/",
                       {"username": name, "email": f"{name}@example.com",
-                       "password": f"pw-{name}-secret"})
+                       "password": LOGIN["password"]})
     assert st == 201, f"register: {st} {body}"
     TOKEN = body["token"]
     st, _, body = api("POST", "/api/residences/", {"name": "Fault house"}, token=TOKEN)

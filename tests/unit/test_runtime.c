@@ -1,20 +1,26 @@
 /*
  * test_runtime.c - the pure pieces of the runtime: the named-query file
- * parser, the arena, tokens and passwords, the Authorization header and
- * REDIS_URL parsing, and the embedded sql/ files themselves.
+ * parser and its annotations, the arena, tokens and passwords, the
+ * Authorization header and REDIS_URL parsing, and the embedded sql/ files
+ * themselves.
  */
 #include "arena.h"
 #include "authn.h"
 #include "cache.h"
 #include "crypto.h"
 #include "queue.h"
+#include "scoreboard.h"
 #include "embed.h"
 #include "sqlfile.h"
 #include "test.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 TEST(sqlfile_parses_named_blocks)
 {
@@ -47,6 +53,125 @@ TEST(sqlfile_rejects_bad_files)
     CHECK(sqlfile_parse("x.sql", "-- name: a\nSELECT 1\n-- name: a\nSELECT 2\n", &q, &n, err,
                         sizeof(err)) == -1);
     CHECK(strstr(err, "twice") != NULL);
+    sqlfile_free(q, n);
+}
+
+TEST(sqlfile_reads_annotations)
+{
+    sql_query *q = NULL;
+    int n = 0;
+    char err[128];
+    const char *text = "-- name: a_read retry\n-- doc\nSELECT 1\n"
+                       "-- name: b_write\nUPDATE t SET x = 1\n"
+                       "-- name: c_read \t retry \r\nSELECT 2\n";
+    CHECK(sqlfile_parse("x.sql", text, &q, &n, err, sizeof(err)) == 0);
+    CHECK(n == 3);
+    if (n == 3) {
+        CHECK_STR(q[0].name, "a_read");
+        CHECK(q[0].flags == SQL_RETRY);
+        CHECK_STR(q[0].sql, "-- doc\nSELECT 1");
+        CHECK_STR(q[1].name, "b_write");
+        CHECK(q[1].flags == 0);
+        CHECK_STR(q[2].name, "c_read");
+        CHECK(q[2].flags == SQL_RETRY);
+    }
+    sqlfile_free(q, n);
+}
+
+TEST(sqlfile_rejects_unknown_annotations)
+{
+    static const char *const bad[] = {
+        "-- name: a retri\nSELECT 1\n",       /* misspelt: must not mean "not safe" */
+        "-- name: a RETRY\nSELECT 1\n",       /* annotations are lower case */
+        "-- name: a retry=yes\nSELECT 1\n",   /* a word, not a setting */
+        "-- name: a retry retry\nSELECT 1\n", /* twice */
+        "-- name: a-b\nSELECT 1\n",           /* was quietly read as "a" */
+        "-- name: a\nSELECT 1\n-- name: b idempotent\nSELECT 2\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sql_query *q = NULL;
+        int n = 0;
+        char err[128] = "";
+        int rc = sqlfile_parse("x.sql", bad[i], &q, &n, err, sizeof(err));
+        if (rc != -1)
+            fprintf(stderr, "  accepted: %s", bad[i]);
+        CHECK(rc == -1);
+        CHECK(strstr(err, "x.sql") != NULL);
+        sqlfile_free(q, n);
+    }
+    sql_query *q = NULL;
+    int n = 0;
+    char err[128] = "";
+    CHECK(sqlfile_parse("x.sql", "-- name: a retri\nSELECT 1\n", &q, &n, err, sizeof(err)) == -1);
+    CHECK(strstr(err, "unknown annotation 'retri'") != NULL);
+    sqlfile_free(q, n);
+}
+
+/* Whether SQL, its comments left out, has WORD (any case) as a whole word. */
+static int sql_has_word(const char *sql, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = sql; *p != '\0'; p++) {
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p != '\0' && *p != '\n')
+                p++;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        if (strncasecmp(p, word, wl) == 0 &&
+            (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+            !(isalnum((unsigned char)p[wl]) || p[wl] == '_'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every query in sql/ that reads only is marked retry, and every one that
+ * writes is not, but for the writes reviewed as safe to run twice (their
+ * comment in sql/ says why). The functions the reads call (task_json,
+ * task_status, residence_today, document_json) are IMMUTABLE or STABLE and
+ * write nothing, which a text check cannot see: review a new one. */
+TEST(embedded_sql_retry_marks_reads_only)
+{
+    static const char *const writes[] = {"INSERT",   "UPDATE",  "DELETE", "MERGE",
+                                         "TRUNCATE", "nextval", "setval"};
+    static const char *const idempotent_writes[] = {"idem_lookup", "preferences_get"};
+    sql_query *q = NULL;
+    int n = 0;
+    char err[256] = "";
+    int rc = 0;
+    for (int i = 0; i < embed_sql_n && rc == 0; i++)
+        rc = sqlfile_parse(embed_sql[i].path, embed_sql[i].text, &q, &n, err, sizeof(err));
+    CHECK(rc == 0);
+    int marked = 0;
+    for (int i = 0; i < n; i++) {
+        int is_write = 0;
+        for (size_t w = 0; w < sizeof(writes) / sizeof(writes[0]); w++)
+            is_write |= sql_has_word(q[i].sql, writes[w]);
+        int reviewed = 0;
+        for (size_t k = 0; k < sizeof(idempotent_writes) / sizeof(idempotent_writes[0]); k++)
+            reviewed |= strcmp(q[i].name, idempotent_writes[k]) == 0;
+        int retry = (q[i].flags & SQL_RETRY) != 0;
+        marked += retry;
+        if (retry != (!is_write || reviewed)) {
+            fprintf(stderr, "  %s %s, but is %smarked retry\n", q[i].name,
+                    is_write ? "writes" : "only reads", retry ? "" : "not ");
+            *failed = 1;
+        }
+        if (reviewed && !is_write) {
+            fprintf(stderr, "  %s no longer writes: take it out of idempotent_writes\n", q[i].name);
+            *failed = 1;
+        }
+    }
+    CHECK(marked >= 20);
+    for (int i = 0; i < n; i++) { /* the ones the fault tests lean on */
+        if (strcmp(q[i].name, "auth_token_user") == 0 || strcmp(q[i].name, "tasks_list") == 0 ||
+            strcmp(q[i].name, "users_me") == 0)
+            CHECK(q[i].flags & SQL_RETRY);
+        if (strcmp(q[i].name, "auth_token_touch") == 0 || strcmp(q[i].name, "tasks_update") == 0)
+            CHECK(!(q[i].flags & SQL_RETRY));
+    }
     sqlfile_free(q, n);
 }
 
@@ -90,6 +215,43 @@ TEST(embedded_files_are_byte_exact)
             fprintf(stderr, "  %s differs from its embedded copy\n", embed_migrations[i].path);
             *failed = 1;
         }
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The master kills a worker busy for longer than HONEYDUE_REQUEST_TIMEOUT by
+ * comparing sb_now_ms() with the worker's busy_since_ms: both must be on
+ * CLOCK_MONOTONIC, or a step of the wall clock kills or spares the wrong
+ * worker. The start times the status page shows stay wall-clock times. */
+TEST(scoreboard_times_requests_on_monotonic_clock)
+{
+    CHECK(sb_open() == 0);
+    scoreboard *b = sb_get();
+    if (b == NULL)
+        return;
+    sb_claim(0, getpid(), 1);
+    sb_attach(0);
+    int64_t mono = clock_ms(CLOCK_MONOTONIC), wall = clock_ms(CLOCK_REALTIME);
+    sb_busy("GET", "/api/x/", "/api/x/", "rid");
+    sb_slot *s = sb_self();
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    int64_t since = atomic_load(&s->busy_since_ms);
+    CHECK(since >= mono && since - mono < 1000);
+    int64_t now = sb_now_ms();
+    CHECK(now >= since && now - since < 1000);
+    CHECK(s->started_ms >= wall - 1000 && s->started_ms <= wall + 1000);
+    CHECK(b->started_ms >= wall - 1000 && b->started_ms <= wall + 1000);
+    sb_idle();
+    CHECK(atomic_load(&s->busy_since_ms) == 0);
+    CHECK(atomic_load(&s->requests) == 1);
+    sb_release(getpid());
 }
 
 TEST(arena_allocates_aligned_and_resets)
