@@ -70,7 +70,7 @@ static const jv_field preference_fields[] = {
 int notifications_preferences_get(req *r)
 {
     const char *params[] = {param_id(r, r->user_id)};
-    return reply_query(r, "notifications_preferences_get", 1, params, 200);
+    return reply_query(r, "preferences_get", 1, params, 200);
 }
 
 int notifications_preferences_update(req *r)
@@ -83,7 +83,7 @@ int notifications_preferences_update(req *r)
         return reply_invalid(r, errors);
     char state[6];
     const char *params[] = {param_id(r, r->user_id), json_object_to_json_string(clean)};
-    PGresult *res = db_exec("notifications_preferences_update", 2, params, state, &r->db_us);
+    PGresult *res = db_exec("preferences_update", 2, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return resp_db_error(r, state);

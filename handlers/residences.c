@@ -183,7 +183,7 @@ int residences_sharecode_create(req *r)
 {
     char code[SHARE_CODE_LEN + 1];
     share_code_new(code, SHARE_CODE_LEN);
-    PGresult *res = owner_exec(r, "residences_sharecode_create", code);
+    PGresult *res = owner_exec(r, "sharecode_create", code);
     if (res == NULL)
         return r->status;
     return reply_row(r, res, 1, 201);
@@ -191,7 +191,7 @@ int residences_sharecode_create(req *r)
 
 int residences_sharecode_revoke(req *r)
 {
-    PGresult *res = owner_exec(r, "residences_sharecode_revoke", NULL);
+    PGresult *res = owner_exec(r, "sharecode_revoke", NULL);
     if (res == NULL)
         return r->status;
     PQclear(res);

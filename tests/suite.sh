@@ -54,6 +54,9 @@ suite_port_base() {
 suite_sanitizers() {
     tests/stack.sh down "$STATE" >/dev/null 2>&1 || true
     rm -f "$STATE"/log/asan.* "$STATE"/log/ubsan.*
+    # The pool's and the worker's logs start empty, so what suite_stop finds
+    # in them is this run's.
+    rm -f "$STATE"/log/fcgi.log "$STATE"/log/worker.log
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$STATE_ABS/log/asan"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$STATE_ABS/log/ubsan"
 }
@@ -83,6 +86,15 @@ suite_stop() {
         failed=$((failed + 1))
     fi
     local f
+    # A name that sql/ does not define answers 503 and logs this line; every
+    # one the suite's requests and jobs reached counts as a failure.
+    for f in "$STATE"/log/fcgi.log "$STATE"/log/worker.log; do
+        [ -e "$f" ] || continue
+        if grep -h '"no query named' "$f"; then
+            echo "$SUITE: $f names a query that sql/ does not define: counted as one failure"
+            failed=$((failed + 1))
+        fi
+    done
     for f in "$STATE"/log/asan.* "$STATE"/log/ubsan.*; do
         [ -e "$f" ] || continue
         echo "--- sanitizer report $f"
