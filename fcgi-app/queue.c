@@ -108,7 +108,7 @@ int queue_enqueue(const char *type, json_object *payload, const char *unique_key
     snprintf(ttls, sizeof(ttls), "%d", unique_ttl > 0 ? unique_ttl : 86400);
     const char *argv[] = {qkey, "hd:scheduled", ukey, job, runs, ttls, id};
     long long result;
-    if (cache_eval(enqueue_lua, 3, 7, argv, &result, us) == 0) {
+    if (redis_eval_int(cache_redis(), enqueue_lua, 3, 7, argv, &result, us) == 0) {
         rc = result == 1 ? 0 : 1;
         goto done;
     }

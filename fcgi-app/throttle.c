@@ -1,6 +1,7 @@
 /*
- * throttle.c - the counters of throttle.h: two small Lua scripts over
- * cache_eval, so a count and its window are set in one round trip.
+ * throttle.c - the counters of throttle.h: two small Lua scripts over the
+ * shared Redis connection, so a count and its window are set in one round
+ * trip.
  */
 #include "throttle.h"
 #include "cache.h"
@@ -92,7 +93,7 @@ static int run(const char *script, const throttle_counter *c, int n, long *us)
         argv[n + 2 * i + 1] = nums[i][1];
     }
     long long wait;
-    if (cache_eval(script, n, 3 * n, argv, &wait, us) != 0) {
+    if (redis_eval_int(cache_redis(), script, n, 3 * n, argv, &wait, us) != 0) {
         fail_open();
         return 0;
     }
@@ -112,6 +113,6 @@ int throttle_hit(const throttle_counter *c, int n, long *us)
 void throttle_clear(const char *key, long *us)
 {
     long long deleted;
-    if (cache_eval(clear_lua, 1, 1, &key, &deleted, us) != 0)
+    if (redis_eval_int(cache_redis(), clear_lua, 1, 1, &key, &deleted, us) != 0)
         fail_open();
 }

@@ -187,7 +187,7 @@ static const char *request_metrics(req *r)
 int metrics_get(req *r)
 {
     size_t len = 0;
-    char *text = cache_eval_text(r->a, metrics_lua, 0, 0, NULL, &len, &r->cache_us);
+    char *text = redis_eval_text(cache_redis(), r->a, metrics_lua, 0, 0, NULL, &len, &r->cache_us);
     r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
     const char *body = arena_sprintf(r->a, "%s%s%s", pool_metrics(r), request_metrics(r),
                                      text ? text : redis_down);

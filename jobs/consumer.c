@@ -2,119 +2,55 @@
  * consumer.c - take, extend, acknowledge, fail, promote and recover jobs
  * (see consumer.h). Every move between Redis keys is one Lua script; the
  * scripts use Redis's own clock (TIME) so that several workers agree on
- * what "expired" and "due" mean.
+ * what "expired" and "due" mean. The connection is redis.h's, with a 5 s
+ * timeout: separate from the cache's, which the same process uses to
+ * enqueue.
  */
 #include "consumer.h"
 
-#include <hiredis/hiredis.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
 #include "config.h"
 #include "log.h"
+#include "redis.h"
 
 #define DEAD_MAX 10000
+#define TIMEOUT_MS 5000
 
-static redisContext *rc;
-static char host[256], password[256];
-static int port, dbn, is_unix;
+static redis_conn conn;
 static long base_ms = 10000;
-static long long next_try_ms, last_log_ms;
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int consumer_setup(void)
 {
-    const char *url = config_get("REDIS_URL");
     base_ms = config_int("HONEYDUE_JOB_RETRY_BASE_MS", 10000);
-    if (url == NULL || cache_parse_url(url, host, sizeof(host), &port, &dbn, password,
-                                       sizeof(password), &is_unix) != 0) {
-        log_line(LOG_ERROR, "jobs", "REDIS_URL is missing or malformed");
-        host[0] = '\0';
-        return -1;
-    }
-    return 0;
+    return redis_init(&conn, "jobs", "retrying", config_get("REDIS_URL"), TIMEOUT_MS);
 }
 
 void consumer_close(void)
 {
-    if (rc != NULL)
-        redisFree(rc);
-    rc = NULL;
+    redis_close(&conn);
 }
 
-static void fail_conn(const char *why)
-{
-    long long now = now_ms();
-    if (now - last_log_ms >= 10000) {
-        log_line(LOG_WARN, "jobs", "redis unavailable (%s); retrying", why);
-        last_log_ms = now;
-    }
-    consumer_close();
-    next_try_ms = now + 1000;
-}
-
+/* One command; an error reply is logged and answered as NULL. */
 static redisReply *command(int argc, const char **argv)
 {
-    if (rc == NULL) {
-        if (host[0] == '\0' || now_ms() < next_try_ms)
-            return NULL;
-        struct timeval tv = {5, 0};
-        rc = is_unix ? redisConnectUnixWithTimeout(host, tv)
-                     : redisConnectWithTimeout(host, port, tv);
-        if (rc == NULL || rc->err) {
-            fail_conn(rc ? rc->errstr : "out of memory");
-            return NULL;
-        }
-        redisSetTimeout(rc, tv);
-        redisReply *r = NULL;
-        if (password[0] != '\0')
-            r = redisCommand(rc, "AUTH %s", password);
-        if (r != NULL)
-            freeReplyObject(r);
-        if (dbn != 0 && (r = redisCommand(rc, "SELECT %d", dbn)) != NULL)
-            freeReplyObject(r);
-        if (last_log_ms != 0) {
-            log_line(LOG_INFO, "jobs", "redis reachable again");
-            last_log_ms = 0;
-        }
-    }
-    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
-    if (r == NULL) {
-        fail_conn(rc->errstr[0] ? rc->errstr : "i/o error");
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
+    redisReply *r = redis_command(&conn, argc, argv, NULL);
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
         log_line(LOG_ERROR, "jobs", "redis refused a command: %s", r->str);
         freeReplyObject(r);
-        return NULL;
+        r = NULL;
     }
     return r;
 }
 
-/* EVAL with up to 12 keys+args; returns the reply or NULL. */
+/* EVAL; the reply or NULL. */
 static redisReply *eval(const char *script, int nkeys, int argc, const char **args)
 {
-    const char *argv[16];
-    char nk[8];
-    if (argc > 13)
-        return NULL;
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    argv[0] = "EVAL";
-    argv[1] = script;
-    argv[2] = nk;
-    for (int i = 0; i < argc; i++)
-        argv[3 + i] = args[i];
-    return command(argc + 3, argv);
+    return redis_eval_checked(&conn, script, nkeys, argc, args);
 }
 
 static long long eval_int(const char *script, int nkeys, int argc, const char **args)

@@ -17,8 +17,9 @@
 
 #include <json-c/json.h>
 
-/* Connect (lazily) to REDIS_URL; a separate connection from the cache's.
- * Returns 0. */
+/* Set up the consumer's own connection to REDIS_URL (redis.h, with a 5 s
+ * timeout; separate from the cache's), connected lazily. Returns 0, or -1
+ * when REDIS_URL is malformed (logged; every call then fails). */
 int consumer_setup(void);
 void consumer_close(void);
 

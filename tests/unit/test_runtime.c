@@ -5,7 +5,7 @@
  */
 #include "arena.h"
 #include "authn.h"
-#include "cache.h"
+#include "redis.h"
 #include "crypto.h"
 #include "queue.h"
 #include "embed.h"
@@ -171,21 +171,21 @@ TEST(redis_url_parsing)
 {
     char host[64], pw[64];
     int port, db, unix_sock;
-    CHECK(cache_parse_url("redis://127.0.0.1:6380/2", host, 64, &port, &db, pw, 64, &unix_sock) ==
+    CHECK(redis_parse_url("redis://127.0.0.1:6380/2", host, 64, &port, &db, pw, 64, &unix_sock) ==
           0);
     CHECK_STR(host, "127.0.0.1");
     CHECK(port == 6380 && db == 2 && !unix_sock && pw[0] == '\0');
-    CHECK(cache_parse_url("redis://:s3cret@redis:6379/0", host, 64, &port, &db, pw, 64,
+    CHECK(redis_parse_url("redis://:s3cret@redis:6379/0", host, 64, &port, &db, pw, 64,
                           &unix_sock) == 0);
     CHECK_STR(host, "redis");
     CHECK_STR(pw, "s3cret");
-    CHECK(cache_parse_url("redis://localhost", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
+    CHECK(redis_parse_url("redis://localhost", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
     CHECK(port == 6379 && db == 0);
-    CHECK(cache_parse_url("unix:///run/redis.sock", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
+    CHECK(redis_parse_url("unix:///run/redis.sock", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
     CHECK(unix_sock && strcmp(host, "/run/redis.sock") == 0);
-    CHECK(cache_parse_url("http://x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
-    CHECK(cache_parse_url("redis://h:99999", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
-    CHECK(cache_parse_url("redis://h:6379/x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(redis_parse_url("http://x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(redis_parse_url("redis://h:99999", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(redis_parse_url("redis://h:6379/x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
 }
 
 TEST(etag_depends_on_content)
