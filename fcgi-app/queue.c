@@ -18,21 +18,27 @@
 #include "db.h"
 #include "log.h"
 
-/* Queues, most urgent first: critical (a user is waiting for this email),
- * default (notifications), low (periodic digests). */
+/* The tables of jobs/types.def. */
+#define JOB_QUEUE(name, weight)
+#define JOB_TYPE(type, handler, queue, max_attempts, timeout_s)                                    \
+    {type, queue, max_attempts, timeout_s},
 const queue_type queue_types[] = {
-    {"email.password_reset", "critical", 8, 30},
-    {"email.verify", "critical", 8, 30},
-    {"email.welcome", "default", 10, 30},
-    {"email.notification", "default", 10, 30},
-    {"email.digest", "low", 10, 30},
-    {"notify.task_created", "default", 10, 30},
-    {"notify.task_completed", "default", 10, 30},
-    {"notify.member_joined", "default", 10, 30},
-    {"reminders.daily", "low", 3, 600},
-    {"noop", "default", 3, 10},
+#include "types.def"
     {NULL, NULL, 0, 0},
 };
+#undef JOB_TYPE
+#undef JOB_QUEUE
+
+#define JOB_QUEUE(name, weight) {name, weight},
+#define JOB_TYPE(type, handler, queue, max_attempts, timeout_s)
+const queue_def queue_defs[] = {
+#include "types.def"
+};
+#undef JOB_TYPE
+#undef JOB_QUEUE
+const int queue_defs_n = (int)(sizeof(queue_defs) / sizeof(queue_defs[0]));
+_Static_assert(sizeof(queue_defs) / sizeof(queue_defs[0]) <= QUEUE_MAX,
+               "more queues in jobs/types.def than QUEUE_MAX");
 
 const queue_type *queue_type_find(const char *type)
 {

@@ -22,7 +22,7 @@
 #include <json-c/json.h>
 
 /* What each job type is: its queue, attempts before the dead list, and how
- * long one run may take. The worker reads the same table. */
+ * long one run may take (jobs/types.def, which the worker reads too). */
 typedef struct {
     const char *type;
     const char *queue;
@@ -30,10 +30,21 @@ typedef struct {
     int timeout_s;
 } queue_type;
 
-extern const queue_type queue_types[];
+extern const queue_type queue_types[]; /* ends with a NULL type */
 
 /* The entry for TYPE, or NULL when TYPE is not a known job type. */
 const queue_type *queue_type_find(const char *type);
+
+/* A queue, most urgent first (jobs/types.def): its name, and its weight
+ * when a worker orders the queues for a take. */
+typedef struct {
+    const char *name;
+    int weight;
+} queue_def;
+
+#define QUEUE_MAX 8
+extern const queue_def queue_defs[];
+extern const int queue_defs_n;
 
 /* Enqueue a job of TYPE with PAYLOAD (taken, freed here). UNIQUE_KEY (or
  * NULL) makes the job unique while pending, for UNIQUE_TTL seconds; RUN_AT

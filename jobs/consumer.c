@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "queue.h"
 #include "redis.h"
 
 #define DEAD_MAX 10000
@@ -86,14 +87,40 @@ static const char take_lua[] =
             "end "
             "return false";
 
-int consumer_take(const char *const *queues, int n, int lease_s, char **job)
+/* The queues' order for one take: each place drawn at random among the
+ * queues left, by their weights. ORDER receives queue_defs_n indexes. */
+static void take_order(int *order)
 {
-    const char *args[12];
-    char keys[8][64], lease[16];
-    if (n > 8)
-        return -1;
+    int used[QUEUE_MAX] = {0};
+    for (int k = 0; k < queue_defs_n; k++) {
+        int total = 0, chosen = -1;
+        for (int i = 0; i < queue_defs_n; i++)
+            total += used[i] ? 0 : queue_defs[i].weight;
+        int pick = total > 0 ? (int)(random() % total) : 0;
+        for (int i = 0; i < queue_defs_n && chosen < 0; i++) {
+            if (used[i])
+                continue;
+            if (pick < queue_defs[i].weight || total <= 0)
+                chosen = i;
+            else
+                pick -= queue_defs[i].weight;
+        }
+        for (int i = queue_defs_n - 1; chosen < 0; i--) /* not reached: weights add up */
+            if (!used[i])
+                chosen = i;
+        used[chosen] = 1;
+        order[k] = chosen;
+    }
+}
+
+int consumer_take(int lease_s, char **job)
+{
+    const char *args[QUEUE_MAX + 4];
+    char keys[QUEUE_MAX][64], lease[16];
+    int order[QUEUE_MAX], n = queue_defs_n;
+    take_order(order);
     for (int i = 0; i < n; i++) {
-        snprintf(keys[i], sizeof(keys[i]), "hd:queue:%s", queues[i]);
+        snprintf(keys[i], sizeof(keys[i]), "hd:queue:%s", queue_defs[order[i]].name);
         args[i] = keys[i];
     }
     args[n] = "hd:active";

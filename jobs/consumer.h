@@ -23,10 +23,11 @@
 int consumer_setup(void);
 void consumer_close(void);
 
-/* Take the next job, trying QUEUES[0..N) in that order, under a lease of
- * LEASE_S seconds. Returns 1 with *JOB (malloc'd JSON text, caller frees),
- * 0 when every queue is empty, -1 when Redis is unavailable. */
-int consumer_take(const char *const *queues, int n, int lease_s, char **job);
+/* Take the next job under a lease of LEASE_S seconds, trying the queues in
+ * an order drawn at random by their weights (jobs/types.def). Returns 1
+ * with *JOB (malloc'd JSON text, caller frees), 0 when every queue is
+ * empty, -1 when Redis is unavailable. */
+int consumer_take(int lease_s, char **job);
 
 /* Extend job ID's lease to LEASE_S seconds from now. Returns 1, 0 when the
  * lease was lost (the job was recovered by another worker), -1 on error. */

@@ -200,31 +200,6 @@ static void run_job(const char *text)
     json_object_put(job);
 }
 
-/* Weighted queue order for one take: critical 6, default 3, low 1. */
-static void queue_order(const char **order)
-{
-    static const char *const names[] = {"critical", "default", "low"};
-    int w[] = {6, 3, 1}, used[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        int total = 0;
-        for (int i = 0; i < 3; i++)
-            total += used[i] ? 0 : w[i];
-        int pick = (int)(random() % total), chosen = -1;
-        for (int i = 0; i < 3 && chosen < 0; i++) {
-            if (used[i])
-                continue;
-            if (pick < w[i])
-                chosen = i;
-            else
-                pick -= w[i];
-        }
-        if (chosen < 0) /* not reached: the weights of the unused sum to total */
-            chosen = 2;
-        used[chosen] = 1;
-        order[k] = names[chosen];
-    }
-}
-
 /* One worker process: until a stop signal, take and run jobs; every second
  * promote due jobs, recover expired leases and run the periodic scheduler. */
 static int worker_loop(void)
@@ -265,10 +240,8 @@ static int worker_loop(void)
             periodic_tick();
             drain_outbox();
         }
-        const char *order[3];
-        queue_order(order);
         char *job = NULL;
-        int got = consumer_take(order, 3, lease_s, &job);
+        int got = consumer_take(lease_s, &job);
         if (got == 1) {
             run_job(job);
             free(job);

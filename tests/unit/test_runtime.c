@@ -214,6 +214,25 @@ TEST(share_codes_are_typable_and_normalized)
     CHECK(share_code_normalize("ABCD'EFG", out, sizeof(out), 8) == -1);
 }
 
+TEST(every_job_type_goes_to_a_declared_queue)
+{
+    CHECK(queue_defs_n >= 1 && queue_defs_n <= QUEUE_MAX);
+    for (int i = 0; i < queue_defs_n; i++)
+        CHECK(queue_defs[i].weight > 0);
+    int types = 0;
+    for (const queue_type *t = queue_types; t->type != NULL; t++, types++) {
+        int found = 0;
+        for (int i = 0; i < queue_defs_n; i++)
+            found |= strcmp(t->queue, queue_defs[i].name) == 0;
+        CHECK(found);
+        CHECK(t->max_attempts >= 1 && t->timeout_s >= 1);
+        CHECK(queue_type_find(t->type) == t);
+    }
+    CHECK(types == 10);
+    CHECK_STR(queue_type_find("email.password_reset")->queue, "critical");
+    CHECK_STR(queue_type_find("reminders.daily")->queue, "low");
+}
+
 TEST(queue_job_document_has_every_field)
 {
     const queue_type *t = queue_type_find("email.password_reset");
