@@ -5,6 +5,7 @@
 #include "cache.h"
 #include "crypto.h"
 #include "db.h"
+#include "keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,8 @@ int authn_request(req *r)
     char *cached;
     if ((r->route->flags & ROUTE_CACHEABLE) && !req_wants_fresh(r)) {
         /* token and list in one round trip */
-        cache_lookup_auth_list(r->a, key, "tasks:user:", &cached, gen, &r->list_body, &r->list_len,
-                               r->list_gen, &r->cache_us);
+        cache_lookup_auth_list(r->a, key, keys_user_list_prefix(r->a, "tasks"), &cached, gen,
+                               &r->list_body, &r->list_len, r->list_gen, &r->cache_us);
         r->prefetched = cached != NULL;
     } else {
         cached = cache_lookup(r->a, key, &len, gen, &r->cache_us);
@@ -88,7 +89,7 @@ int authn_request(req *r)
 
 const char *authn_cache_key(req *r)
 {
-    return arena_sprintf(r->a, "auth:%s", r->token_hash);
+    return keys_auth(r->a, r->token_hash);
 }
 
 void authn_forget(req *r)
@@ -106,6 +107,6 @@ void authn_forget_hashes(req *r, PGresult *res, int col)
     if (keys == NULL)
         return;
     for (int i = 0; i < n; i++)
-        keys[i] = arena_sprintf(r->a, "auth:%s", PQgetvalue(res, i, col));
+        keys[i] = keys_auth(r->a, PQgetvalue(res, i, col));
     cache_invalidate(keys, n, AUTHN_CACHE_TTL, &r->cache_us);
 }

@@ -6,6 +6,7 @@
 #include "throttle.h"
 #include "cache.h"
 #include "crypto.h"
+#include "keys.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -48,8 +49,7 @@ static void fail_open(void)
 
 const char *throttle_ip_key(arena *a, const char *scope, const char *addr)
 {
-    return arena_sprintf(a, "throttle:%s:ip:%s", scope,
-                         addr != NULL && *addr != '\0' ? addr : "unknown");
+    return keys_throttle_ip(a, scope, addr != NULL && *addr != '\0' ? addr : "unknown");
 }
 
 void throttle_normalize(const char *ident, char *out, size_t cap)
@@ -75,7 +75,7 @@ const char *throttle_account_key(arena *a, const char *scope, const char *ident)
     throttle_normalize(ident, norm, sizeof(norm));
     const char *parts[] = {"throttle-account", norm};
     crypto_mac(parts, 2, mac);
-    return arena_sprintf(a, "throttle:%s:acct:%s", scope, mac);
+    return keys_throttle_account(a, scope, mac);
 }
 
 /* EVAL SCRIPT over C[0..N): KEYS the counters, ARGV their rules. */

@@ -5,6 +5,7 @@
 #include "cache.h"
 #include "crypto.h"
 #include "db.h"
+#include "keys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,8 @@ void invalidate_members(req *r, const char *members)
             cache_invalidate(keys, n, cache_ttl(), &r->cache_us);
             n = 0;
         }
-        keys[n++] = arena_sprintf(r->a, "tasks:user:%lld", uid);
-        keys[n++] = arena_sprintf(r->a, "residences:user:%lld", uid);
+        keys[n++] = keys_user_list(r->a, "tasks", uid);
+        keys[n++] = keys_user_list(r->a, "residences", uid);
     }
     cache_invalidate(keys, n, cache_ttl(), &r->cache_us);
 }

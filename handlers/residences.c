@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
+#include "keys.h"
 #include "queue.h"
 
 #include <stdlib.h>
@@ -38,7 +39,7 @@ static int db_error(req *r, const char *state)
 int residences_list(req *r)
 {
     const char *params[] = {id_text(r, r->user_id)};
-    const char *key = arena_sprintf(r->a, "residences:user:%s", params[0]);
+    const char *key = keys_user_list(r->a, "residences", r->user_id);
     return send_cached(r, key, "residences_list", 1, params);
 }
 

@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
+#include "keys.h"
 #include "queue.h"
 
 #include <stdlib.h>
@@ -159,7 +160,7 @@ int tasks_list(req *r)
     int filtered = list_filters(r, filters + 1);
     if (filtered < 0)
         return r->status;
-    const char *key = arena_sprintf(r->a, "tasks:user:%s", uid);
+    const char *key = keys_user_list(r->a, "tasks", r->user_id);
     int bypass = filtered || req_wants_fresh(r);
     char gen[24] = "";
     size_t len = 0;

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#define JOB_QUEUE(name, weight)
+#define JOB_QUEUE(name, weight, fallback)
 #define JOB_TYPE(type, handler, queue, max_attempts, timeout_s) {type, handler},
 const job_handler job_handlers[] = {
 #include "types.def"

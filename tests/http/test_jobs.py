@@ -120,6 +120,16 @@ def test_a_unique_job_is_not_enqueued_twice_while_pending():
     wait_idle()
 
 
+def test_a_long_unique_key_is_free_again_once_its_job_ran():
+    # The producer and the consumer build hd:unique:<key> the same way, so
+    # the job's acknowledgement releases exactly the claim its enqueue took.
+    key = unique("long") + "k" * 250
+    assert cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued"
+    wait_idle()
+    assert cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued"
+    wait_idle()
+
+
 def test_a_refused_redis_auth_is_an_outage_for_the_job_worker():
     # A password this Redis refuses: the consumer's connection counts as
     # down (as the cache's does), it does not go on unauthenticated.

@@ -216,9 +216,14 @@ TEST(share_codes_are_typable_and_normalized)
 
 TEST(every_job_type_goes_to_a_declared_queue)
 {
+    int fallbacks = 0;
     CHECK(queue_defs_n >= 1 && queue_defs_n <= QUEUE_MAX);
-    for (int i = 0; i < queue_defs_n; i++)
+    for (int i = 0; i < queue_defs_n; i++) {
         CHECK(queue_defs[i].weight > 0);
+        fallbacks += queue_defs[i].fallback != 0;
+    }
+    CHECK(fallbacks == 1);
+    CHECK_STR(queue_fallback(), "default");
     int types = 0;
     for (const queue_type *t = queue_types; t->type != NULL; t++, types++) {
         int found = 0;
