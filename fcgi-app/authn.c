@@ -6,6 +6,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "keys.h"
+#include "listcache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,20 +41,11 @@ int authn_request(req *r)
     token_hash(token, r->token_hash);
 
     /* Redis first: auth:<hash> holds "uid:staff" (the same generation-checked
-     * entry as the task lists, so a logout racing a fill cannot leave a
-     * revoked token cached). */
+     * entry as the cached lists, so a logout racing a fill cannot leave a
+     * revoked token cached); a cacheable route's list comes with it. */
     const char *key = authn_cache_key(r);
     char gen[24];
-    size_t len = 0;
-    char *cached;
-    if ((r->route->flags & ROUTE_CACHEABLE) && !req_wants_fresh(r)) {
-        /* token and list in one round trip */
-        cache_lookup_auth_list(r->a, key, keys_user_list_prefix(r->a, "tasks"), &cached, gen,
-                               &r->list_body, &r->list_len, r->list_gen, &r->cache_us);
-        r->prefetched = cached != NULL;
-    } else {
-        cached = cache_lookup(r->a, key, &len, gen, &r->cache_us);
-    }
+    char *cached = listcache_token_lookup(r, key, gen);
     long long uid;
     int staff;
     if (cached != NULL && sscanf(cached, "%lld:%d", &uid, &staff) == 2 && uid > 0) {
@@ -61,6 +53,7 @@ int authn_request(req *r)
         r->is_staff = staff;
         return 0;
     }
+    listcache_token_unused(r);
     const char *params[] = {r->token_hash};
     char state[6];
     PGresult *res = db_exec("auth_token_user", 1, params, state, &r->db_us);

@@ -13,12 +13,15 @@
 #include <time.h>
 
 #define PENDING_MAX 256
+#define PATTERNS_MAX 16
 
 static redis_conn conn;
 static int ttl_s = 300;
 static char *pending[PENDING_MAX];
 static int npending, pending_overflow;
 static int pending_ttl = 300;
+static char *patterns[PATTERNS_MAX];
+static int npatterns;
 
 static long elapsed_us(const struct timespec *t0)
 {
@@ -40,6 +43,23 @@ redis_conn *cache_redis(void)
     return &conn;
 }
 
+int cache_overflow_patterns(const char *const *p, int n)
+{
+    while (npatterns > 0)
+        free(patterns[--npatterns]);
+    if (n > PATTERNS_MAX) {
+        log_line(LOG_ERROR, "cache", "%d cache key patterns; at most %d are kept", n, PATTERNS_MAX);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        patterns[npatterns] = strdup(p[i]);
+        if (patterns[npatterns] == NULL)
+            return -1;
+        npatterns++;
+    }
+    return 0;
+}
+
 /* KEYS: the entries; ARGV[1]: TTL. Drops each body and bumps its gen. */
 static const char invalidate_lua[] =
     "for _,k in ipairs(KEYS) do redis.call('HDEL',k,'body') redis.call('HINCRBY',k,'gen',1) "
@@ -48,9 +68,9 @@ static const char invalidate_lua[] =
 static const char fill_lua[] =
     "if (redis.call('HGET',KEYS[1],'gen') or '0') ~= ARGV[1] then return 0 end "
     "redis.call('HSET',KEYS[1],'body',ARGV[2]) redis.call('EXPIRE',KEYS[1],ARGV[3]) return 1";
-/* Drops every per-user entry. */
-static const char drop_all_lua[] =
-    "local n=0 for _,p in ipairs({'tasks:user:*','residences:user:*','auth:*'}) do "
+/* ARGV: key patterns. Deletes every key matching one. */
+static const char drop_matching_lua[] =
+    "local n=0 for _,p in ipairs(ARGV) do "
     "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',p,'COUNT',1000) "
     "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
     "until c=='0' end return n";
@@ -84,11 +104,15 @@ static int flush_pending(void)
     if (!redis_ready(&conn))
         return -1;
     if (pending_overflow) {
-        /* Too many lost invalidations to track: drop every per-user entry. */
-        redisReply *r = redis_eval(&conn, drop_all_lua, 0, 0, NULL, NULL);
-        if (r == NULL)
-            return -1;
-        freeReplyObject(r);
+        /* Too many lost invalidations to track: drop every entry of the
+         * kinds this process invalidates. */
+        if (npatterns > 0) {
+            redisReply *r = redis_eval(&conn, drop_matching_lua, 0, npatterns,
+                                       (const char *const *)patterns, NULL);
+            if (r == NULL)
+                return -1;
+            freeReplyObject(r);
+        }
         pending_overflow = 0;
     }
     if (npending > 0) {
@@ -245,4 +269,6 @@ void cache_close(void)
     redis_close(&conn);
     while (npending > 0)
         free(pending[--npending]);
+    while (npatterns > 0)
+        free(patterns[--npatterns]);
 }

@@ -6,7 +6,8 @@
  * off and logs the outage. An invalidation that could not reach Redis is
  * remembered and retried before this process reads the cache again, so it
  * never serves what it failed to invalidate. (Other processes may: see
- * DESIGN §7 on partitions.)
+ * DESIGN §7 on partitions.) Keys come from keys.h; which lists exist is the
+ * route table's business (route_cache in router.h, listcache.h).
  */
 #ifndef HD_CACHE_H
 #define HD_CACHE_H
@@ -25,6 +26,12 @@ int cache_setup(void);
 /* The process's shared Redis connection (REDIS_TIMEOUT_MS), which the queue
  * producer, throttling and metrics use as well as the cache. */
 redis_conn *cache_redis(void);
+
+/* The key patterns dropped when more invalidations were lost than this
+ * process can remember (PATTERNS[0..N), copied): a process that
+ * invalidates sets them once, at start (listcache_setup). Returns 0, or -1
+ * when they do not fit (logged). */
+int cache_overflow_patterns(const char *const *patterns, int n);
 
 /* HONEYDUE_CACHE_TTL, in seconds, as read by cache_setup. */
 int cache_ttl(void);

@@ -9,7 +9,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
-#include "keys.h"
+#include "listcache.h"
 #include "queue.h"
 
 #include <stdlib.h>
@@ -35,12 +35,10 @@ static int db_error(req *r, const char *state)
     return resp_db_error(r, state);
 }
 
-/* GET /api/residences/, cached in residences:user:<uid>. */
+/* GET /api/residences/: a cached list (routes.c declares it). */
 int residences_list(req *r)
 {
-    const char *params[] = {id_text(r, r->user_id)};
-    const char *key = keys_user_list(r->a, "residences", r->user_id);
-    return send_cached(r, key, "residences_list", 1, params);
+    return listcache_send(r);
 }
 
 int residences_create(req *r)
