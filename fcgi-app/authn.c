@@ -5,6 +5,8 @@
 #include "cache.h"
 #include "crypto.h"
 #include "db.h"
+#include "keys.h"
+#include "listcache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,20 +41,11 @@ int authn_request(req *r)
     token_hash(token, r->token_hash);
 
     /* Redis first: auth:<hash> holds "uid:staff" (the same generation-checked
-     * entry as the task lists, so a logout racing a fill cannot leave a
-     * revoked token cached). */
+     * entry as the cached lists, so a logout racing a fill cannot leave a
+     * revoked token cached); a cacheable route's list comes with it. */
     const char *key = authn_cache_key(r);
     char gen[24];
-    size_t len = 0;
-    char *cached;
-    if ((r->route->flags & ROUTE_CACHEABLE) && !req_wants_fresh(r)) {
-        /* token and list in one round trip */
-        cache_lookup_auth_list(r->a, key, "tasks:user:", &cached, gen, &r->list_body, &r->list_len,
-                               r->list_gen, &r->cache_us);
-        r->prefetched = cached != NULL;
-    } else {
-        cached = cache_lookup(r->a, key, &len, gen, &r->cache_us);
-    }
+    char *cached = listcache_token_lookup(r, key, gen);
     long long uid;
     int staff;
     if (cached != NULL && sscanf(cached, "%lld:%d", &uid, &staff) == 2 && uid > 0) {
@@ -60,6 +53,7 @@ int authn_request(req *r)
         r->is_staff = staff;
         return 0;
     }
+    listcache_token_unused(r);
     const char *params[] = {r->token_hash};
     char state[6];
     PGresult *res = db_exec("auth_token_user", 1, params, state, &r->db_us);
@@ -88,7 +82,7 @@ int authn_request(req *r)
 
 const char *authn_cache_key(req *r)
 {
-    return arena_sprintf(r->a, "auth:%s", r->token_hash);
+    return keys_auth(r->a, r->token_hash);
 }
 
 void authn_forget(req *r)
@@ -106,6 +100,6 @@ void authn_forget_hashes(req *r, PGresult *res, int col)
     if (keys == NULL)
         return;
     for (int i = 0; i < n; i++)
-        keys[i] = arena_sprintf(r->a, "auth:%s", PQgetvalue(res, i, col));
+        keys[i] = keys_auth(r->a, PQgetvalue(res, i, col));
     cache_invalidate(keys, n, AUTHN_CACHE_TTL, &r->cache_us);
 }

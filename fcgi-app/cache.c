@@ -1,37 +1,27 @@
 /*
- * cache.c - hiredis with timeouts, back-off and remembered invalidations.
+ * cache.c - generation-checked entries and remembered invalidations over
+ * the shared connection (redis.h does the connecting, back-off and outage
+ * log).
  */
 #include "cache.h"
 #include "config.h"
 #include "log.h"
-#include "scoreboard.h"
 
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define PENDING_MAX 256
-#define RETRY_AFTER_MS 1000
-#define LOG_EVERY_MS 10000
+#define PATTERNS_MAX 16
 
-static redisContext *ctx;
-static char host[256], password[256];
-static int port, db, is_unix;
-static long timeout_ms;
+static redis_conn conn;
 static int ttl_s = 300;
-static long long next_try_ms, last_log_ms;
 static char *pending[PENDING_MAX];
 static int npending, pending_overflow;
-static int in_connect; /* AUTH/SELECT of a new connection: no retry */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int pending_ttl = 300;
+static char *patterns[PATTERNS_MAX];
+static int npatterns;
 
 static long elapsed_us(const struct timespec *t0)
 {
@@ -40,164 +30,34 @@ static long elapsed_us(const struct timespec *t0)
     return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
 }
 
-int cache_parse_url(const char *url, char *h, size_t host_cap, int *p, int *d, char *pw,
-                    size_t pw_cap, int *unix_sock)
-{
-    *p = 6379;
-    *d = 0;
-    *unix_sock = 0;
-    pw[0] = '\0';
-    if (strncmp(url, "unix://", 7) == 0) {
-        *unix_sock = 1;
-        snprintf(h, host_cap, "%s", url + 7);
-        return h[0] == '/' ? 0 : -1;
-    }
-    if (strncmp(url, "redis://", 8) != 0)
-        return -1;
-    const char *s = url + 8;
-    const char *at = strrchr(s, '@');
-    if (at != NULL) {
-        const char *colon = memchr(s, ':', (size_t)(at - s));
-        const char *pws = colon ? colon + 1 : s;
-        size_t n = (size_t)(at - pws);
-        if (n >= pw_cap)
-            return -1;
-        memcpy(pw, pws, n);
-        pw[n] = '\0';
-        s = at + 1;
-    }
-    size_t hlen = strcspn(s, ":/");
-    if (hlen == 0 || hlen >= host_cap)
-        return -1;
-    memcpy(h, s, hlen);
-    h[hlen] = '\0';
-    s += hlen;
-    if (*s == ':') {
-        char *end;
-        long v = strtol(s + 1, &end, 10);
-        if (end == s + 1 || v <= 0 || v > 65535)
-            return -1;
-        *p = (int)v;
-        s = end;
-    }
-    if (*s == '/' && s[1] != '\0') {
-        char *end;
-        long v = strtol(s + 1, &end, 10);
-        if (*end != '\0' || v < 0 || v > 15)
-            return -1;
-        *d = (int)v;
-    }
-    return 0;
-}
-
 int cache_setup(void)
 {
-    const char *url = config_get("REDIS_URL");
-    timeout_ms = config_int("REDIS_TIMEOUT_MS", 200);
     ttl_s = (int)config_int("HONEYDUE_CACHE_TTL", 300);
-    if (url == NULL || cache_parse_url(url, host, sizeof(host), &port, &db, password,
-                                       sizeof(password), &is_unix) != 0) {
-        log_line(LOG_ERROR, "cache", "REDIS_URL is not a redis:// or unix:// URL; cache disabled");
-        host[0] = '\0';
-    }
+    redis_init(&conn, "cache", "serving from postgres", config_get("REDIS_URL"),
+               config_int("REDIS_TIMEOUT_MS", 200));
     return 0;
 }
 
-static void cache_fail(const char *what)
+redis_conn *cache_redis(void)
 {
-    sb_dep_error(SB_DEP_REDIS);
-    long long now = now_ms();
-    if (now - last_log_ms >= LOG_EVERY_MS) {
-        log_line(LOG_WARN, "cache", "redis unavailable (%s); serving from postgres", what);
-        last_log_ms = now;
-    }
-    if (ctx != NULL) {
-        redisFree(ctx);
-        ctx = NULL;
-    }
-    next_try_ms = now + RETRY_AFTER_MS;
+    return &conn;
 }
 
-static redisReply *command_argv(int argc, const char **argv, const size_t *lens);
-static int connect_setup(void);
-static redisContext *cache_conn(void);
-
-/* Connected context or NULL; honours the back-off. */
-static redisContext *cache_conn(void)
+int cache_overflow_patterns(const char *const *p, int n)
 {
-    if (ctx != NULL)
-        return ctx;
-    if (host[0] == '\0' || now_ms() < next_try_ms)
-        return NULL;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    ctx = is_unix ? redisConnectUnixWithTimeout(host, tv) : redisConnectWithTimeout(host, port, tv);
-    if (ctx == NULL || ctx->err) {
-        cache_fail(ctx ? ctx->errstr : "out of memory");
-        return NULL;
+    while (npatterns > 0)
+        free(patterns[--npatterns]);
+    if (n > PATTERNS_MAX) {
+        log_line(LOG_ERROR, "cache", "%d cache key patterns; at most %d are kept", n, PATTERNS_MAX);
+        return -1;
     }
-    redisSetTimeout(ctx, tv);
-    in_connect = 1;
-    int ready = connect_setup();
-    in_connect = 0;
-    if (!ready)
-        return NULL;
-    if (last_log_ms != 0) {
-        log_line(LOG_INFO, "cache", "redis reachable again");
-        last_log_ms = 0;
+    for (int i = 0; i < n; i++) {
+        patterns[npatterns] = strdup(p[i]);
+        if (patterns[npatterns] == NULL)
+            return -1;
+        npatterns++;
     }
-    return ctx;
-}
-
-/* AUTH and SELECT on a fresh connection; 1 when it is ready. */
-static int connect_setup(void)
-{
-    if (password[0] != '\0') {
-        const char *argv[] = {"AUTH", password};
-        redisReply *r = command_argv(2, argv, NULL);
-        int ok = r && r->type != REDIS_REPLY_ERROR;
-        if (r)
-            freeReplyObject(r);
-        if (!ok) {
-            cache_fail("AUTH failed");
-            return 0;
-        }
-    }
-    if (db != 0) {
-        char dbs[8];
-        snprintf(dbs, sizeof(dbs), "%d", db);
-        const char *argv[] = {"SELECT", dbs};
-        redisReply *r = command_argv(2, argv, NULL);
-        int ok = r && r->type != REDIS_REPLY_ERROR;
-        if (r)
-            freeReplyObject(r);
-        if (!ok) {
-            cache_fail("SELECT failed");
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static redisReply *command_argv(int argc, const char **argv, const size_t *lens)
-{
-    if (ctx == NULL)
-        return NULL;
-    redisReply *r = redisCommandArgv(ctx, argc, argv, lens);
-    if (r == NULL && !in_connect) {
-        /* An established connection that broke (Redis restarted while this
-         * worker was idle): reconnect once at once; back off only when the
-         * reconnect itself fails. */
-        redisFree(ctx);
-        ctx = NULL;
-        next_try_ms = 0;
-        if (cache_conn() != NULL)
-            r = redisCommandArgv(ctx, argc, argv, lens);
-        if (r == NULL && ctx != NULL)
-            cache_fail(ctx->errstr[0] ? ctx->errstr : "i/o error");
-    } else if (r == NULL) {
-        cache_fail(ctx->errstr[0] ? ctx->errstr : "i/o error");
-    }
-    return r;
+    return 0;
 }
 
 /* KEYS: the entries; ARGV[1]: TTL. Drops each body and bumps its gen. */
@@ -208,25 +68,24 @@ static const char invalidate_lua[] =
 static const char fill_lua[] =
     "if (redis.call('HGET',KEYS[1],'gen') or '0') ~= ARGV[1] then return 0 end "
     "redis.call('HSET',KEYS[1],'body',ARGV[2]) redis.call('EXPIRE',KEYS[1],ARGV[3]) return 1";
-
-static int pending_ttl = 300;
+/* ARGV: key patterns. Deletes every key matching one. */
+static const char drop_matching_lua[] =
+    "local n=0 for _,p in ipairs(ARGV) do "
+    "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',p,'COUNT',1000) "
+    "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
+    "until c=='0' end return n";
 
 /* EVAL invalidate_lua over KEYS[0..N). 0 on success. */
 static int run_invalidate(const char *const *keys, int n, int ttl)
 {
-    char nkeys[16], ttls[16];
-    snprintf(nkeys, sizeof(nkeys), "%d", n);
+    char ttls[16];
     snprintf(ttls, sizeof(ttls), "%d", ttl);
-    const char **argv = malloc(sizeof(char *) * (size_t)(n + 4));
+    const char **argv = malloc(sizeof(char *) * (size_t)(n + 1));
     if (argv == NULL)
         return -1;
-    argv[0] = "EVAL";
-    argv[1] = invalidate_lua;
-    argv[2] = nkeys;
-    for (int i = 0; i < n; i++)
-        argv[3 + i] = keys[i];
-    argv[3 + n] = ttls;
-    redisReply *r = command_argv(n + 4, argv, NULL);
+    memcpy(argv, keys, sizeof(char *) * (size_t)n);
+    argv[n] = ttls;
+    redisReply *r = redis_eval(&conn, invalidate_lua, n, n + 1, argv, NULL);
     free(argv);
     if (r == NULL)
         return -1;
@@ -242,21 +101,18 @@ static int flush_pending(void)
 {
     if (npending == 0 && !pending_overflow)
         return 0;
-    if (cache_conn() == NULL)
+    if (!redis_ready(&conn))
         return -1;
     if (pending_overflow) {
-        /* Too many lost invalidations to track: drop every per-user entry. */
-        const char *argv[] = {
-            "EVAL",
-            "local n=0 for _,p in ipairs({'tasks:user:*','residences:user:*','auth:*'}) do "
-            "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',p,'COUNT',1000) "
-            "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
-            "until c=='0' end return n",
-            "0"};
-        redisReply *r = command_argv(3, argv, NULL);
-        if (r == NULL)
-            return -1;
-        freeReplyObject(r);
+        /* Too many lost invalidations to track: drop every entry of the
+         * kinds this process invalidates. */
+        if (npatterns > 0) {
+            redisReply *r = redis_eval(&conn, drop_matching_lua, 0, npatterns,
+                                       (const char *const *)patterns, NULL);
+            if (r == NULL)
+                return -1;
+            freeReplyObject(r);
+        }
         pending_overflow = 0;
     }
     if (npending > 0) {
@@ -274,10 +130,10 @@ char *cache_lookup(arena *a, const char *key, size_t *len, char *gen, long *us)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char *out = NULL;
     gen[0] = '\0';
-    if (flush_pending() != 0 || cache_conn() == NULL)
+    if (flush_pending() != 0)
         goto done;
     const char *argv[] = {"HMGET", key, "body", "gen"};
-    redisReply *r = command_argv(4, argv, NULL);
+    redisReply *r = redis_command(&conn, 4, argv, NULL);
     if (r == NULL)
         goto done;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
@@ -287,11 +143,9 @@ char *cache_lookup(arena *a, const char *key, size_t *len, char *gen, long *us)
             out = arena_strndup(a, b->str, b->len);
             *len = b->len;
         }
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        /* e.g. WRONGTYPE from an older release's plain string: treat as a miss
-         * that cannot be filled */
-        gen[0] = '\0';
     }
+    /* An error reply (e.g. WRONGTYPE from an older release's plain string)
+     * is a miss that cannot be filled: gen stays "". */
     freeReplyObject(r);
 done:
     if (us)
@@ -328,10 +182,10 @@ int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_pref
     int rc = -1;
     *auth_body = *list_body = NULL;
     auth_gen[0] = list_gen[0] = '\0';
-    if (flush_pending() != 0 || cache_conn() == NULL)
+    if (flush_pending() != 0)
         goto done;
-    const char *argv[] = {"EVAL", auth_list_lua, "1", auth_key, list_prefix};
-    redisReply *r = command_argv(5, argv, NULL);
+    const char *argv[] = {auth_key, list_prefix};
+    redisReply *r = redis_eval(&conn, auth_list_lua, 1, 2, argv, NULL);
     if (r == NULL)
         goto done;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
@@ -355,13 +209,13 @@ int cache_fill(const char *key, const char *gen, const char *body, size_t len, i
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = -1;
-    if (gen[0] == '\0' || cache_conn() == NULL)
+    if (gen[0] == '\0')
         goto done;
     char ttls[16];
     snprintf(ttls, sizeof(ttls), "%d", ttl);
-    const char *argv[] = {"EVAL", fill_lua, "1", key, gen, body, ttls};
-    size_t lens[] = {4, sizeof(fill_lua) - 1, 1, strlen(key), strlen(gen), len, strlen(ttls)};
-    redisReply *r = command_argv(7, argv, lens);
+    const char *argv[] = {key, gen, body, ttls};
+    size_t lens[] = {strlen(key), strlen(gen), len, strlen(ttls)};
+    redisReply *r = redis_eval(&conn, fill_lua, 1, 4, argv, lens);
     if (r == NULL)
         goto done;
     /* An error here is typically OOM at maxmemory: not fatal, just not cached. */
@@ -395,7 +249,7 @@ int cache_invalidate(const char *const *keys, int n, int ttl, long *us)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = 0;
     pending_ttl = ttl;
-    if (n > 0 && (cache_conn() == NULL || run_invalidate(keys, n, ttl) != 0)) {
+    if (n > 0 && run_invalidate(keys, n, ttl) != 0) {
         for (int i = 0; i < n; i++)
             remember(keys[i]);
         rc = -1;
@@ -405,78 +259,16 @@ int cache_invalidate(const char *const *keys, int n, int ttl, long *us)
     return rc;
 }
 
-/* EVAL SCRIPT over ARGV; a reply of type WANT, or NULL (logged when Redis
- * answered something else). Adds the time spent to *US. */
-static redisReply *eval_reply(const char *script, int nkeys, int argc, const char *const *argv,
-                              int want, long *us)
-{
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    redisReply *r = NULL;
-    if (argc <= 16 && cache_conn() != NULL) {
-        char nk[16];
-        snprintf(nk, sizeof(nk), "%d", nkeys);
-        const char *av[19] = {"EVAL", script, nk};
-        for (int i = 0; i < argc; i++)
-            av[3 + i] = argv[i];
-        r = command_argv(argc + 3, av, NULL);
-    }
-    if (r != NULL && r->type != want) {
-        log_line(LOG_WARN, "cache", "script refused: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        r = NULL;
-    }
-    if (us)
-        *us += elapsed_us(&t0);
-    return r;
-}
-
-char *cache_eval_text(arena *a, const char *script, int nkeys, int argc, const char *const *argv,
-                      size_t *len, long *us)
-{
-    redisReply *r = eval_reply(script, nkeys, argc, argv, REDIS_REPLY_STRING, us);
-    if (r == NULL)
-        return NULL;
-    char *out = arena_strndup(a, r->str, r->len);
-    *len = r->len;
-    freeReplyObject(r);
-    return out;
-}
-
-int cache_eval(const char *script, int nkeys, int argc, const char *const *argv, long long *result,
-               long *us)
-{
-    redisReply *r = eval_reply(script, nkeys, argc, argv, REDIS_REPLY_INTEGER, us);
-    if (r == NULL)
-        return -1;
-    *result = r->integer;
-    freeReplyObject(r);
-    return 0;
-}
-
 int cache_ttl(void)
 {
     return ttl_s;
 }
 
-const char *cache_status(void)
-{
-    if (cache_conn() == NULL)
-        return "degraded";
-    const char *argv[] = {"PING"};
-    redisReply *r = command_argv(1, argv, NULL);
-    if (r == NULL)
-        return "degraded";
-    freeReplyObject(r);
-    return "ok";
-}
-
 void cache_close(void)
 {
-    if (ctx != NULL)
-        redisFree(ctx);
-    ctx = NULL;
+    redis_close(&conn);
     while (npending > 0)
         free(pending[--npending]);
+    while (npatterns > 0)
+        free(patterns[--npatterns]);
 }

@@ -1,12 +1,13 @@
 /*
- * cache.h - the process's Redis connection, used as a cache.
+ * cache.h - Redis used as a cache, over the process's shared connection.
  *
  * The cache is an optimisation, never a dependency: when Redis is down every
- * call fails fast (a miss, a skipped write), the connection is retried after
- * a back-off, and the outage is logged at most once per interval. An
- * invalidation that could not reach Redis is remembered and retried before
- * this process reads the cache again, so it never serves what it failed to
- * invalidate. (Other processes may: see DESIGN §7 on partitions.)
+ * call fails fast (a miss, a skipped write) and redis.h's connection backs
+ * off and logs the outage. An invalidation that could not reach Redis is
+ * remembered and retried before this process reads the cache again, so it
+ * never serves what it failed to invalidate. (Other processes may: see
+ * DESIGN §7 on partitions.) Keys come from keys.h; which lists exist is the
+ * route table's business (route_cache in router.h, listcache.h).
  */
 #ifndef HD_CACHE_H
 #define HD_CACHE_H
@@ -14,11 +15,23 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "redis.h"
 
-/* Read REDIS_URL, REDIS_TIMEOUT_MS and HONEYDUE_CACHE_TTL; connect lazily.
- * Returns 0. A worker's configuration is fixed for its life (SIGHUP
- * replaces workers), so this runs once, at worker start. */
+/* Read REDIS_URL, REDIS_TIMEOUT_MS and HONEYDUE_CACHE_TTL and set up the
+ * shared connection (connected lazily). Returns 0. A worker's configuration
+ * is fixed for its life (SIGHUP replaces workers), so this runs once, at
+ * worker start. */
 int cache_setup(void);
+
+/* The process's shared Redis connection (REDIS_TIMEOUT_MS), which the queue
+ * producer, throttling and metrics use as well as the cache. */
+redis_conn *cache_redis(void);
+
+/* The key patterns dropped when more invalidations were lost than this
+ * process can remember (PATTERNS[0..N), copied): a process that
+ * invalidates sets them once, at start (listcache_setup). Returns 0, or -1
+ * when they do not fit (logged). */
+int cache_overflow_patterns(const char *const *patterns, int n);
 
 /* HONEYDUE_CACHE_TTL, in seconds, as read by cache_setup. */
 int cache_ttl(void);
@@ -49,21 +62,5 @@ int cache_fill(const char *key, const char *gen, const char *body, size_t len, i
  * generations. Returns 0, or -1 when Redis could not be reached (the keys
  * are then retried before this process next reads the cache). */
 int cache_invalidate(const char *const *keys, int n, int ttl, long *us);
-
-/* EVAL SCRIPT with NKEYS keys; ARGV[0..ARGC) holds the keys then the
- * arguments (at most 16 in all). Returns 0 with *RESULT set when the script
- * answered an integer, -1 when Redis is unavailable or the script failed. */
-int cache_eval(const char *script, int nkeys, int argc, const char *const *argv, long long *result,
-               long *us);
-/* EVAL as cache_eval, for a script that answers a string: a copy in A
- * (*LEN bytes), or NULL when Redis is unavailable or the script failed. */
-char *cache_eval_text(arena *a, const char *script, int nkeys, int argc, const char *const *argv,
-                      size_t *len, long *us);
-/* "ok" or "degraded" after a PING (for /api/ready/). */
-const char *cache_status(void);
-
-/* Parse a redis:// or unix:// URL. Pure, for tests. Returns 0 or -1. */
-int cache_parse_url(const char *url, char *host, size_t host_cap, int *port, int *db,
-                    char *password, size_t pw_cap, int *is_unix);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "http.h"
 #include "config.h"
+#include "crypto.h"
 #include "jsonv.h"
 #include "log.h"
 #include "scoreboard.h"
@@ -249,6 +250,22 @@ int resp_obj(req *r, int status, json_object *obj)
 int resp_empty(req *r, int status)
 {
     return resp_send(r, status, "", 0);
+}
+
+int resp_etagged(req *r, const char *etag, const char *body, size_t len)
+{
+    if (etag == NULL) {
+        char digest[17];
+        crypto_etag(body, len, digest);
+        etag = arena_sprintf(r->a, "\"%s\"", digest);
+    }
+    resp_header(r, "ETag", etag);
+    if (r->cache_state != NULL)
+        resp_header(r, "X-Cache", r->cache_state);
+    const char *inm = req_param(r, "HTTP_IF_NONE_MATCH");
+    if (inm != NULL && etag != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0))
+        return resp_empty(r, 304);
+    return resp_send(r, 200, body, len);
 }
 
 int resp_error_fields(req *r, int status, const char *code, const char *message,

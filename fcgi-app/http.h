@@ -62,11 +62,9 @@ typedef struct req {
     long cache_us;
     const char *cache_state; /* "hit", "miss", "bypass" or NULL */
 
-    /* ROUTE_CACHEABLE: the user's cached list, read along with the token */
-    int prefetched;
-    char *list_body; /* NULL on a miss */
-    size_t list_len;
-    char list_gen[24];
+    /* a cacheable route's list as read along with the token (listcache.c);
+     * NULL when it was not */
+    struct listcache_read *list;
 } req;
 
 /* 1 when the client asked to skip caches (Cache-Control: no-cache or max-age=0). */
@@ -117,6 +115,11 @@ int resp_obj(req *r, int status, json_object *obj);
 
 /* Send no body (204, 304). */
 int resp_empty(req *r, int status);
+
+/* Send BODY as the 200 answer of a GET that clients revalidate: a strong
+ * ETag (ETAG, "\"<16 hex>\"", or computed from BODY when NULL), X-Cache
+ * (r->cache_state, when set), and a 304 when If-None-Match matches. */
+int resp_etagged(req *r, const char *etag, const char *body, size_t len);
 
 /* Send {"error": {"code": CODE, "message": MESSAGE}}. */
 int resp_error(req *r, int status, const char *code, const char *message);

@@ -1,5 +1,6 @@
 /*
- * queue.c - enqueue jobs for honeydue-worker (see queue.h for the format).
+ * queue.c - enqueue jobs for honeydue-worker (see queue.h for the format),
+ * and read what the queue holds.
  *
  * One EVAL puts a job on its queue (or the scheduled set) and claims its
  * unique key in the same step, so two requests racing to enqueue the same
@@ -16,23 +17,30 @@
 
 #include "cache.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 
-/* Queues, most urgent first: critical (a user is waiting for this email),
- * default (notifications), low (periodic digests). */
+/* The tables of jobs/types.def. */
+#define JOB_QUEUE(name, weight, fallback)
+#define JOB_TYPE(type, handler, queue, max_attempts, timeout_s)                                    \
+    {type, queue, max_attempts, timeout_s},
 const queue_type queue_types[] = {
-    {"email.password_reset", "critical", 8, 30},
-    {"email.verify", "critical", 8, 30},
-    {"email.welcome", "default", 10, 30},
-    {"email.notification", "default", 10, 30},
-    {"email.digest", "low", 10, 30},
-    {"notify.task_created", "default", 10, 30},
-    {"notify.task_completed", "default", 10, 30},
-    {"notify.member_joined", "default", 10, 30},
-    {"reminders.daily", "low", 3, 600},
-    {"noop", "default", 3, 10},
+#include "types.def"
     {NULL, NULL, 0, 0},
 };
+#undef JOB_TYPE
+#undef JOB_QUEUE
+
+#define JOB_QUEUE(name, weight, fallback) {name, weight, fallback},
+#define JOB_TYPE(type, handler, queue, max_attempts, timeout_s)
+const queue_def queue_defs[] = {
+#include "types.def"
+};
+#undef JOB_TYPE
+#undef JOB_QUEUE
+const int queue_defs_n = (int)(sizeof(queue_defs) / sizeof(queue_defs[0]));
+_Static_assert(sizeof(queue_defs) / sizeof(queue_defs[0]) <= QUEUE_MAX,
+               "more queues in jobs/types.def than QUEUE_MAX");
 
 const queue_type *queue_type_find(const char *type)
 {
@@ -40,6 +48,14 @@ const queue_type *queue_type_find(const char *type)
         if (strcmp(t->type, type) == 0)
             return t;
     return NULL;
+}
+
+const char *queue_fallback(void)
+{
+    for (int i = 0; i < queue_defs_n; i++)
+        if (queue_defs[i].fallback)
+            return queue_defs[i].name;
+    return queue_defs[0].name;
 }
 
 static void rfc3339(long long t, char *out, size_t cap)
@@ -100,15 +116,18 @@ int queue_enqueue(const char *type, json_object *payload, const char *unique_key
     if (queue_job_json(id, t, payload, unique_key, run_at, now, &job) != 0)
         goto done;
 
-    char qkey[64], ukey[256] = "", runs[24], ttls[16];
-    snprintf(qkey, sizeof(qkey), "hd:queue:%s", t->queue);
-    if (unique_key != NULL)
-        snprintf(ukey, sizeof(ukey), "hd:unique:%s", unique_key);
+    char qkey[KEYS_JOB_MAX], ukey[KEYS_JOB_MAX] = "", runs[24], ttls[16];
+    keys_job_queue(qkey, sizeof(qkey), t->queue);
+    if (unique_key != NULL && keys_job_unique(ukey, sizeof(ukey), unique_key) == NULL) {
+        log_line(LOG_ERROR, "queue", "job %s (%s) not queued: its unique key is too long", id,
+                 type);
+        goto done;
+    }
     snprintf(runs, sizeof(runs), "%lld", run_at);
     snprintf(ttls, sizeof(ttls), "%d", unique_ttl > 0 ? unique_ttl : 86400);
-    const char *argv[] = {qkey, "hd:scheduled", ukey, job, runs, ttls, id};
+    const char *argv[] = {qkey, keys_job_scheduled, ukey, job, runs, ttls, id};
     long long result;
-    if (cache_eval(enqueue_lua, 3, 7, argv, &result, us) == 0) {
+    if (redis_eval_int(cache_redis(), enqueue_lua, 3, 7, argv, &result, us) == 0) {
         rc = result == 1 ? 0 : 1;
         goto done;
     }
@@ -127,5 +146,64 @@ int queue_enqueue(const char *type, json_object *payload, const char *unique_key
 done:
     free(job);
     json_object_put(payload);
+    return rc;
+}
+
+/* KEYS: the queues, then hd:scheduled, hd:active, hd:dead, hd:stats.
+ * {size of each queue, scheduled, active, dead, {counter, value, ...}}. */
+static const char stats_lua[] = "local n = #KEYS - 4 local out = {} "
+                                "for i = 1, n do out[i] = redis.call('LLEN', KEYS[i]) end "
+                                "out[n + 1] = redis.call('ZCARD', KEYS[n + 1]) "
+                                "out[n + 2] = redis.call('HLEN', KEYS[n + 2]) "
+                                "out[n + 3] = redis.call('LLEN', KEYS[n + 3]) "
+                                "out[n + 4] = redis.call('HGETALL', KEYS[n + 4]) "
+                                "return out";
+
+static long long int_at(const redisReply *r, int i)
+{
+    return r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+}
+
+int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char keys[QUEUE_MAX][KEYS_JOB_MAX];
+    const char *argv[QUEUE_MAX + 4];
+    int n = queue_defs_n;
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < n; i++)
+        argv[i] = keys_job_queue(keys[i], sizeof(keys[i]), queue_defs[i].name);
+    argv[n] = keys_job_scheduled;
+    argv[n + 1] = keys_job_active;
+    argv[n + 2] = keys_job_dead;
+    argv[n + 3] = keys_job_stats;
+    redisReply *r = redis_eval_checked(c, stats_lua, n + 4, n + 4, argv);
+    int rc = -1;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 4 ||
+        r->element[n + 3]->type != REDIS_REPLY_ARRAY)
+        goto done;
+    for (int i = 0; i < n; i++)
+        out->queued[i] = int_at(r, i);
+    out->scheduled = int_at(r, n);
+    out->active = int_at(r, n + 1);
+    out->dead = int_at(r, n + 2);
+    out->counters = json_object_new_object();
+    const redisReply *h = r->element[n + 3];
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            json_object_object_add(
+                out->counters, h->element[i]->str,
+                json_object_new_int64(strtoll(h->element[i + 1]->str, NULL, 10)));
+    rc = 0;
+done:
+    if (r != NULL)
+        freeReplyObject(r);
+    if (us) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        *us += (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    }
     return rc;
 }

@@ -1,12 +1,15 @@
 /*
- * queue.h - the producer side of the job queue (DESIGN §8): the API enqueues
- * side effects (email, notifications) that honeydue-worker runs.
+ * queue.h - the job queue as honeydue-fcgi sees it (DESIGN §8): the API
+ * enqueues side effects (email, notifications) that honeydue-worker runs;
+ * /metrics and the worker's CLI read its sizes and counters. The worker's
+ * side is jobs/consumer.h.
  *
  * A job is one JSON object:
  *   {"id": "<32 hex>", "type": "email.welcome", "queue": "default",
  *    "payload": {...}, "attempt": 0, "max_attempts": 10, "timeout": 30,
  *    "enqueued_at": "2026-11-23T10:00:00Z", "unique_key": null, "run_at": null}
- * Redis keys (all under hd:):
+ * Its type, queue, attempts and timeout come from jobs/types.def. Redis
+ * keys (keys.h builds them, all under hd:):
  *   hd:queue:<queue>   list of ready jobs; producers LPUSH, workers take from
  *                      the right (FIFO).
  *   hd:scheduled       sorted set of jobs whose run_at (score, Unix seconds)
@@ -21,8 +24,10 @@
 
 #include <json-c/json.h>
 
+#include "redis.h"
+
 /* What each job type is: its queue, attempts before the dead list, and how
- * long one run may take. The worker reads the same table. */
+ * long one run may take (jobs/types.def). */
 typedef struct {
     const char *type;
     const char *queue;
@@ -30,10 +35,26 @@ typedef struct {
     int timeout_s;
 } queue_type;
 
-extern const queue_type queue_types[];
+extern const queue_type queue_types[]; /* ends with a NULL type */
 
 /* The entry for TYPE, or NULL when TYPE is not a known job type. */
 const queue_type *queue_type_find(const char *type);
+
+/* A queue, most urgent first (jobs/types.def): its name, its weight when a
+ * worker orders the queues for a take, and whether it takes a job document
+ * that names no queue. */
+typedef struct {
+    const char *name;
+    int weight;
+    int fallback;
+} queue_def;
+
+#define QUEUE_MAX 8
+extern const queue_def queue_defs[];
+extern const int queue_defs_n;
+
+/* The queue that takes a job document naming none. */
+const char *queue_fallback(void);
 
 /* Enqueue a job of TYPE with PAYLOAD (taken, freed here). UNIQUE_KEY (or
  * NULL) makes the job unique while pending, for UNIQUE_TTL seconds; RUN_AT
@@ -49,5 +70,20 @@ int queue_enqueue(const char *type, json_object *payload, const char *unique_key
  * text in OUT (malloc'd, caller frees) for the given fields. Returns 0. */
 int queue_job_json(const char *id, const queue_type *t, json_object *payload,
                    const char *unique_key, long long run_at, long long now, char **out);
+
+/* What the job queue holds, read in one script. */
+typedef struct {
+    long long queued[QUEUE_MAX]; /* ready jobs, per queue_defs entry */
+    long long scheduled;         /* waiting for their run_at or a retry */
+    long long active;            /* running, under a lease */
+    long long dead;
+    json_object *counters; /* hd:stats: "outcome:type" -> count, in Redis's
+                              order; the caller puts it */
+} queue_stats;
+
+/* Read the queue's sizes and counters over connection C into *OUT.
+ * Returns 0, or -1 when Redis is unavailable (*OUT is then zeroed). US as
+ * for queue_enqueue. */
+int queue_stats_read(redis_conn *c, queue_stats *out, long *us);
 
 #endif

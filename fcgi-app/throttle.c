@@ -1,10 +1,12 @@
 /*
- * throttle.c - the counters of throttle.h: two small Lua scripts over
- * cache_eval, so a count and its window are set in one round trip.
+ * throttle.c - the counters of throttle.h: two small Lua scripts over the
+ * shared Redis connection, so a count and its window are set in one round
+ * trip.
  */
 #include "throttle.h"
 #include "cache.h"
 #include "crypto.h"
+#include "keys.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -47,8 +49,7 @@ static void fail_open(void)
 
 const char *throttle_ip_key(arena *a, const char *scope, const char *addr)
 {
-    return arena_sprintf(a, "throttle:%s:ip:%s", scope,
-                         addr != NULL && *addr != '\0' ? addr : "unknown");
+    return keys_throttle_ip(a, scope, addr != NULL && *addr != '\0' ? addr : "unknown");
 }
 
 void throttle_normalize(const char *ident, char *out, size_t cap)
@@ -74,7 +75,7 @@ const char *throttle_account_key(arena *a, const char *scope, const char *ident)
     throttle_normalize(ident, norm, sizeof(norm));
     const char *parts[] = {"throttle-account", norm};
     crypto_mac(parts, 2, mac);
-    return arena_sprintf(a, "throttle:%s:acct:%s", scope, mac);
+    return keys_throttle_account(a, scope, mac);
 }
 
 /* EVAL SCRIPT over C[0..N): KEYS the counters, ARGV their rules. */
@@ -92,7 +93,7 @@ static int run(const char *script, const throttle_counter *c, int n, long *us)
         argv[n + 2 * i + 1] = nums[i][1];
     }
     long long wait;
-    if (cache_eval(script, n, 3 * n, argv, &wait, us) != 0) {
+    if (redis_eval_int(cache_redis(), script, n, 3 * n, argv, &wait, us) != 0) {
         fail_open();
         return 0;
     }
@@ -112,6 +113,6 @@ int throttle_hit(const throttle_counter *c, int n, long *us)
 void throttle_clear(const char *key, long *us)
 {
     long long deleted;
-    if (cache_eval(clear_lua, 1, 1, &key, &deleted, us) != 0)
+    if (redis_eval_int(cache_redis(), clear_lua, 1, 1, &key, &deleted, us) != 0)
         fail_open();
 }

@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "http.h"
+#include "listcache.h"
 #include "log.h"
 #include "scoreboard.h"
 #include "signals.h"
@@ -146,6 +147,8 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     if (db_open() != 0)
         log_line(LOG_WARN, "worker", "postgres unavailable at start; will retry per request");
     cache_setup();
+    if (listcache_setup(routes, nroutes) != 0)
+        return 1;
     http_setup();
     storage_setup();
 

@@ -17,6 +17,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
+#include "keys.h"
 #include "log.h"
 #include "queue.h"
 #include "throttle.h"
@@ -171,8 +172,7 @@ static int send_invalid_code(req *r)
 /* The counter of wrong passwords and codes given by signed-in user r->user_id. */
 static throttle_counter user_counter(req *r, const char *scope)
 {
-    throttle_counter c = {arena_sprintf(r->a, "throttle:%s:user:%lld", scope, r->user_id),
-                          USER_FAILS, WINDOW_15_MIN};
+    throttle_counter c = {keys_throttle_user(r->a, scope, r->user_id), USER_FAILS, WINDOW_15_MIN};
     return c;
 }
 

@@ -119,20 +119,10 @@ int documents_download(req *r);
  * after the write; failures are logged and retried by the next call. */
 void documents_sweep(req *r);
 
-/* common.c */
+/* invalidate.c */
 
-/* Drop the cached per-user lists (tasks:user:<id>, residences:user:<id>) of
- * every user in MEMBERS, a Postgres int array in text form ("{1,2}"). */
+/* Drop every cached per-user list (each list a route of routes.c declares)
+ * of every user in MEMBERS, a Postgres int array in text form ("{1,2}"). */
 void invalidate_members(req *r, const char *members);
-
-/* Send BODY as the 200 answer of a cacheable GET: a strong ETag, X-Cache
- * (r->cache_state, when set), and a 304 when If-None-Match matches. */
-int send_etagged(req *r, const char *body, size_t len);
-
-/* A per-user list kept in the cache under KEY (DESIGN §7): the cached body
- * when there is one (unless the request says Cache-Control: no-cache), else
- * named query NAME's first column, stored for the next request; sent with
- * send_etagged. The writes that change it invalidate KEY. */
-int send_cached(req *r, const char *key, const char *name, int n, const char *const *params);
 
 #endif

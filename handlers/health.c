@@ -18,7 +18,7 @@ int health_ready_get(req *r)
 {
     char state[6];
     PGresult *res = db_exec("health_schema_version", 0, NULL, state, &r->db_us);
-    const char *redis = cache_status();
+    const char *redis = redis_status(cache_redis());
     if (res == NULL)
         return resp_error(r, 503, "service_unavailable", "postgres is unavailable");
     const char *version = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "0";

@@ -6,47 +6,19 @@
  * and idle, requests, restarts, stuck and recycled workers). The job
  * queues come from what honeydue-worker keeps in Redis: the size of every
  * queue, the scheduled (retrying) and running jobs, the dead list, and the
- * counters per job type and outcome (hd:stats), in one Redis EVAL. When
- * Redis is down the answer says so (honeydue_redis_up 0) rather than
+ * counters per job type and outcome, in one Redis EVAL (queue_stats_read).
+ * When Redis is down the answer says so (honeydue_redis_up 0) rather than
  * failing the scrape.
  */
 #include "handlers.h"
 #include "cache.h"
+#include "queue.h"
 #include "scoreboard.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char metrics_lua[] =
-    "local out = {} "
-    "local function add(s) out[#out + 1] = s end "
-    "add('# HELP honeydue_redis_up Whether the API reached Redis for this scrape.') "
-    "add('# TYPE honeydue_redis_up gauge') add('honeydue_redis_up 1') "
-    "add('# HELP honeydue_jobs_queued Jobs ready to run, per queue.') "
-    "add('# TYPE honeydue_jobs_queued gauge') "
-    "for _, q in ipairs({'critical', 'default', 'low'}) do "
-    "  add('honeydue_jobs_queued{queue=\"' .. q .. '\"} ' .. redis.call('LLEN', 'hd:queue:' .. q)) "
-    "end "
-    "add('# HELP honeydue_jobs_scheduled Jobs waiting for their run time or retry back-off.') "
-    "add('# TYPE honeydue_jobs_scheduled gauge') "
-    "add('honeydue_jobs_scheduled ' .. redis.call('ZCARD', 'hd:scheduled')) "
-    "add('# HELP honeydue_jobs_running Jobs under a lease.') "
-    "add('# TYPE honeydue_jobs_running gauge') "
-    "add('honeydue_jobs_running ' .. redis.call('HLEN', 'hd:active')) "
-    "add('# HELP honeydue_jobs_dead Jobs in the dead list.') "
-    "add('# TYPE honeydue_jobs_dead gauge') "
-    "add('honeydue_jobs_dead ' .. redis.call('LLEN', 'hd:dead')) "
-    "add('# HELP honeydue_jobs_total Jobs by type and outcome (processed, failed, dead, "
-    "recovered).') "
-    "add('# TYPE honeydue_jobs_total counter') "
-    "local c = redis.call('HGETALL', 'hd:stats') "
-    "for i = 1, #c, 2 do "
-    "  local outcome, jtype = string.match(c[i], '^(%a+):(.+)$') "
-    "  if outcome then add('honeydue_jobs_total{type=\"' .. jtype .. '\",outcome=\"' .. outcome .. "
-    "'\"} ' .. c[i + 1]) end "
-    "end "
-    "return table.concat(out, '\\n') .. '\\n'";
 
 static const char redis_down[] =
     "# HELP honeydue_redis_up Whether the API reached Redis for this scrape.\n"
@@ -184,10 +156,67 @@ static const char *request_metrics(req *r)
     return out ? out : "";
 }
 
+/* "outcome:type" (hd:stats's names): the outcome's length, or 0 when NAME
+ * is not one. */
+static size_t outcome_len(const char *name)
+{
+    size_t n = 0;
+    while (isalpha((unsigned char)name[n]))
+        n++;
+    return n > 0 && name[n] == ':' && name[n + 1] != '\0' ? n : 0;
+}
+
+/* The job queue's numbers, or NULL when Redis is unavailable. */
+static const char *job_metrics(req *r)
+{
+    queue_stats st;
+    if (queue_stats_read(cache_redis(), &st, &r->cache_us) != 0)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL) {
+        json_object_put(st.counters);
+        return NULL;
+    }
+    fputs("# HELP honeydue_redis_up Whether the API reached Redis for this scrape.\n"
+          "# TYPE honeydue_redis_up gauge\nhoneydue_redis_up 1\n"
+          "# HELP honeydue_jobs_queued Jobs ready to run, per queue.\n"
+          "# TYPE honeydue_jobs_queued gauge\n",
+          f);
+    for (int i = 0; i < queue_defs_n; i++)
+        fprintf(f, "honeydue_jobs_queued{queue=\"%s\"} %lld\n", queue_defs[i].name, st.queued[i]);
+    fprintf(f,
+            "# HELP honeydue_jobs_scheduled Jobs waiting for their run time or retry back-off.\n"
+            "# TYPE honeydue_jobs_scheduled gauge\nhoneydue_jobs_scheduled %lld\n"
+            "# HELP honeydue_jobs_running Jobs under a lease.\n"
+            "# TYPE honeydue_jobs_running gauge\nhoneydue_jobs_running %lld\n"
+            "# HELP honeydue_jobs_dead Jobs in the dead list.\n"
+            "# TYPE honeydue_jobs_dead gauge\nhoneydue_jobs_dead %lld\n"
+            "# HELP honeydue_jobs_total Jobs by type and outcome (processed, failed, dead, "
+            "recovered).\n"
+            "# TYPE honeydue_jobs_total counter\n",
+            st.scheduled, st.active, st.dead);
+    struct json_object_iterator it = json_object_iter_begin(st.counters);
+    struct json_object_iterator end = json_object_iter_end(st.counters);
+    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+        const char *name = json_object_iter_peek_name(&it);
+        size_t n = outcome_len(name);
+        if (n > 0)
+            fprintf(f, "honeydue_jobs_total{type=\"%s\",outcome=\"%.*s\"} %lld\n", name + n + 1,
+                    (int)n, name,
+                    (long long)json_object_get_int64(json_object_iter_peek_value(&it)));
+    }
+    fclose(f);
+    json_object_put(st.counters);
+    const char *out = arena_strndup(r->a, buf, len);
+    free(buf);
+    return out;
+}
+
 int metrics_get(req *r)
 {
-    size_t len = 0;
-    char *text = cache_eval_text(r->a, metrics_lua, 0, 0, NULL, &len, &r->cache_us);
+    const char *text = job_metrics(r);
     r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
     const char *body = arena_sprintf(r->a, "%s%s%s", pool_metrics(r), request_metrics(r),
                                      text ? text : redis_down);

@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
+#include "listcache.h"
 #include "queue.h"
 
 #include <stdlib.h>
@@ -34,12 +35,10 @@ static int db_error(req *r, const char *state)
     return resp_db_error(r, state);
 }
 
-/* GET /api/residences/, cached in residences:user:<uid>. */
+/* GET /api/residences/: a cached list (routes.c declares it). */
 int residences_list(req *r)
 {
-    const char *params[] = {param_id(r, r->user_id)};
-    const char *key = arena_sprintf(r->a, "residences:user:%s", params[0]);
-    return send_cached(r, key, "residences_list", 1, params);
+    return listcache_send(r);
 }
 
 int residences_create(req *r)

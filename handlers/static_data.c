@@ -8,7 +8,6 @@
 #include "crypto.h"
 
 #include <stdio.h>
-#include <string.h>
 
 static const char static_data[] =
     "{\"categories\":["
@@ -58,9 +57,5 @@ int static_data_get(req *r)
         snprintf(etag, sizeof(etag), "\"%s\"", digest);
     }
     r->cache_control = "public, max-age=86400";
-    resp_header(r, "ETag", etag);
-    const char *inm = req_param(r, "HTTP_IF_NONE_MATCH");
-    if (inm != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0))
-        return resp_empty(r, 304);
-    return resp_send(r, 200, static_data, sizeof(static_data) - 1);
+    return resp_etagged(r, etag, static_data, sizeof(static_data) - 1);
 }

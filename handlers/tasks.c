@@ -1,17 +1,17 @@
 /*
  * tasks.c - maintenance tasks of the residences a user belongs to.
  *
- * GET /api/tasks/ is the app's home screen, so it is served from Redis
- * (tasks:user:<uid>, filled from one json_agg query) with an ETag; every
- * write here invalidates the lists of every member of the task's residence.
- * "Cache-Control: no-cache" on the request skips the cache read.
+ * GET /api/tasks/ is the app's home screen, so it is a cached list (its
+ * route in routes.c declares it, filled by one json_agg query, sent with an
+ * ETag); every write here invalidates the lists of every member of the
+ * task's residence.
  */
 #include "handlers.h"
-#include "cache.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
+#include "listcache.h"
 #include "queue.h"
 
 #include <stdlib.h>
@@ -151,46 +151,27 @@ static int list_filters(req *r, const char **p)
     return any;
 }
 
-/* The list body of user r->user_id: from the cache unless bypassed. */
+/* GET /api/tasks/: the cached list (listcache.h; routes.c declares it),
+ * or with filters the query that applies them, never cached. */
 int tasks_list(req *r)
 {
-    const char *uid = param_id(r, r->user_id);
-    const char *filters[9] = {uid};
+    const char *filters[9] = {param_id(r, r->user_id)};
     int filtered = list_filters(r, filters + 1);
     if (filtered < 0)
         return r->status;
-    const char *key = arena_sprintf(r->a, "tasks:user:%s", uid);
-    int bypass = filtered || req_wants_fresh(r);
-    char gen[24] = "";
-    size_t len = 0;
-    char *body = NULL;
-    if (r->prefetched && !bypass) { /* read with the token by authn_request */
-        body = r->list_body;
-        len = r->list_len;
-        memcpy(gen, r->list_gen, sizeof(gen));
-    } else if (!bypass) {
-        body = cache_lookup(r->a, key, &len, gen, &r->cache_us);
-    }
-    r->cache_state = body ? "hit" : bypass ? "bypass" : "miss";
-    if (body == NULL) {
-        char state[6];
-        PGresult *res = filtered ? db_exec("tasks_filtered", 9, filters, state, &r->db_us)
-                                 : db_exec("tasks_list", 1, filters, state, &r->db_us);
-        if (res == NULL)
-            return resp_db_error(r, state);
-        len = (size_t)PQgetlength(res, 0, 0);
-        body = arena_strndup(r->a, PQgetvalue(res, 0, 0), len);
-        /* Statuses change at the residences' next local midnight. */
-        int ttl = cache_ttl();
-        if (!filtered && !PQgetisnull(res, 0, 1) && atoi(PQgetvalue(res, 0, 1)) < ttl)
-            ttl = atoi(PQgetvalue(res, 0, 1));
-        PQclear(res);
-        if (body == NULL)
-            return resp_error(r, 503, "service_unavailable", "out of memory");
-        if (!bypass && ttl > 0)
-            cache_fill(key, gen, body, len, ttl, &r->cache_us);
-    }
-    return send_etagged(r, body, len);
+    if (!filtered)
+        return listcache_send(r);
+    r->cache_state = "bypass";
+    char state[6];
+    PGresult *res = db_exec("tasks_filtered", 9, filters, state, &r->db_us);
+    if (res == NULL)
+        return resp_db_error(r, state);
+    size_t len = (size_t)PQgetlength(res, 0, 0);
+    char *body = arena_strndup(r->a, PQgetvalue(res, 0, 0), len);
+    PQclear(res);
+    if (body == NULL)
+        return resp_error(r, 503, "service_unavailable", "out of memory");
+    return resp_etagged(r, NULL, body, len);
 }
 
 int tasks_create(req *r)

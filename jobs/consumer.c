@@ -1,130 +1,45 @@
 /*
  * consumer.c - take, extend, acknowledge, fail, promote and recover jobs
- * (see consumer.h). Every move between Redis keys is one Lua script; the
- * scripts use Redis's own clock (TIME) so that several workers agree on
- * what "expired" and "due" mean.
+ * (see consumer.h), and what the jobs CLI reads and does. Every move
+ * between Redis keys is one Lua script, which gets its keys and key
+ * prefixes from keys.h in KEYS and ARGV; the scripts use Redis's own clock
+ * (TIME) so that several workers agree on what "expired" and "due" mean.
  */
 #include "consumer.h"
 
-#include <hiredis/hiredis.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
 #include "config.h"
-#include "log.h"
+#include "keys.h"
+#include "queue.h"
+#include "redis.h"
 
 #define DEAD_MAX 10000
+#define TIMEOUT_MS 5000
 
-static redisContext *rc;
-static char host[256], password[256];
-static int port, dbn, is_unix;
+static redis_conn conn;
 static long base_ms = 10000;
-static long long next_try_ms, last_log_ms;
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int consumer_setup(void)
 {
-    const char *url = config_get("REDIS_URL");
     base_ms = config_int("HONEYDUE_JOB_RETRY_BASE_MS", 10000);
-    if (url == NULL || cache_parse_url(url, host, sizeof(host), &port, &dbn, password,
-                                       sizeof(password), &is_unix) != 0) {
-        log_line(LOG_ERROR, "jobs", "REDIS_URL is missing or malformed");
-        host[0] = '\0';
-        return -1;
-    }
-    return 0;
+    return redis_init(&conn, "jobs", "retrying", config_get("REDIS_URL"), TIMEOUT_MS);
 }
 
 void consumer_close(void)
 {
-    if (rc != NULL)
-        redisFree(rc);
-    rc = NULL;
+    redis_close(&conn);
 }
 
-static void fail_conn(const char *why)
+/* EVAL for an integer answer: the integer, or -1 on error. */
+static long long eval_int(const char *script, int nkeys, int argc, const char *const *args)
 {
-    long long now = now_ms();
-    if (now - last_log_ms >= 10000) {
-        log_line(LOG_WARN, "jobs", "redis unavailable (%s); retrying", why);
-        last_log_ms = now;
-    }
-    consumer_close();
-    next_try_ms = now + 1000;
-}
-
-static redisReply *command(int argc, const char **argv)
-{
-    if (rc == NULL) {
-        if (host[0] == '\0' || now_ms() < next_try_ms)
-            return NULL;
-        struct timeval tv = {5, 0};
-        rc = is_unix ? redisConnectUnixWithTimeout(host, tv)
-                     : redisConnectWithTimeout(host, port, tv);
-        if (rc == NULL || rc->err) {
-            fail_conn(rc ? rc->errstr : "out of memory");
-            return NULL;
-        }
-        redisSetTimeout(rc, tv);
-        redisReply *r = NULL;
-        if (password[0] != '\0')
-            r = redisCommand(rc, "AUTH %s", password);
-        if (r != NULL)
-            freeReplyObject(r);
-        if (dbn != 0 && (r = redisCommand(rc, "SELECT %d", dbn)) != NULL)
-            freeReplyObject(r);
-        if (last_log_ms != 0) {
-            log_line(LOG_INFO, "jobs", "redis reachable again");
-            last_log_ms = 0;
-        }
-    }
-    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
-    if (r == NULL) {
-        fail_conn(rc->errstr[0] ? rc->errstr : "i/o error");
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        log_line(LOG_ERROR, "jobs", "redis refused a command: %s", r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
-}
-
-/* EVAL with up to 12 keys+args; returns the reply or NULL. */
-static redisReply *eval(const char *script, int nkeys, int argc, const char **args)
-{
-    const char *argv[16];
-    char nk[8];
-    if (argc > 13)
-        return NULL;
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    argv[0] = "EVAL";
-    argv[1] = script;
-    argv[2] = nk;
-    for (int i = 0; i < argc; i++)
-        argv[3 + i] = args[i];
-    return command(argc + 3, argv);
-}
-
-static long long eval_int(const char *script, int nkeys, int argc, const char **args)
-{
-    redisReply *r = eval(script, nkeys, argc, args);
-    if (r == NULL)
-        return -1;
-    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    freeReplyObject(r);
-    return v;
+    long long v;
+    return redis_eval_int(&conn, script, nkeys, argc, args, &v, NULL) == 0 ? v : -1;
 }
 
 /* The clock every script uses. */
@@ -150,22 +65,46 @@ static const char take_lua[] =
             "end "
             "return false";
 
-int consumer_take(const char *const *queues, int n, int lease_s, char **job)
+/* The queues' order for one take: each place drawn at random among the
+ * queues left, by their weights. ORDER receives queue_defs_n indexes. */
+static void take_order(int *order)
 {
-    const char *args[12];
-    char keys[8][64], lease[16];
-    if (n > 8)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        snprintf(keys[i], sizeof(keys[i]), "hd:queue:%s", queues[i]);
-        args[i] = keys[i];
+    int used[QUEUE_MAX] = {0};
+    for (int k = 0; k < queue_defs_n; k++) {
+        int total = 0, chosen = -1;
+        for (int i = 0; i < queue_defs_n; i++)
+            total += used[i] ? 0 : queue_defs[i].weight;
+        int pick = total > 0 ? (int)(random() % total) : 0;
+        for (int i = 0; i < queue_defs_n && chosen < 0; i++) {
+            if (used[i])
+                continue;
+            if (pick < queue_defs[i].weight || total <= 0)
+                chosen = i;
+            else
+                pick -= queue_defs[i].weight;
+        }
+        for (int i = queue_defs_n - 1; chosen < 0; i--) /* not reached: weights add up */
+            if (!used[i])
+                chosen = i;
+        used[chosen] = 1;
+        order[k] = chosen;
     }
-    args[n] = "hd:active";
-    args[n + 1] = "hd:lease";
-    args[n + 2] = "hd:dead";
+}
+
+int consumer_take(int lease_s, char **job)
+{
+    char keys[QUEUE_MAX][KEYS_JOB_MAX], lease[16];
+    const char *args[QUEUE_MAX + 4];
+    int order[QUEUE_MAX], n = queue_defs_n;
+    take_order(order);
+    for (int i = 0; i < n; i++)
+        args[i] = keys_job_queue(keys[i], sizeof(keys[i]), queue_defs[order[i]].name);
+    args[n] = keys_job_active;
+    args[n + 1] = keys_job_lease;
+    args[n + 2] = keys_job_dead;
     snprintf(lease, sizeof(lease), "%d", lease_s);
     args[n + 3] = lease;
-    redisReply *r = eval(take_lua, n + 3, n + 4, args);
+    redisReply *r = redis_eval_checked(&conn, take_lua, n + 3, n + 4, args);
     if (r == NULL)
         return -1;
     int got = 0;
@@ -187,7 +126,7 @@ int consumer_extend(const char *id, int lease_s)
 {
     char lease[16];
     snprintf(lease, sizeof(lease), "%d", lease_s);
-    const char *args[] = {"hd:lease", id, lease};
+    const char *args[] = {keys_job_lease, id, lease};
     return (int)eval_int(extend_lua, 1, 3, args);
 }
 
@@ -216,21 +155,20 @@ static const char ack_lua[] = "local gone = redis.call('HDEL', KEYS[1], ARGV[1])
                               "redis.call('DEL', KEYS[4]) end "
                               "return gone";
 
-static void unique_key(json_object *job, char *out, size_t cap)
+/* The key JOB's unique_key claims, or "" when it has none. */
+static const char *unique_key(json_object *job, char *out, size_t cap)
 {
     const char *u = job_str(job, "unique_key");
-    if (u[0] != '\0')
-        snprintf(out, cap, "hd:unique:%s", u);
-    else
-        out[0] = '\0';
+    const char *k = u[0] != '\0' ? keys_job_unique(out, cap, u) : NULL;
+    return k != NULL ? k : "";
 }
 
 int consumer_ack(json_object *job)
 {
-    char ukey[300];
-    unique_key(job, ukey, sizeof(ukey));
-    const char *args[] = {"hd:active", "hd:lease",         "hd:stats",
-                          ukey,        job_str(job, "id"), job_str(job, "type")};
+    char ukey[KEYS_JOB_MAX];
+    const char *args[] = {keys_job_active,    keys_job_lease,
+                          keys_job_stats,     unique_key(job, ukey, sizeof(ukey)),
+                          job_str(job, "id"), job_str(job, "type")};
     return (int)eval_int(ack_lua, 4, 6, args);
 }
 
@@ -266,17 +204,16 @@ int consumer_fail(json_object *job, const char *error, int fatal)
     json_object_object_add(job, "last_error", json_object_new_string(error));
     json_object_object_add(job, "failed_at", json_object_new_int64((long long)time(NULL)));
     int dead = fatal || attempt >= max;
-    char delay[32], deadmax[16], ukey[300];
+    char delay[32], deadmax[16], ukey[KEYS_JOB_MAX];
     snprintf(delay, sizeof(delay), "%.3f",
              dead ? -1.0 : consumer_backoff(attempt, base_ms, (double)random() / RAND_MAX));
     snprintf(deadmax, sizeof(deadmax), "%d", DEAD_MAX);
-    unique_key(job, ukey, sizeof(ukey));
-    const char *args[] = {"hd:active",
-                          "hd:lease",
-                          "hd:scheduled",
-                          "hd:dead",
-                          "hd:stats",
-                          ukey,
+    const char *args[] = {keys_job_active,
+                          keys_job_lease,
+                          keys_job_scheduled,
+                          keys_job_dead,
+                          keys_job_stats,
+                          unique_key(job, ukey, sizeof(ukey)),
                           job_str(job, "id"),
                           job_str(job, "type"),
                           json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN),
@@ -285,25 +222,27 @@ int consumer_fail(json_object *job, const char *error, int fatal)
     return (int)eval_int(fail_lua, 6, 11, args);
 }
 
-/* KEYS: hd:scheduled. Due jobs go to the queue their document names. */
+/* KEYS: hd:scheduled. ARGV: the queues' key prefix, the fallback queue.
+ * Due jobs go to the queue their document names. */
 static const char promote_lua[] =
     LUA_NOW "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 500) "
             "for _, job in ipairs(due) do "
             "  local ok, j = pcall(cjson.decode, job) "
-            "  local q = (ok and type(j) == 'table' and j.queue) or 'default' "
-            "  redis.call('LPUSH', 'hd:queue:' .. q, job) "
+            "  local q = (ok and type(j) == 'table' and j.queue) or ARGV[2] "
+            "  redis.call('LPUSH', ARGV[1] .. q, job) "
             "  redis.call('ZREM', KEYS[1], job) "
             "end "
             "return #due";
 
 int consumer_promote(void)
 {
-    const char *args[] = {"hd:scheduled"};
-    return (int)eval_int(promote_lua, 1, 1, args);
+    const char *args[] = {keys_job_scheduled, keys_job_queue_prefix, queue_fallback()};
+    return (int)eval_int(promote_lua, 1, 3, args);
 }
 
-/* KEYS: hd:active, hd:lease, hd:dead, hd:stats. ARGV: dead max. A job whose
- * lease expired counts as a failed attempt: queued again at once, or dead. */
+/* KEYS: hd:active, hd:lease, hd:dead, hd:stats. ARGV: dead max, the
+ * queues' key prefix, the fallback queue. A job whose lease expired counts
+ * as a failed attempt: queued again at once, or dead. */
 static const char recover_lua[] =
     LUA_NOW "local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100) "
             "for _, id in ipairs(ids) do "
@@ -320,7 +259,7 @@ static const char recover_lua[] =
             "      redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[1]) - 1) "
             "      redis.call('HINCRBY', KEYS[4], 'dead:' .. t, 1) "
             "    else "
-            "      redis.call('LPUSH', 'hd:queue:' .. (j.queue or 'default'), cjson.encode(j)) "
+            "      redis.call('LPUSH', ARGV[2] .. (j.queue or ARGV[3]), cjson.encode(j)) "
             "      redis.call('HINCRBY', KEYS[4], 'recovered:' .. t, 1) "
             "    end "
             "  end "
@@ -331,46 +270,107 @@ int consumer_recover(void)
 {
     char deadmax[16];
     snprintf(deadmax, sizeof(deadmax), "%d", DEAD_MAX);
-    const char *args[] = {"hd:active", "hd:lease", "hd:dead", "hd:stats", deadmax};
-    return (int)eval_int(recover_lua, 4, 5, args);
+    const char *args[] = {keys_job_active, keys_job_lease,        keys_job_dead,   keys_job_stats,
+                          deadmax,         keys_job_queue_prefix, queue_fallback()};
+    return (int)eval_int(recover_lua, 4, 7, args);
 }
 
-static json_object *reply_json(redisReply *r)
+/* KEYS: hd:scheduled. ARGV: a job, the queues' key prefix, the fallback
+ * queue. Queued by its run_at, as queue_enqueue does. */
+static const char push_lua[] =
+    "local t = redis.call('TIME') local j = cjson.decode(ARGV[1]) "
+    "if type(j.run_at) == 'number' and j.run_at > tonumber(t[1]) then "
+    "  redis.call('ZADD', KEYS[1], j.run_at, ARGV[1]) "
+    "else redis.call('LPUSH', ARGV[2] .. (j.queue or ARGV[3]), ARGV[1]) end "
+    "return 1";
+
+int consumer_push(const char *job)
 {
-    switch (r->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-        return json_object_new_string_len(r->str, (int)r->len);
-    case REDIS_REPLY_INTEGER:
-        return json_object_new_int64(r->integer);
-    case REDIS_REPLY_ARRAY: {
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < r->elements; i++)
-            json_object_array_add(a, reply_json(r->element[i]));
-        return a;
-    }
-    default:
+    const char *args[] = {keys_job_scheduled, job, keys_job_queue_prefix, queue_fallback()};
+    return eval_int(push_lua, 1, 4, args) == 1 ? 1 : -1;
+}
+
+/* KEYS: lock, marker. ARGV: me, lock ms, marker seconds. 1: enqueue now. */
+static const char claim_lua[] =
+    "local holder = redis.call('GET', KEYS[1]) "
+    "if holder and holder ~= ARGV[1] then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[3]) then return 1 end "
+    "return 0";
+
+#define LOCK_MS "5000" /* renewed every second; a dead holder is replaced within 5 s */
+
+int consumer_claim_periodic(const char *me, const char *type, long long slot, long ttl_s)
+{
+    char marker[KEYS_JOB_MAX], ttl[24];
+    if (keys_job_periodic(marker, sizeof(marker), type, slot) == NULL)
+        return -1;
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_s);
+    const char *args[] = {keys_job_scheduler, marker, me, LOCK_MS, ttl};
+    return (int)eval_int(claim_lua, 2, 5, args);
+}
+
+/* ---- the jobs CLI ---- */
+
+json_object *consumer_stats(void)
+{
+    queue_stats st;
+    if (queue_stats_read(&conn, &st, NULL) != 0)
         return NULL;
+    json_object *o = json_object_new_object();
+    char name[64];
+    for (int i = 0; i < queue_defs_n; i++) {
+        snprintf(name, sizeof(name), "queue:%s", queue_defs[i].name);
+        json_object_object_add(o, name, json_object_new_int64(st.queued[i]));
     }
+    json_object_object_add(o, "scheduled", json_object_new_int64(st.scheduled));
+    json_object_object_add(o, "active", json_object_new_int64(st.active));
+    json_object_object_add(o, "dead", json_object_new_int64(st.dead));
+    struct json_object_iterator it = json_object_iter_begin(st.counters);
+    struct json_object_iterator end = json_object_iter_end(st.counters);
+    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+        json_object_object_add(o, json_object_iter_peek_name(&it),
+                               json_object_get(json_object_iter_peek_value(&it)));
+    json_object_put(st.counters);
+    return o;
 }
 
-static char *reply_text(redisReply *r)
+json_object *consumer_dead_list(long n)
 {
+    char last[24];
+    snprintf(last, sizeof(last), "%ld", n - 1);
+    const char *argv[] = {"LRANGE", keys_job_dead, "0", last};
+    redisReply *r = redis_command(&conn, 4, argv, NULL);
     if (r == NULL)
         return NULL;
-    json_object *j = reply_json(r);
+    json_object *a = NULL;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        a = json_object_new_array();
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                json_object_array_add(
+                    a, json_object_new_string_len(r->element[i]->str, (int)r->element[i]->len));
+    }
     freeReplyObject(r);
-    char *out = strdup(j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN) : "null");
-    json_object_put(j);
-    return out;
+    return a;
 }
 
-char *consumer_command_json(int argc, const char **argv)
-{
-    return reply_text(command(argc, argv));
-}
+/* KEYS: hd:dead. ARGV: id or "all", "retry" or "delete", the queues' key
+ * prefix, the fallback queue. A retried job starts over. */
+static const char dead_lua[] =
+    "local n = 0 "
+    "for _, job in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do "
+    "  local ok, j = pcall(cjson.decode, job) "
+    "  if ARGV[1] == 'all' or (ok and j.id == ARGV[1]) then "
+    "    redis.call('LREM', KEYS[1], 1, job) n = n + 1 "
+    "    if ARGV[2] == 'retry' and ok then "
+    "      j.attempt = 0 j.last_error = nil j.failed_at = nil "
+    "      redis.call('LPUSH', ARGV[3] .. (j.queue or ARGV[4]), cjson.encode(j)) end "
+    "  end "
+    "end return n";
 
-char *consumer_eval_json(const char *script, int nkeys, int argc, const char **argv)
+int consumer_dead_apply(const char *id, const char *action, long long *count)
 {
-    return reply_text(eval(script, nkeys, argc, argv));
+    const char *args[] = {keys_job_dead, id, action, keys_job_queue_prefix, queue_fallback()};
+    return redis_eval_int(&conn, dead_lua, 1, 5, args, count, NULL);
 }

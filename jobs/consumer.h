@@ -1,8 +1,9 @@
 /*
  * consumer.h - the worker's side of the job queue (the producer is
- * fcgi-app/queue.h, which documents the job document and the Redis keys).
+ * fcgi-app/queue.h, which documents the job document; fcgi-app/keys.h
+ * builds the Redis keys).
  *
- * Delivery is at-least-once. queue_take moves a job atomically from its
+ * Delivery is at-least-once. consumer_take moves a job atomically from its
  * queue into hd:active (id -> job) with a lease in hd:lease (id -> expiry);
  * the worker extends the lease while the job runs and acknowledges it when
  * done. A job whose lease expires (its worker was killed, or stalled) is
@@ -11,21 +12,26 @@
  * hd:scheduled for its back-off; after max_attempts it goes to hd:dead with
  * its last error. All moves are single Lua scripts, so a crash between two
  * steps cannot lose or duplicate a job.
+ *
+ * The consumer has a Redis connection of its own (redis.h), with a 5 s
+ * timeout: separate from the cache's, which the same process uses to
+ * enqueue.
  */
 #ifndef HD_CONSUMER_H
 #define HD_CONSUMER_H
 
 #include <json-c/json.h>
 
-/* Connect (lazily) to REDIS_URL; a separate connection from the cache's.
- * Returns 0. */
+/* Set up the connection to REDIS_URL (connected lazily). Returns 0, or -1
+ * when REDIS_URL is malformed (logged; every call then fails). */
 int consumer_setup(void);
 void consumer_close(void);
 
-/* Take the next job, trying QUEUES[0..N) in that order, under a lease of
- * LEASE_S seconds. Returns 1 with *JOB (malloc'd JSON text, caller frees),
- * 0 when every queue is empty, -1 when Redis is unavailable. */
-int consumer_take(const char *const *queues, int n, int lease_s, char **job);
+/* Take the next job under a lease of LEASE_S seconds, trying the queues in
+ * an order drawn at random by their weights (jobs/types.def). Returns 1
+ * with *JOB (malloc'd JSON text, caller frees), 0 when every queue is
+ * empty, -1 when Redis is unavailable. */
+int consumer_take(int lease_s, char **job);
 
 /* Extend job ID's lease to LEASE_S seconds from now. Returns 1, 0 when the
  * lease was lost (the job was recovered by another worker), -1 on error. */
@@ -52,12 +58,32 @@ int consumer_promote(void);
 /* Recover jobs whose lease expired. Returns how many. */
 int consumer_recover(void);
 
-/* One Redis command (for the jobs CLI); the reply as JSON text (malloc'd),
- * or NULL when Redis is unavailable. */
-char *consumer_command_json(int argc, const char **argv);
+/* Queue JOB (a job document, from the Postgres outbox) as queue_enqueue
+ * would have: on its queue, or scheduled when its run_at is to come.
+ * Returns 1, or -1 when Redis did not take it. */
+int consumer_push(const char *job);
 
-/* EVAL SCRIPT over KEYS then ARGS (ARGC in all, NKEYS of them keys): the
- * reply as JSON text (malloc'd), or NULL on error. For the jobs CLI. */
-char *consumer_eval_json(const char *script, int nkeys, int argc, const char **argv);
+/* The periodic scheduler: take or keep the scheduler's lock for ME (held
+ * 5 s, renewed by each call), and while holding it claim slot SLOT of
+ * periodic job TYPE (the claim kept TTL_S seconds). Returns 1 when this
+ * call claimed the slot (enqueue it now), 0 when not, -1 on error. */
+int consumer_claim_periodic(const char *me, const char *type, long long slot, long ttl_s);
+
+/* ---- for the jobs CLI ---- */
+
+/* The queues' sizes and the counters, as one JSON object: "queue:<name>",
+ * "scheduled", "active", "dead", then each counter ("processed:noop").
+ * The caller puts it; NULL when Redis is unavailable. */
+json_object *consumer_stats(void);
+
+/* The newest N dead jobs (N of 0: all of them), newest first, as a JSON
+ * array of their texts. The caller puts it; NULL when Redis is
+ * unavailable. */
+json_object *consumer_dead_list(long n);
+
+/* ACTION ("retry": back to its queue with its attempts reset, or "delete")
+ * the dead job whose id is ID, or every dead job when ID is "all". Returns
+ * 0 with *COUNT set to how many, or -1 when Redis is unavailable. */
+int consumer_dead_apply(const char *id, const char *action, long long *count);
 
 #endif

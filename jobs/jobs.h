@@ -1,6 +1,7 @@
 /*
  * jobs.h - the job handlers honeydue-worker runs, and the table that maps
- * a job's type to its handler (the worker's counterpart of routes.c).
+ * a job's type to its handler (the worker's counterpart of routes.c), built
+ * from jobs/types.def.
  */
 #ifndef HD_JOBS_H
 #define HD_JOBS_H

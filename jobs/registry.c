@@ -1,25 +1,19 @@
 /*
- * registry.c - job type -> handler. Adding a job type is one line here, one
- * in fcgi-app/queue.c's queue_types (its queue, attempts and timeout) and
- * its handler.
+ * registry.c - job type -> handler, from the one table of job types
+ * (jobs/types.def, which says how to add one).
  */
 #include "jobs.h"
 
 #include <string.h>
 
+#define JOB_QUEUE(name, weight, fallback)
+#define JOB_TYPE(type, handler, queue, max_attempts, timeout_s) {type, handler},
 const job_handler job_handlers[] = {
-    {"noop", job_noop},
-    {"email.welcome", job_email_welcome},
-    {"email.verify", job_email_verify},
-    {"email.password_reset", job_email_password_reset},
-    {"email.notification", job_email_notification},
-    {"email.digest", job_email_digest},
-    {"notify.task_created", job_notify_task_created},
-    {"notify.task_completed", job_notify_task_completed},
-    {"notify.member_joined", job_notify_member_joined},
-    {"reminders.daily", job_reminders_daily},
+#include "types.def"
     {NULL, NULL},
 };
+#undef JOB_TYPE
+#undef JOB_QUEUE
 
 job_fn job_find(const char *type)
 {

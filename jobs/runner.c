@@ -2,7 +2,8 @@
  * runner.c - one job process of honeydue-worker: until a stop signal, take
  * jobs from the queues in a weighted order (critical 6, default 3, low 1),
  * run one at a time under a lease it keeps extending, and log one JSON line
- * per job; every second, promote due jobs, recover expired leases, run the
+ * per job (the weights are the JOB_QUEUE lines of jobs/types.def); every
+ * second, promote due jobs, recover expired leases, run the
  * periodic scheduler and drain the Postgres outbox.
  *
  * SIGTERM, SIGQUIT and SIGINT end the process after the job in hand;
@@ -153,31 +154,6 @@ static void run_job(const char *text)
     json_object_put(job);
 }
 
-/* Weighted queue order for one take: critical 6, default 3, low 1. */
-static void queue_order(const char **order)
-{
-    static const char *const names[] = {"critical", "default", "low"};
-    int w[] = {6, 3, 1}, used[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        int total = 0;
-        for (int i = 0; i < 3; i++)
-            total += used[i] ? 0 : w[i];
-        int pick = (int)(random() % total), chosen = -1;
-        for (int i = 0; i < 3 && chosen < 0; i++) {
-            if (used[i])
-                continue;
-            if (pick < w[i])
-                chosen = i;
-            else
-                pick -= w[i];
-        }
-        if (chosen < 0) /* not reached: the weights of the unused sum to total */
-            chosen = 2;
-        used[chosen] = 1;
-        order[k] = names[chosen];
-    }
-}
-
 int runner_loop(void)
 {
     srandom((unsigned)(time(NULL) ^ getpid()));
@@ -199,10 +175,8 @@ int runner_loop(void)
             periodic_tick();
             drain_outbox();
         }
-        const char *order[3];
-        queue_order(order);
         char *job = NULL;
-        int got = consumer_take(order, 3, lease_s, &job);
+        int got = consumer_take(lease_s, &job);
         if (got == 1) {
             run_job(job);
             free(job);

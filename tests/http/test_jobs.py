@@ -120,6 +120,26 @@ def test_a_unique_job_is_not_enqueued_twice_while_pending():
     wait_idle()
 
 
+def test_a_long_unique_key_is_free_again_once_its_job_ran():
+    # The producer and the consumer build hd:unique:<key> the same way, so
+    # the job's acknowledgement releases exactly the claim its enqueue took.
+    key = unique("long") + "k" * 250
+    assert cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued"
+    wait_idle()
+    assert cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued"
+    wait_idle()
+
+
+def test_a_refused_redis_auth_is_an_outage_for_the_job_worker():
+    # A password this Redis refuses: the consumer's connection counts as
+    # down (as the cache's does), it does not go on unauthenticated.
+    url = os.environ["REDIS_URL"].replace("redis://", "redis://:wrong-password@", 1)
+    p = subprocess.run([BIN, "jobs", "stats"], env=dict(os.environ, REDIS_URL=url),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and p.stdout.strip() == "{}", p.stdout + p.stderr
+    assert "redis unavailable (AUTH failed)" in p.stderr, p.stderr
+
+
 def test_two_workers_run_each_periodic_job_once_per_period():
     # Reminders run every 2 s here. A second worker (two more processes)
     # joins for a while: every period still runs exactly once.

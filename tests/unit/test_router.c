@@ -13,11 +13,11 @@ static int h(struct req *r)
 }
 
 static const route table[] = {
-    {"GET", "/api/tasks/", h, ROUTE_AUTH},
-    {"POST", "/api/tasks/", h, ROUTE_AUTH},
-    {"GET", "/api/tasks/{id}/", h, ROUTE_AUTH},
-    {"DELETE", "/api/tasks/{id}/", h, ROUTE_AUTH},
-    {"DELETE", "/api/residences/{id}/users/{uid}/", h, ROUTE_AUTH},
+    {"GET", "/api/tasks/", h, ROUTE_AUTH, NULL},
+    {"POST", "/api/tasks/", h, ROUTE_AUTH, NULL},
+    {"GET", "/api/tasks/{id}/", h, ROUTE_AUTH, NULL},
+    {"DELETE", "/api/tasks/{id}/", h, ROUTE_AUTH, NULL},
+    {"DELETE", "/api/residences/{id}/users/{uid}/", h, ROUTE_AUTH, NULL},
 };
 #define N (sizeof(table) / sizeof(table[0]))
 

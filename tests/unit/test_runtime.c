@@ -6,7 +6,7 @@
  */
 #include "arena.h"
 #include "authn.h"
-#include "cache.h"
+#include "redis.h"
 #include "crypto.h"
 #include "queue.h"
 #include "scoreboard.h"
@@ -333,21 +333,21 @@ TEST(redis_url_parsing)
 {
     char host[64], pw[64];
     int port, db, unix_sock;
-    CHECK(cache_parse_url("redis://127.0.0.1:6380/2", host, 64, &port, &db, pw, 64, &unix_sock) ==
+    CHECK(redis_parse_url("redis://127.0.0.1:6380/2", host, 64, &port, &db, pw, 64, &unix_sock) ==
           0);
     CHECK_STR(host, "127.0.0.1");
     CHECK(port == 6380 && db == 2 && !unix_sock && pw[0] == '\0');
-    CHECK(cache_parse_url("redis://:s3cret@redis:6379/0", host, 64, &port, &db, pw, 64,
+    CHECK(redis_parse_url("redis://:s3cret@redis:6379/0", host, 64, &port, &db, pw, 64,
                           &unix_sock) == 0);
     CHECK_STR(host, "redis");
     CHECK_STR(pw, "s3cret");
-    CHECK(cache_parse_url("redis://localhost", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
+    CHECK(redis_parse_url("redis://localhost", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
     CHECK(port == 6379 && db == 0);
-    CHECK(cache_parse_url("unix:///run/redis.sock", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
+    CHECK(redis_parse_url("unix:///run/redis.sock", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
     CHECK(unix_sock && strcmp(host, "/run/redis.sock") == 0);
-    CHECK(cache_parse_url("http://x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
-    CHECK(cache_parse_url("redis://h:99999", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
-    CHECK(cache_parse_url("redis://h:6379/x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(redis_parse_url("http://x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(redis_parse_url("redis://h:99999", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    CHECK(redis_parse_url("redis://h:6379/x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
 }
 
 TEST(etag_depends_on_content)
@@ -374,6 +374,30 @@ TEST(share_codes_are_typable_and_normalized)
     CHECK(share_code_normalize("ABCDEFGHJ", out, sizeof(out), 8) == -1); /* long */
     CHECK(share_code_normalize("ABCDEFG0", out, sizeof(out), 8) == -1);  /* not in alphabet */
     CHECK(share_code_normalize("ABCD'EFG", out, sizeof(out), 8) == -1);
+}
+
+TEST(every_job_type_goes_to_a_declared_queue)
+{
+    int fallbacks = 0;
+    CHECK(queue_defs_n >= 1 && queue_defs_n <= QUEUE_MAX);
+    for (int i = 0; i < queue_defs_n; i++) {
+        CHECK(queue_defs[i].weight > 0);
+        fallbacks += queue_defs[i].fallback != 0;
+    }
+    CHECK(fallbacks == 1);
+    CHECK_STR(queue_fallback(), "default");
+    int types = 0;
+    for (const queue_type *t = queue_types; t->type != NULL; t++, types++) {
+        int found = 0;
+        for (int i = 0; i < queue_defs_n; i++)
+            found |= strcmp(t->queue, queue_defs[i].name) == 0;
+        CHECK(found);
+        CHECK(t->max_attempts >= 1 && t->timeout_s >= 1);
+        CHECK(queue_type_find(t->type) == t);
+    }
+    CHECK(types == 10);
+    CHECK_STR(queue_type_find("email.password_reset")->queue, "critical");
+    CHECK_STR(queue_type_find("reminders.daily")->queue, "low");
 }
 
 TEST(queue_job_document_has_every_field)
