@@ -20,7 +20,7 @@ const char *authn_parse_header(const char *value)
     value += 6;
     while (*value == ' ')
         value++;
-    return token_valid(value) ? value : NULL;
+    return crypto_token_valid(value) ? value : NULL;
 }
 
 static int unauthorized(req *r, const char *msg)
@@ -38,7 +38,7 @@ int authn_request(req *r)
     const char *token = authn_parse_header(hdr);
     if (token == NULL)
         return unauthorized(r, "invalid token");
-    token_hash(token, r->token_hash);
+    crypto_token_hash(token, r->token_hash);
 
     /* Redis first: auth:<hash> holds "uid:staff" (the same generation-checked
      * entry as the cached lists, so a logout racing a fill cannot leave a

@@ -39,7 +39,7 @@ int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimi
     if (dummy_hash[0] != '\0' && dummy_ops == pw_ops && dummy_mem == pw_mem)
         return 0;
     char random_pw[33];
-    token_new(random_pw); /* 40 chars; the first 32 are enough */
+    crypto_token_new(random_pw); /* 40 chars; the first 32 are enough */
     random_pw[32] = '\0';
     if (crypto_pwhash_str(dummy_hash, random_pw, 32, pw_ops, pw_mem) != 0) {
         dummy_hash[0] = '\0';
@@ -50,14 +50,14 @@ int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimi
     return 0;
 }
 
-void token_new(char *out)
+void crypto_token_new(char *out)
 {
     unsigned char raw[TOKEN_LEN / 2];
     randombytes_buf(raw, sizeof(raw));
     sodium_bin2hex(out, TOKEN_LEN + 1, raw, sizeof(raw));
 }
 
-int token_valid(const char *s)
+int crypto_token_valid(const char *s)
 {
     size_t i;
     for (i = 0; s[i] != '\0'; i++) {
@@ -68,7 +68,7 @@ int token_valid(const char *s)
     return i == TOKEN_LEN;
 }
 
-void token_hash(const char *token, char *out)
+void crypto_token_hash(const char *token, char *out)
 {
     unsigned char h[TOKEN_HASH_LEN / 2];
     crypto_generichash(h, sizeof(h), (const unsigned char *)token, strlen(token), token_key,
@@ -76,7 +76,7 @@ void token_hash(const char *token, char *out)
     sodium_bin2hex(out, TOKEN_HASH_LEN + 1, h, sizeof(h));
 }
 
-int password_hash(const char *password, char *out)
+int crypto_password_hash(const char *password, char *out)
 {
     char buf[crypto_pwhash_STRBYTES];
     if (crypto_pwhash_str(buf, password, strlen(password), pw_ops, pw_mem) != 0)
@@ -87,7 +87,7 @@ int password_hash(const char *password, char *out)
     return 0;
 }
 
-int password_verify(const char *password, const char *hash)
+int crypto_password_verify(const char *password, const char *hash)
 {
     if (hash == NULL) {
         if (crypto_pwhash_str_verify(dummy_hash, password, strlen(password)) == 0)
@@ -97,7 +97,7 @@ int password_verify(const char *password, const char *hash)
     return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 }
 
-void share_code_new(char *out, size_t len)
+void crypto_share_code_new(char *out, size_t len)
 {
     static const char alphabet[] = SHARE_CODE_ALPHABET;
     for (size_t i = 0; i < len; i++)
@@ -105,7 +105,7 @@ void share_code_new(char *out, size_t len)
     out[len] = '\0';
 }
 
-int share_code_normalize(const char *in, char *out, size_t cap, size_t len)
+int crypto_share_code_normalize(const char *in, char *out, size_t cap, size_t len)
 {
     size_t n = 0;
     for (; *in != '\0'; in++) {
@@ -122,7 +122,7 @@ int share_code_normalize(const char *in, char *out, size_t cap, size_t len)
     return n == len ? 0 : -1;
 }
 
-void code_new(char *out)
+void crypto_code_new(char *out)
 {
     unsigned v = (unsigned)randombytes_uniform(1000000);
     for (int i = CODE_LEN - 1; i >= 0; i--) {

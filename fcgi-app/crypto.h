@@ -21,37 +21,37 @@
 int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimit_kb);
 
 /* Fill OUT (TOKEN_LEN + 1 bytes) with a new random token. */
-void token_new(char *out);
+void crypto_token_new(char *out);
 
 /* 1 when S is exactly TOKEN_LEN lowercase hex characters. */
-int token_valid(const char *s);
+int crypto_token_valid(const char *s);
 
 /* Fill OUT (TOKEN_HASH_LEN + 1 bytes) with the keyed hash of TOKEN, hex. */
-void token_hash(const char *token, char *out);
+void crypto_token_hash(const char *token, char *out);
 
 /* Hash PASSWORD into OUT (PASSWORD_HASH_MAX bytes). Returns 0 or -1. */
-int password_hash(const char *password, char *out);
+int crypto_password_hash(const char *password, char *out);
 
 /* 1 when PASSWORD matches HASH. With HASH NULL, spends the same time
  * against a dummy hash and returns 0 (no user-enumeration by timing). */
-int password_verify(const char *password, const char *hash);
+int crypto_password_verify(const char *password, const char *hash);
 
 /* Fill OUT (LEN + 1 bytes) with a random code a person can read aloud and
  * type: LEN characters from SHARE_CODE_ALPHABET (no 0/O, 1/I/L). */
 #define SHARE_CODE_ALPHABET "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-void share_code_new(char *out, size_t len);
+void crypto_share_code_new(char *out, size_t len);
 
 /* Normalize a typed code into OUT (CAP bytes): uppercase, spaces and dashes
  * dropped. Returns 0, or -1 when a character is outside the alphabet or the
  * result is not LEN characters long. */
-int share_code_normalize(const char *in, char *out, size_t cap, size_t len);
+int crypto_share_code_normalize(const char *in, char *out, size_t cap, size_t len);
 
 /* One-time codes emailed to a user: CODE_LEN decimal digits. */
 #define CODE_LEN 6
 
 /* Fill OUT (CODE_LEN + 1 bytes) with a uniformly random code, "000000" to
  * "999999" (randombytes_uniform: no modulo bias). */
-void code_new(char *out);
+void crypto_code_new(char *out);
 
 /* Fill OUT (TOKEN_HASH_LEN + 1 bytes) with the hex keyed hash of the
  * strings PARTS[0..N), each framed by its length so that ("ab", "c") and

@@ -204,7 +204,7 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
                       int *wait, char state[6])
 {
     char code[CODE_LEN + 1], digest[TOKEN_HASH_LEN + 1];
-    code_new(code);
+    crypto_code_new(code);
     code_digest(purpose, uid, code, digest);
     const char *params[] = {uid, purpose, digest, param_id(r, ttl), param_id(r, CODE_RESEND_GAP)};
     PGresult *res = db_exec("codes_issue", 5, params, state, &r->db_us);
@@ -270,12 +270,12 @@ int auth_register(req *r)
         return send_taken(r, user_taken, email_taken);
     }
     char hash[PASSWORD_HASH_MAX], token[TOKEN_LEN + 1], th[TOKEN_HASH_LEN + 1];
-    if (password_hash(field(clean, "password"), hash) != 0) {
+    if (crypto_password_hash(field(clean, "password"), hash) != 0) {
         json_object_put(clean);
         return resp_error(r, 503, "service_unavailable", "cannot hash the password now");
     }
-    token_new(token);
-    token_hash(token, th);
+    crypto_token_new(token);
+    crypto_token_hash(token, th);
     const char *first = field(clean, "first_name");
     const char *params[] = {username, email, hash, first, field(clean, "last_name"), th};
     res = db_exec("users_create", 6, params, state, &r->db_us);
@@ -337,7 +337,7 @@ int auth_login(req *r)
         return resp_db_error(r, state);
     }
     int found = PQntuples(res) == 1;
-    int ok = password_verify(field(clean, "password"), found ? PQgetvalue(res, 0, 1) : NULL);
+    int ok = crypto_password_verify(field(clean, "password"), found ? PQgetvalue(res, 0, 1) : NULL);
     json_object_put(clean);
     if (!ok) {
         PQclear(res);
@@ -349,8 +349,8 @@ int auth_login(req *r)
     PQclear(res);
     r->user_id = strtoll(uid, NULL, 10);
     char token[TOKEN_LEN + 1], th[TOKEN_HASH_LEN + 1];
-    token_new(token);
-    token_hash(token, th);
+    crypto_token_new(token);
+    crypto_token_hash(token, th);
     const char *tparams[] = {th, uid};
     res = db_exec("tokens_create", 2, tparams, state, &r->db_us);
     if (res == NULL)
@@ -436,7 +436,7 @@ static int check_own_password(req *r, const char *password, const char *field_na
         resp_error(r, 401, "not_authenticated", "invalid token");
         return -1;
     }
-    int ok = password_verify(password, PQgetvalue(res, 0, 0));
+    int ok = crypto_password_verify(password, PQgetvalue(res, 0, 0));
     PQclear(res);
     if (!ok) {
         throttle_hit(counter, 1, &r->cache_us);
@@ -460,7 +460,7 @@ int auth_password_change(req *r)
         invalid_field(r, "new_password", "must differ from the current password");
         goto done;
     }
-    if (password_hash(next, hash) != 0) {
+    if (crypto_password_hash(next, hash) != 0) {
         resp_error(r, 503, "service_unavailable", "cannot hash the password now");
         goto done;
     }
@@ -592,12 +592,12 @@ int auth_password_reset_confirm(req *r)
         goto done;
     }
     char hash[PASSWORD_HASH_MAX], token[TOKEN_LEN + 1], th[TOKEN_HASH_LEN + 1];
-    if (password_hash(field(clean, "new_password"), hash) != 0) {
+    if (crypto_password_hash(field(clean, "new_password"), hash) != 0) {
         resp_error(r, 503, "service_unavailable", "cannot hash the password now");
         goto done;
     }
-    token_new(token);
-    token_hash(token, th);
+    crypto_token_new(token);
+    crypto_token_hash(token, th);
     const char *aparams[] = {uid, digest, hash, th, param_id(r, CODE_MAX_ATTEMPTS)};
     res = db_exec("password_reset_apply", 5, aparams, state, &r->db_us);
     if (res == NULL) {

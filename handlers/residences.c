@@ -181,7 +181,7 @@ int residences_leave(req *r)
 int residences_sharecode_create(req *r)
 {
     char code[SHARE_CODE_LEN + 1];
-    share_code_new(code, SHARE_CODE_LEN);
+    crypto_share_code_new(code, SHARE_CODE_LEN);
     PGresult *res = owner_exec(r, "sharecode_create", code);
     if (res == NULL)
         return r->status;
@@ -210,7 +210,7 @@ int residences_join(req *r)
         return reply_invalid(r, errors);
     char code[SHARE_CODE_LEN + 1], state[6];
     json_object_object_get_ex(clean, "code", &v);
-    int ok = share_code_normalize(json_object_get_string(v), code, sizeof(code), SHARE_CODE_LEN);
+    int ok = crypto_share_code_normalize(json_object_get_string(v), code, sizeof(code), SHARE_CODE_LEN);
     json_object_put(clean);
     PGresult *res = NULL;
     if (ok == 0) {

@@ -61,6 +61,6 @@ int job_reminders_daily(const job_ctx *c, json_object *payload, char *err, size_
 void periodic_tick(void);
 
 /* Move what the API parked in the Postgres outbox to Redis (periodic.c). */
-void drain_outbox(void);
+void periodic_drain_outbox(void);
 
 #endif

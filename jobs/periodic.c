@@ -55,7 +55,7 @@ void periodic_tick(void)
 
 /* Move what the API parked in the Postgres outbox (Redis was down) to
  * Redis. A job that cannot be queued goes back to the outbox. */
-void drain_outbox(void)
+void periodic_drain_outbox(void)
 {
     char state[6];
     PGresult *res = db_exec("jobs_outbox_take", 0, NULL, state, NULL);

@@ -173,7 +173,7 @@ int runner_loop(void)
             consumer_promote();
             consumer_recover();
             periodic_tick();
-            drain_outbox();
+            periodic_drain_outbox();
         }
         char *job = NULL;
         int got = consumer_take(lease_s, &job);

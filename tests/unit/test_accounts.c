@@ -17,7 +17,7 @@ TEST(codes_are_six_digits_and_spread_over_the_range)
     int first_digit[10] = {0}, distinct = 0;
     char seen[64][CODE_LEN + 1];
     for (int i = 0; i < 2000; i++) {
-        code_new(code);
+        crypto_code_new(code);
         CHECK(strlen(code) == CODE_LEN);
         for (int k = 0; k < CODE_LEN; k++)
             CHECK(code[k] >= '0' && code[k] <= '9');
@@ -53,7 +53,7 @@ TEST(crypto_mac_is_keyed_framed_and_stable)
     crypto_mac(p3, 4, c);
     CHECK(strcmp(a, c) != 0);
     /* Not the token hash of the same text: the keys are separate. */
-    token_hash("123456", t);
+    crypto_token_hash("123456", t);
     const char *p4[] = {"123456"};
     crypto_mac(p4, 1, c);
     CHECK(strcmp(t, c) != 0);

@@ -278,13 +278,13 @@ TEST(tokens_are_40_hex_and_distinct)
 {
     CHECK(crypto_setup("test-secret", 1, 8) == 0);
     char a[TOKEN_LEN + 1], b[TOKEN_LEN + 1];
-    token_new(a);
-    token_new(b);
-    CHECK(strlen(a) == 40 && token_valid(a));
+    crypto_token_new(a);
+    crypto_token_new(b);
+    CHECK(strlen(a) == 40 && crypto_token_valid(a));
     CHECK(strcmp(a, b) != 0);
-    CHECK(!token_valid("abc"));
-    CHECK(!token_valid("ABCDEF0123456789abcdef0123456789abcdef01"));
-    CHECK(!token_valid("0123456789abcdef0123456789abcdef012345678"));
+    CHECK(!crypto_token_valid("abc"));
+    CHECK(!crypto_token_valid("ABCDEF0123456789abcdef0123456789abcdef01"));
+    CHECK(!crypto_token_valid("0123456789abcdef0123456789abcdef012345678"));
 }
 
 TEST(token_hash_is_keyed_and_stable)
@@ -292,12 +292,12 @@ TEST(token_hash_is_keyed_and_stable)
     CHECK(crypto_setup("key-one", 1, 8) == 0);
     const char *t = "0123456789abcdef0123456789abcdef01234567";
     char h1[TOKEN_HASH_LEN + 1], h2[TOKEN_HASH_LEN + 1], h3[TOKEN_HASH_LEN + 1];
-    token_hash(t, h1);
-    token_hash(t, h2);
+    crypto_token_hash(t, h1);
+    crypto_token_hash(t, h2);
     CHECK(strlen(h1) == 64 && strcmp(h1, h2) == 0);
     CHECK(strstr(h1, t) == NULL);
     CHECK(crypto_setup("key-two", 1, 8) == 0);
-    token_hash(t, h3);
+    crypto_token_hash(t, h3);
     CHECK(strcmp(h1, h3) != 0);
 }
 
@@ -305,11 +305,11 @@ TEST(passwords_hash_with_argon2id_and_verify)
 {
     CHECK(crypto_setup("k", 1, 8) == 0);
     char h[PASSWORD_HASH_MAX];
-    CHECK(password_hash("correct horse", h) == 0);
+    CHECK(crypto_password_hash("correct horse", h) == 0);
     CHECK(strncmp(h, "$argon2id$", 10) == 0);
-    CHECK(password_verify("correct horse", h) == 1);
-    CHECK(password_verify("wrong horse", h) == 0);
-    CHECK(password_verify("correct horse", NULL) == 0);
+    CHECK(crypto_password_verify("correct horse", h) == 1);
+    CHECK(crypto_password_verify("wrong horse", h) == 0);
+    CHECK(crypto_password_verify("correct horse", NULL) == 0);
 }
 
 TEST(authorization_header_parsing)
@@ -362,18 +362,18 @@ TEST(etag_depends_on_content)
 TEST(share_codes_are_typable_and_normalized)
 {
     char code[9], out[16];
-    share_code_new(code, 8);
+    crypto_share_code_new(code, 8);
     CHECK(strlen(code) == 8);
     for (int i = 0; i < 8; i++)
         CHECK(strchr(SHARE_CODE_ALPHABET, code[i]) != NULL);
     CHECK(strpbrk(SHARE_CODE_ALPHABET, "01OIL") == NULL);
-    CHECK(share_code_normalize("abcd-efgh", out, sizeof(out), 8) == 0);
+    CHECK(crypto_share_code_normalize("abcd-efgh", out, sizeof(out), 8) == 0);
     CHECK_STR(out, "ABCDEFGH");
-    CHECK(share_code_normalize(" AB CD EF GH ", out, sizeof(out), 8) == 0);
-    CHECK(share_code_normalize("ABCDEFG", out, sizeof(out), 8) == -1);   /* short */
-    CHECK(share_code_normalize("ABCDEFGHJ", out, sizeof(out), 8) == -1); /* long */
-    CHECK(share_code_normalize("ABCDEFG0", out, sizeof(out), 8) == -1);  /* not in alphabet */
-    CHECK(share_code_normalize("ABCD'EFG", out, sizeof(out), 8) == -1);
+    CHECK(crypto_share_code_normalize(" AB CD EF GH ", out, sizeof(out), 8) == 0);
+    CHECK(crypto_share_code_normalize("ABCDEFG", out, sizeof(out), 8) == -1);   /* short */
+    CHECK(crypto_share_code_normalize("ABCDEFGHJ", out, sizeof(out), 8) == -1); /* long */
+    CHECK(crypto_share_code_normalize("ABCDEFG0", out, sizeof(out), 8) == -1);  /* not in alphabet */
+    CHECK(crypto_share_code_normalize("ABCD'EFG", out, sizeof(out), 8) == -1);
 }
 
 TEST(every_job_type_goes_to_a_declared_queue)
