@@ -12,6 +12,7 @@
 static volatile sig_atomic_t stop_signo;
 static volatile sig_atomic_t reopen_wanted;
 static int wake_pipe[2] = {-1, -1};
+static sigset_t held; /* the STOP and REOPEN signals of the table */
 
 static void wake(void)
 {
@@ -42,6 +43,7 @@ int sig_install(const sig_action *table)
 {
     if (wake_pipe[0] < 0 && pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
+    sigemptyset(&held);
     for (const sig_action *t = table; t->signo != 0; t++) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
@@ -50,9 +52,11 @@ int sig_install(const sig_action *table)
         switch (t->action) {
         case SIGACT_STOP:
             sa.sa_handler = on_stop;
+            sigaddset(&held, t->signo);
             break;
         case SIGACT_REOPEN:
             sa.sa_handler = on_reopen;
+            sigaddset(&held, t->signo);
             break;
         case SIGACT_IGNORE:
             sa.sa_handler = SIG_IGN;
@@ -70,6 +74,16 @@ int sig_install(const sig_action *table)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     return 0;
+}
+
+void sig_hold(void)
+{
+    sigprocmask(SIG_BLOCK, &held, NULL);
+}
+
+void sig_release(void)
+{
+    sigprocmask(SIG_UNBLOCK, &held, NULL);
 }
 
 int sig_stop_requested(void)

@@ -44,6 +44,14 @@ int sig_wake_fd(void);
 /* Empty the self-pipe after poll() said it was readable. */
 void sig_drain(void);
 
+/* Hold the STOP and REOPEN signals of the table until sig_release: one
+ * that arrives meanwhile waits, then sets its flag. Around the handling of
+ * one request or job, so no signal interrupts a call that is not restarted
+ * (poll(), which libfcgi uses right after accept() to wait for the request,
+ * closes the connection on EINTR). */
+void sig_hold(void);
+void sig_release(void);
+
 /* If a SIGACT_REOPEN signal arrived since the last call, reopen LOG_FILE
  * and log the outcome under EVENT. */
 void sig_reopen_log(const char *event);

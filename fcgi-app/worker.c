@@ -187,8 +187,13 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         }
         if (!(pfd[0].revents & POLLIN))
             continue;
+        /* From accept to the end of the response a stop or reopen signal
+         * waits: a stop means "finish what is in hand", and libfcgi closes
+         * a just-accepted connection if its wait for the request sees EINTR. */
+        sig_hold();
         int rc = FCGX_Accept_r(&fx);
         if (rc < 0) {
+            sig_release();
             if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR || rc == -ECONNABORTED)
                 continue; /* another worker took it, or a signal: back to poll */
             log_line(LOG_ERROR, "worker", "accept failed: %d", rc);
@@ -196,6 +201,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         }
         handle(&fx, &a, routes, nroutes);
         FCGX_Finish_r(&fx);
+        sig_release();
         arena_reset(&a);
         sb_idle();
         served++;

@@ -178,7 +178,9 @@ int runner_loop(void)
         char *job = NULL;
         int got = consumer_take(lease_s, &job);
         if (got == 1) {
+            sig_hold(); /* a stop or reopen waits for the job's end */
             run_job(job);
+            sig_release();
             free(job);
             continue;
         }

@@ -425,3 +425,66 @@ def test_spawn_fcgi_plain_workers_each_handle_their_own_signals():
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def fcgi_record(kind, body=b"", request_id=1):
+    return bytes([1, kind, request_id >> 8, request_id & 255, len(body) >> 8, len(body) & 255, 0, 0]) + body
+
+
+def fcgi_request_bytes(params):
+    """A whole FastCGI responder request with an empty body, as nginx sends it."""
+    def length(n):
+        return bytes([n]) if n < 128 else (n | 0x80000000).to_bytes(4, "big")
+    pairs = b"".join(length(len(k)) + length(len(v)) + k + v
+                     for k, v in ((k.encode(), v.encode()) for k, v in params.items()))
+    return (fcgi_record(1, bytes([0, 1, 0, 0, 0, 0, 0, 0])) + fcgi_record(4, pairs) + fcgi_record(4)
+            + fcgi_record(5))
+
+
+def fcgi_read_stdout(conn):
+    """The FCGI_STDOUT bytes of the answer, up to FCGI_END_REQUEST (b"" if
+    the connection closed first)."""
+    buf, out = b"", b""
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b""
+        buf += chunk
+        while len(buf) >= 8:
+            n, pad = (buf[4] << 8) | buf[5], buf[6]
+            if len(buf) < 8 + n + pad:
+                break
+            kind, body, buf = buf[1], buf[8:8 + n], buf[8 + n + pad:]
+            if kind == 6:
+                out += body
+            elif kind == 3:
+                return out
+
+
+def test_a_connection_accepted_just_before_a_reload_is_answered():
+    """A worker that has accepted a connection but not yet read the request
+    (libfcgi waits up to 2 s for the first bytes of an AF_UNIX connection)
+    is told to finish by a reload: it must still answer that request, not
+    close the connection (which nginx reports as a 502)."""
+    pool = Pool(workers=1)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        old = pool.workers()
+        conn.connect(pool.sock)
+        time.sleep(0.3)  # the worker has accepted it and waits for the request
+        pool.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "reloaded" not in pool.text():
+            time.sleep(0.02)
+        time.sleep(0.2)  # the old worker has its SIGTERM
+        conn.sendall(fcgi_request_bytes({"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/api/health/",
+                                         "QUERY_STRING": "", "REQUEST_ID": "held"}))
+        out = fcgi_read_stdout(conn)
+        assert out.startswith(b"Status: 200"), (out, pool.text())
+        deadline = time.time() + 10
+        while time.time() < deadline and set(pool.workers()) & set(old):
+            time.sleep(0.05)
+        assert not set(pool.workers()) & set(old)  # and then it went
+    finally:
+        conn.close()
+        assert pool.stop() == 0
