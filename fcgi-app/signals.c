@@ -1,48 +1,32 @@
 /*
- * signals.c - the signal table and self-pipe of signals.h.
+ * signals.c - the signal table of signals.h, and the wait that lets the
+ * held signals in.
  */
 #include "signals.h"
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 static volatile sig_atomic_t stop_signo;
 static volatile sig_atomic_t reopen_wanted;
-static int wake_pipe[2] = {-1, -1};
-static sigset_t held; /* the STOP and REOPEN signals of the table */
-
-static void wake(void)
-{
-    if (wake_pipe[1] >= 0) {
-        ssize_t w = write(wake_pipe[1], "x", 1);
-        (void)w;
-    }
-}
+static sigset_t waiting; /* the mask while sig_poll waits: the held ones let in */
 
 static void on_stop(int signo)
 {
-    int saved = errno;
     stop_signo = signo;
-    wake();
-    errno = saved;
 }
 
 static void on_reopen(int signo)
 {
-    int saved = errno;
     (void)signo;
     reopen_wanted = 1;
-    wake();
-    errno = saved;
 }
 
-int sig_install(const sig_action *table)
+void sig_install(const sig_action *table)
 {
-    if (wake_pipe[0] < 0 && pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return -1;
+    sigset_t held;
     sigemptyset(&held);
     for (const sig_action *t = table; t->signo != 0; t++) {
         struct sigaction sa;
@@ -70,37 +54,19 @@ int sig_install(const sig_action *table)
         }
         sigaction(t->signo, &sa, NULL);
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    return 0;
+    sigprocmask(SIG_SETMASK, &held, NULL);
+    sigemptyset(&waiting);
 }
 
-void sig_hold(void)
+int sig_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
-    sigprocmask(SIG_BLOCK, &held, NULL);
-}
-
-void sig_release(void)
-{
-    sigprocmask(SIG_UNBLOCK, &held, NULL);
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+    return ppoll(fds, n, timeout_ms < 0 ? NULL : &ts, &waiting);
 }
 
 int sig_stop_requested(void)
 {
     return (int)stop_signo;
-}
-
-int sig_wake_fd(void)
-{
-    return wake_pipe[0];
-}
-
-void sig_drain(void)
-{
-    char drain[64];
-    while (wake_pipe[0] >= 0 && read(wake_pipe[0], drain, sizeof(drain)) > 0)
-        ;
 }
 
 void sig_reopen_log(const char *event)

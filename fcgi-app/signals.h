@@ -1,17 +1,21 @@
 /*
  * signals.h - the signals of a process that serves one thing at a time (an
- * API worker, a job process), and the self-pipe that makes them safe.
+ * API worker, a job process).
  *
- * One table names what each signal does; one call installs it. Handlers
- * only set a flag and write a byte to a pipe, so a process waiting in
- * poll() on its work and sig_wake_fd() always wakes for a signal, and acts
- * on it in plain code between two requests or jobs (a stop never cuts one
- * short; a log reopen never lands inside a line). The supervisors take
- * their own signals synchronously instead (supervisor.c).
+ * One table names what each signal does; one call installs it. The STOP
+ * and REOPEN signals are blocked except while the process waits for work
+ * in sig_poll(), which lets them in atomically (ppoll): a handler only
+ * sets a flag, the wait ends, and the process acts on it in plain code
+ * between two requests or jobs. So a stop never cuts one short, a log
+ * reopen never lands inside a line, and no call made while serving (libfcgi
+ * poll()s right after accept() and closes the connection on EINTR) ever
+ * sees one. The supervisors take their own signals synchronously instead
+ * (supervisor.c).
  */
 #ifndef HD_SIGNALS_H
 #define HD_SIGNALS_H
 
+#include <poll.h>
 #include <signal.h>
 
 typedef enum {
@@ -19,7 +23,8 @@ typedef enum {
     SIGACT_REOPEN,   /* reopen LOG_FILE at the next sig_reopen_log */
     SIGACT_IGNORE,
     SIGACT_DEFAULT,
-    SIGACT_CALL, /* run FN (async-signal-safe code only) */
+    SIGACT_CALL, /* run FN at once, whatever the process is doing
+                    (async-signal-safe code only) */
 } sig_action_kind;
 
 typedef struct {
@@ -28,29 +33,19 @@ typedef struct {
     void (*fn)(int signo); /* SIGACT_CALL only */
 } sig_action;
 
-/* Create the self-pipe, install TABLE (ended by an entry whose signo is 0)
- * with SA_RESTART, so a read or write in flight never sees EINTR, and
- * unblock every signal (a supervisor forks with them blocked). Call after
- * anything that installs handlers of its own (FCGX_Init). 0, or -1 with
- * errno set when the pipe cannot be made. */
-int sig_install(const sig_action *table);
+/* Install TABLE (ended by an entry whose signo is 0): block its STOP and
+ * REOPEN signals and unblock every other one (a supervisor forks with them
+ * blocked). Call after anything that installs handlers of its own
+ * (FCGX_Init). */
+void sig_install(const sig_action *table);
+
+/* poll() FDS for up to TIMEOUT_MS (-1: no limit), letting the STOP and
+ * REOPEN signals in while it waits. Returns what poll() does: -1 with
+ * errno EINTR when a signal ended the wait. */
+int sig_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 
 /* The number of the stop signal received, or 0. */
 int sig_stop_requested(void);
-
-/* The read end of the self-pipe: readable once a handled signal arrived. */
-int sig_wake_fd(void);
-
-/* Empty the self-pipe after poll() said it was readable. */
-void sig_drain(void);
-
-/* Hold the STOP and REOPEN signals of the table until sig_release: one
- * that arrives meanwhile waits, then sets its flag. Around the handling of
- * one request or job, so no signal interrupts a call that is not restarted
- * (poll(), which libfcgi uses right after accept() to wait for the request,
- * closes the connection on EINTR). */
-void sig_hold(void);
-void sig_release(void);
 
 /* If a SIGACT_REOPEN signal arrived since the last call, reopen LOG_FILE
  * and log the outcome under EVENT. */

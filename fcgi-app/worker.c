@@ -1,10 +1,11 @@
 /*
  * worker.c - the request loop of one pool process.
  *
- * The worker waits in poll() on the listening socket and a self-pipe that
- * its signal handler writes to, so a stop signal always ends the wait; only
- * then does it call FCGX_Accept_r on the (non-blocking) socket. A lost race
- * for a connection returns EAGAIN and the worker goes back to poll().
+ * The worker waits in sig_poll() on the listening socket, the one place
+ * where its stop and reopen signals are let in (signals.h), so a stop
+ * signal always ends the wait and never reaches a request; only then does
+ * it call FCGX_Accept_r on the (non-blocking) socket. A lost race for a
+ * connection returns EAGAIN and the worker goes back to waiting.
  * One request at a time: its memory comes from the worker's arena, which is
  * reset once the response is sent. SIGUSR1 asks for LOG_FILE to be
  * reopened; that happens between requests, never in the middle of one.
@@ -134,10 +135,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         return 1;
     }
     /* After FCGX_Init, which installs libfcgi's own handlers: ours win. */
-    if (sig_install(worker_signals) != 0) {
-        log_line(LOG_ERROR, "worker", "cannot create the wake-up pipe: %s", strerror(errno));
-        return 1;
-    }
+    sig_install(worker_signals);
     if (crypto_setup(config_get("SECRET_KEY"),
                      (unsigned long long)config_int("PASSWORD_OPSLIMIT", 0),
                      (size_t)config_int("PASSWORD_MEMLIMIT_KB", 0)) != 0) {
@@ -172,12 +170,10 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     log_line(LOG_INFO, "worker", "ready");
     while (!sig_stop_requested()) {
         sig_reopen_log("worker");
-        struct pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {sig_wake_fd(), POLLIN, 0}};
-        int pr = poll(pfd, 2, -1);
+        struct pollfd pfd = {listen_fd, POLLIN, 0};
+        int pr = sig_poll(&pfd, 1, -1);
         if (sig_stop_requested())
             break;
-        if (pfd[1].revents & POLLIN)
-            sig_drain();
         sig_reopen_log("worker");
         if (pr < 0) {
             if (errno == EINTR)
@@ -185,15 +181,10 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
             log_line(LOG_ERROR, "worker", "poll: %s", strerror(errno));
             break;
         }
-        if (!(pfd[0].revents & POLLIN))
+        if (!(pfd.revents & POLLIN))
             continue;
-        /* From accept to the end of the response a stop or reopen signal
-         * waits: a stop means "finish what is in hand", and libfcgi closes
-         * a just-accepted connection if its wait for the request sees EINTR. */
-        sig_hold();
         int rc = FCGX_Accept_r(&fx);
         if (rc < 0) {
-            sig_release();
             if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR || rc == -ECONNABORTED)
                 continue; /* another worker took it, or a signal: back to poll */
             log_line(LOG_ERROR, "worker", "accept failed: %d", rc);
@@ -201,7 +192,6 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
         }
         handle(&fx, &a, routes, nroutes);
         FCGX_Finish_r(&fx);
-        sig_release();
         arena_reset(&a);
         sb_idle();
         served++;

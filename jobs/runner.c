@@ -157,8 +157,7 @@ static void run_job(const char *text)
 int runner_loop(void)
 {
     srandom((unsigned)(time(NULL) ^ getpid()));
-    if (sig_install(runner_signals) != 0)
-        return 1;
+    sig_install(runner_signals);
     db_open();
     cache_setup();
     consumer_setup();
@@ -178,15 +177,12 @@ int runner_loop(void)
         char *job = NULL;
         int got = consumer_take(lease_s, &job);
         if (got == 1) {
-            sig_hold(); /* a stop or reopen waits for the job's end */
             run_job(job);
-            sig_release();
             free(job);
-            continue;
         }
-        struct pollfd p = {sig_wake_fd(), POLLIN, 0};
-        if (poll(&p, 1, got < 0 ? 1000 : 100) > 0)
-            sig_drain();
+        /* The one place a stop or reopen is let in: after a job at once,
+         * else waiting for the next one. */
+        sig_poll(NULL, 0, got == 1 ? 0 : got < 0 ? 1000 : 100);
     }
     log_line(LOG_INFO, "stop", "job worker stopping (signal %d)", sig_stop_requested());
     consumer_close();
