@@ -69,6 +69,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
@@ -486,6 +487,10 @@ class Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError) as e:
             self.close_connection = True
             self._code = f"connection: {e}"
+        except Exception as e:  # a bug here: S3's 500, and the traceback in the log
+            log("error", msg=traceback.format_exc())
+            self.close_connection = True
+            self._error(S3Error("InternalError", f"We encountered an internal error: {e!r}"))
         finally:
             q = [k for k, _ in self.query if k != "X-Amz-Signature"]
             log("request", method=self.command, path=self.raw_path, query=q,
