@@ -1,8 +1,11 @@
 #!/bin/bash
 # stack.sh - the private local stack on loopback: Postgres 15, Redis, the
 # honeydue-fcgi pool under spawn-fcgi (as in production), nginx in front,
-# honeydue-worker running the jobs and an SMTP sink that keeps each message
-# as a file in STATE/mail/, every file of it under one state directory. `make run` uses .run/ (port base
+# honeydue-worker running the jobs, an SMTP sink that keeps each message
+# as a file in STATE/mail/ and an S3-compatible server that checks every
+# request's signature (tests/s3_server.py, objects under STATE/s3/; the app
+# stays on STORAGE_BACKEND=local, the server is for the S3 backend's tests),
+# every file of it under one state directory. `make run` uses .run/ (port base
 # 8080), `make test` uses .run/test/ (port base 28080), the bench its own.
 #
 #   stack.sh up STATE BIN_DIR        start whatever is not running, migrate, wait for /api/health/
@@ -11,12 +14,17 @@
 #   stack.sh demo STATE              create the demo and staff users, print working curl commands
 #   stack.sh status STATE            say what runs
 #   stack.sh redis-stop|redis-start|pg-stop|pg-start|smtp-stop|smtp-start STATE
+#   stack.sh s3-stop|s3-start STATE
 #   stack.sh fcgi-restart STATE BIN_DIR
 #   stack.sh worker-stop STATE; stack.sh worker-start STATE [BIN_DIR]
 #
 # Ports: nginx on 127.0.0.1:$HD_PORT_BASE, Postgres on +1, Redis on +2, the SMTP
-# sink on +3. Without HD_PORT_BASE, the base that STATE was last started with
-# (else 8080).
+# sink on +3, the S3 server on +7 (+4 to +6 are the test suites' own). Without
+# HD_PORT_BASE, the base that STATE was last started with (else 8080).
+# The S3 server's key pair is made once per state directory (STATE/s3_key_id,
+# STATE/s3_secret) and its settings written to STATE/env as S3_ENDPOINT,
+# S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY,
+# S3_FORCE_PATH_STYLE, with HD_S3_DIR (its data, and the .stall control file).
 # HD_FRESH_DB=1 makes `up` drop every database but postgres and recreate
 # honeydue, and empty STATE/mail/ (the test harness: a clean run without a new
 # initdb).
@@ -26,6 +34,8 @@ umask 022
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 FCGI_STOP_TIMEOUT=25
+S3_REGION=hd-local-1 # not us-east-1: a client that ignores S3_REGION fails
+S3_BUCKET=honeydue
 HEALTH_TIMEOUT=20
 
 say() { echo "stack: $*"; }
@@ -62,6 +72,8 @@ set_state() {
     WORKER_PID=$STATE/worker.pid
     MAIL_DIR=$STATE/mail
     SMTP_PID=$STATE/smtp-sink.pid
+    S3_DIR=$STATE/s3
+    S3_PID=$STATE/s3-server.pid
 }
 
 set_bin() {
@@ -76,13 +88,14 @@ set_ports() {
         BASE=$(<"$STATE/port_base")
     fi
     BASE=${BASE:-8080}
-    if ! [[ $BASE =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65532 ]; then
-        die "HD_PORT_BASE must be a port number from 1024 to 65532, not '$BASE'"
+    if ! [[ $BASE =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65528 ]; then
+        die "HD_PORT_BASE must be a port number from 1024 to 65528, not '$BASE'"
     fi
     HTTP_PORT=$BASE
     PG_PORT=$((BASE + 1))
     REDIS_PORT=$((BASE + 2))
     SMTP_PORT=$((BASE + 3))
+    S3_PORT=$((BASE + 7))
 }
 
 # alive PID: PID exists and is not a zombie (an orphan's reaper may be slow).
@@ -131,6 +144,7 @@ fcgi_pid() { live_pid "$FCGI_PID" honeydue-fcgi "env:HD_STATE=$STATE"; }
 worker_pid() { live_pid "$WORKER_PID" honeydue-worker "env:HD_STATE=$STATE"; }
 nginx_pid() { live_pid "$NGINX_DIR/nginx.pid" nginx "cmd:-c $NGINX_DIR/nginx.conf "; }
 smtp_pid() { live_pid "$SMTP_PID" python3 "cmd:smtp_sink.py --dir $MAIL_DIR "; }
+s3_pid() { live_pid "$S3_PID" python3 "cmd:s3_server.py --dir $S3_DIR "; }
 redis_conf_port() { sed -n 's/^port //p' "$REDIS_DIR/redis.conf" 2>/dev/null || true; }
 
 # wait_gone PID SECONDS: wait until PID has exited.
@@ -170,7 +184,25 @@ make_secret() {
     chmod 600 "$f"
 }
 
-# write_env: STATE/env, sourceable; the secret stays in STATE/secret_key.
+# make_s3_keys: the S3 server's key pair, made once per state directory, in
+# the shape of AWS's (a 20-character key id, a 40-character secret).
+make_s3_keys() {
+    (
+        umask 077
+        if [ ! -s "$STATE/s3_secret" ]; then
+            head -c 30 /dev/urandom | base64 | tr '+/' 'Ab' >"$STATE/s3_secret.tmp"
+            mv "$STATE/s3_secret.tmp" "$STATE/s3_secret"
+        fi
+        if [ ! -s "$STATE/s3_key_id" ]; then
+            echo "HDTEST$(head -c 7 /dev/urandom | od -An -v -tx1 | tr -d ' \n' | tr a-f A-F)" >"$STATE/s3_key_id.tmp"
+            mv "$STATE/s3_key_id.tmp" "$STATE/s3_key_id"
+        fi
+    )
+    chmod 600 "$STATE/s3_secret"
+}
+
+# write_env: STATE/env, sourceable; the secrets stay in STATE/secret_key and
+# STATE/s3_secret.
 write_env() {
     local tmp=$STATE/env.tmp name
     {
@@ -192,6 +224,16 @@ write_env() {
         printf 'export SMTP_URL=%q\n' "smtp://127.0.0.1:$SMTP_PORT"
         printf 'export SMTP_FROM=%q\n' "honeyDue <no-reply@honeydue.local>"
         printf 'export HD_MAIL_DIR=%q\n' "$MAIL_DIR"
+        # The S3 server's: read by the S3 backend's tests (STORAGE_BACKEND
+        # stays local, so the app does not use them).
+        printf 'export S3_ENDPOINT=%q\n' "http://127.0.0.1:$S3_PORT"
+        printf 'export S3_REGION=%q\n' "$S3_REGION"
+        printf 'export S3_BUCKET=%q\n' "$S3_BUCKET"
+        printf 'export S3_ACCESS_KEY_ID=%q\n' "$(<"$STATE/s3_key_id")"
+        # shellcheck disable=SC2016 # expanded when the file is sourced
+        printf 'export S3_SECRET_ACCESS_KEY="$(cat %q)"\n' "$STATE/s3_secret"
+        printf 'export S3_FORCE_PATH_STYLE=true\n'
+        printf 'export HD_S3_DIR=%q\n' "$S3_DIR"
         # Whatever the caller set for the app or the sanitizers comes along.
         while IFS= read -r name; do
             case $name in
@@ -393,6 +435,60 @@ smtp_stop() {
     fi
     rm -f "$SMTP_PID"
     say "smtp sink stopped (pid $pid)"
+}
+
+# ---- the S3 server --------------------------------------------------------------
+
+# s3_start: tests/s3_server.py (Debian's python3-botocore checks signatures,
+# hence the system python) on S3_PORT, or the port it last used, with the
+# stack's key pair and the bucket S3_BUCKET; it writes its pid file once it
+# listens.
+s3_start() {
+    local pid i port
+    if pid=$(s3_pid); then
+        say "s3 server already running (pid $pid)"
+        return 0
+    fi
+    if [ -n "${S3_PORT:-}" ]; then
+        echo "$S3_PORT" >"$STATE/s3_port"
+    fi
+    { [ -r "$STATE/s3_port" ] && [ -s "$STATE/s3_secret" ]; } ||
+        die "no $STATE/s3_port (start the stack with up first)"
+    port=$(<"$STATE/s3_port")
+    mkdir -p "$S3_DIR"
+    rm -f "$S3_PID"
+    (
+        cd "$REPO"
+        exec setsid /usr/bin/python3 "$REPO/tests/s3_server.py" --dir "$S3_DIR" --port "$port" \
+            --region "$S3_REGION" --bucket "$S3_BUCKET" --access-key-id "$(<"$STATE/s3_key_id")" \
+            --secret-file "$STATE/s3_secret" --pid-file "$S3_PID"
+    ) >>"$LOG/s3-server.log" 2>&1 </dev/null &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        if s3_pid >/dev/null; then
+            say "s3 server started on http://127.0.0.1:$port, bucket $S3_BUCKET, objects in $S3_DIR/"
+            return 0
+        fi
+        alive "$pid" || break
+        sleep 0.1
+    done
+    tail_log "$LOG/s3-server.log"
+    die "the s3 server did not start on 127.0.0.1:$port"
+}
+
+s3_stop() {
+    local pid
+    pid=$(s3_pid) || {
+        rm -f "$S3_PID"
+        return 0
+    }
+    kill -TERM "$pid"
+    if ! wait_gone "$pid" 10; then
+        echo "stack: s3 server (pid $pid) did not stop within 10 s" >&2
+        return 1
+    fi
+    rm -f "$S3_PID"
+    say "s3 server stopped (pid $pid)"
 }
 
 # ---- migrations and the FastCGI pool ----------------------------------------
@@ -610,14 +706,18 @@ cmd_up() {
         rm -rf -- "$STORAGE" # the files of the databases about to be dropped
         # A fresh run starts with no mail, and no .fail a crashed test left.
         rm -f "$MAIL_DIR"/*.eml "$MAIL_DIR"/.*.tmp "$MAIL_DIR/.fail"
+        # ... no objects, no .stall.
+        s3_pid >/dev/null || rm -rf -- "$S3_DIR"
     fi
     storage_dir
     make_secret
+    make_s3_keys
     write_env
     pg_start
     pg_database
     redis_start
     smtp_start
+    s3_start
     migrate_up
     fcgi_start
     nginx_start
@@ -634,6 +734,7 @@ cmd_down() {
     nginx_stop || rc=1
     redis_stop || rc=1
     smtp_stop || rc=1
+    s3_stop || rc=1
     pg_stop || rc=1
     return "$rc"
 }
@@ -667,6 +768,7 @@ cmd_status() {
     pid=$(nginx_pid) && echo "nginx: pid $pid" || echo "nginx: stopped"
     pid=$(worker_pid) && echo "honeydue-worker: pid $pid" || echo "honeydue-worker: stopped"
     pid=$(smtp_pid) && echo "smtp sink: pid $pid, mail in $MAIL_DIR/" || echo "smtp sink: stopped"
+    pid=$(s3_pid) && echo "s3 server: pid $pid, objects in $S3_DIR/" || echo "s3 server: stopped"
 }
 
 # json_get KEY...: read JSON on stdin, print the value at that path ("" if absent).
@@ -798,6 +900,16 @@ main() {
         [ $# -eq 1 ] || usage
         set_state "$1" || die "no stack in $1"
         SMTP_PORT='' smtp_start
+        ;;
+    s3-stop)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        s3_stop
+        ;;
+    s3-start)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        S3_PORT='' s3_start
         ;;
     fcgi-restart)
         [ $# -eq 2 ] || usage
