@@ -5,7 +5,11 @@
 #   IMAGE_REPO=registry.example.com/honeydue deploy/deploy.sh [TAG]
 #
 # TAG defaults to the commit (git rev-parse --short HEAD). In order:
-#   1. docker build -f deploy/Dockerfile -t IMAGE_REPO:TAG . ; docker push
+#   1. docker buildx build --platform linux/amd64 --push -f deploy/Dockerfile
+#      -t IMAGE_REPO:TAG . : the cluster's nodes are x86_64 (DESIGN.md 10),
+#      so the image is amd64 whatever machine builds it (an arm64 laptop
+#      would otherwise push an arm64 image the nodes cannot run); --push
+#      because a cross-built image need not be in the local image store
 #   2. render deploy/k8s/ into a temporary directory: the placeholder image
 #      registry.example.com/honeydue:TAG becomes IMAGE_REPO:TAG, and
 #      CONFIG_HASH the sha256 of 10-configmap.yaml (a changed config rolls
@@ -32,6 +36,7 @@ PLACEHOLDER=registry.example.com/honeydue:TAG
 MIGRATE_TIMEOUT=${MIGRATE_TIMEOUT:-330}
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300}
 POLL_SECONDS=${POLL_SECONDS:-2}
+PLATFORM=linux/amd64 # the nodes' (DESIGN.md 10), not this machine's
 
 say() { echo "deploy: $*"; }
 die() {
@@ -49,8 +54,7 @@ kc() { "$KUBECTL" -n "$NS" "$@"; }
 # ---- 1. the image ---------------------------------------------------------------
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "building $IMAGE"
-    "$DOCKER" build -f "$REPO/deploy/Dockerfile" -t "$IMAGE" "$REPO"
-    "$DOCKER" push "$IMAGE"
+    "$DOCKER" buildx build --platform "$PLATFORM" --push -f "$REPO/deploy/Dockerfile" -t "$IMAGE" "$REPO"
 fi
 
 # ---- 2. the manifests -------------------------------------------------------------

@@ -48,7 +48,7 @@ exit 0
 
 FAKE_DOCKER = r"""#!/bin/bash
 echo "docker $*" >>"$FAKE_LOG"
-[ "$1" = build ] && exit "${FAKE_BUILD_RC:-0}"
+[ "$1 $2" = "buildx build" ] && exit "${FAKE_BUILD_RC:-0}"
 exit 0
 """
 
@@ -97,8 +97,8 @@ def test_success_runs_job_then_waits_then_rolls_api_and_worker():
     rc, calls, out = _run(FAKE_PENDING_POLLS=3)
     assert rc == 0, out
     image = "registry.test/honeydue:v1.2.3"
-    build = _index(calls, f"docker build -f {k8s.REPO}/deploy/Dockerfile -t {image} {k8s.REPO}")
-    push = _index(calls, f"docker push {image}")
+    build = _index(calls, f"docker buildx build --platform linux/amd64 --push "
+                          f"-f {k8s.REPO}/deploy/Dockerfile -t {image} {k8s.REPO}")
     ns = _index(calls, "apply -f 00-namespace.yaml")
     delete = _index(calls, "delete job honeydue-migrate --ignore-not-found")
     job = _index(calls, "apply -f 70-migrate-job.yaml")
@@ -107,7 +107,7 @@ def test_success_runs_job_then_waits_then_rolls_api_and_worker():
     worker = _index(calls, "apply -f 50-worker-deployment.yaml")
     roll_api = _index(calls, "rollout status deployment/honeydue-api")
     roll_worker = _index(calls, "rollout status deployment/honeydue-worker")
-    assert build < push < ns < delete < job < polls[0]
+    assert build < ns < delete < job < polls[0]
     assert len(polls) == 4, polls  # three pending answers, then Complete
     assert polls[-1] < api < worker < roll_api < roll_worker
     # The applied files carry the release's image and the config's hash.
@@ -145,6 +145,16 @@ def test_failed_build_applies_nothing():
     assert rc != 0
     assert not [c for c in calls if c.startswith("kubectl")], calls
     assert not [c for c in calls if "docker push" in c]
+
+
+def test_the_image_is_built_for_the_nodes_whatever_the_machine():
+    # The cluster is x86_64 (DESIGN.md 10): an arm64 laptop's plain
+    # `docker build` would push an image its nodes cannot run. Every build
+    # deploy.sh runs names the platform, and nothing builds without it.
+    rc, calls, out = _run()
+    assert rc == 0, out
+    builds = [c for c in calls if c.startswith("docker") and " build " in f" {c} "]
+    assert builds and all("buildx build --platform linux/amd64 " in c for c in builds), builds
 
 
 def test_missing_secret_stops_before_the_job():
