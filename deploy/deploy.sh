@@ -11,11 +11,11 @@
 #      would otherwise push an arm64 image the nodes cannot run); --push
 #      because a cross-built image need not be in the local image store
 #   2. render deploy/k8s/ into a temporary directory: the placeholder image
-#      registry.example.com/honeydue:TAG becomes IMAGE_REPO:TAG, and
+#      registry.example.com/honeydue:TAG becomes IMAGE_REPO:TAG,
 #      CONFIG_HASH the sha256 of 10-configmap.yaml (a changed config rolls
-#      the pods); apply everything but the migrate Job and the two
-#      Deployments of the app (namespace, config, storage, Redis, Service,
-#      Ingress, budgets)
+#      the pods), and the Ingress's class traefik INGRESS_CLASS; apply
+#      everything but the migrate Job and the two Deployments of the app
+#      (namespace, config, storage, Redis, Service, Ingress, budgets)
 #   3. delete the previous migrate Job, apply the new one, wait for it to
 #      complete (MIGRATE_TIMEOUT seconds, 330: the Job's own deadline, 300,
 #      plus a margin, so the Job normally fails itself first); when it fails or times out,
@@ -24,8 +24,10 @@
 #      wait for both rollouts (ROLLOUT_TIMEOUT seconds, 300 each); a rollout
 #      that does not finish is reported with the undo command
 # The Secret honeydue-secrets must exist (deploy/k8s/secret.yaml.example).
-# SKIP_BUILD=1 skips step 1 (the image is already pushed). KUBECTL and
-# DOCKER name the clients (kubectl and docker on PATH by default).
+# INGRESS_CLASS (default traefik, k3s's bundled ingress) names the
+# cluster's IngressClass. SKIP_BUILD=1 skips step 1 (the image is already
+# pushed). KUBECTL and DOCKER name the clients (kubectl and docker on PATH
+# by default).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +50,9 @@ die() {
 TAG=${1:-$(git -C "$REPO" rev-parse --short HEAD)}
 [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "not a valid image tag: '$TAG'"
 IMAGE=$IMAGE_REPO:$TAG
+INGRESS_CLASS=${INGRESS_CLASS:-traefik}
+[[ $INGRESS_CLASS =~ ^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$ ]] ||
+    die "not a valid IngressClass name: '$INGRESS_CLASS'"
 
 kc() { "$KUBECTL" -n "$NS" "$@"; }
 
@@ -62,7 +67,8 @@ OUT=$(mktemp -d /tmp/honeydue-deploy.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 HASH=$(sha256sum "$REPO/deploy/k8s/10-configmap.yaml" | cut -c1-16)
 for f in "$REPO"/deploy/k8s/*.yaml; do
-    sed -e "s|$PLACEHOLDER|$IMAGE|g" -e "s|CONFIG_HASH|$HASH|g" "$f" >"$OUT/${f##*/}"
+    sed -e "s|$PLACEHOLDER|$IMAGE|g" -e "s|CONFIG_HASH|$HASH|g" \
+        -e "s|^\( *ingressClassName:\) traefik\$|\1 $INGRESS_CLASS|" "$f" >"$OUT/${f##*/}"
 done
 if grep -l "$PLACEHOLDER" "$OUT"/*.yaml; then
     die "a placeholder image is left in the files above"

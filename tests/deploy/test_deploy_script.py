@@ -25,7 +25,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
         f=${args[i + 1]}
         images=$(sed -n 's/^ *image: //p' "$f" | sort -u | tr '\n' ' ')
         hash=$(sed -n 's/^ *honeydue.dev\/config-hash: //p' "$f" | sort -u | tr '\n' ' ')
-        line+=" -f ${f##*/} [images: ${images% }] [hash: ${hash% }]"
+        class=$(sed -n 's/^ *ingressClassName: //p' "$f" | sort -u | tr '\n' ' ')
+        line+=" -f ${f##*/} [images: ${images% }] [hash: ${hash% }] [class: ${class% }]"
         i=$((i + 1))
     else
         line+=" $a"
@@ -179,3 +180,15 @@ def test_script_waits_longer_than_the_job_may_run():
     with open(SCRIPT, encoding="utf-8") as f:
         m = re.search(r"^MIGRATE_TIMEOUT=\$\{MIGRATE_TIMEOUT:-(\d+)\}$", f.read(), re.M)
     assert m and int(m.group(1)) > deadline, (m and m.group(1), deadline)
+
+
+def test_ingress_class_is_traefik_unless_told_otherwise():
+    rc, calls, out = _run()
+    assert rc == 0, out
+    assert "[class: traefik]" in calls[_index(calls, "apply -f 42-ingress.yaml")]
+    rc, calls, out = _run(INGRESS_CLASS="nginx")
+    assert rc == 0, out
+    assert "[class: nginx]" in calls[_index(calls, "apply -f 42-ingress.yaml")]
+    # A name Kubernetes would refuse stops the deploy before anything is built.
+    rc, calls, out = _run(INGRESS_CLASS="Bad Class|x")
+    assert rc != 0 and "IngressClass" in out and calls == [], (out, calls)

@@ -285,6 +285,26 @@ def test_secret_template_holds_no_secret():
     assert not set(cfg) & set(s["stringData"]), set(cfg) & set(s["stringData"])
 
 
+def test_ingress_serves_plain_http_from_cloudflare_through_traefik():
+    """DESIGN.md 10: k3s's bundled Traefik, behind Cloudflare's Flexible SSL
+    (plain HTTP to the origin). Class traefik by default; Traefik's plain
+    entry point; no tls section (Traefik would then match TLS only, and
+    Cloudflare's HTTP would get 404) and no redirect to https (it would loop:
+    Cloudflare fetches the https URL over HTTP again)."""
+    ing = k8s.find("Ingress", "honeydue")
+    assert ing["spec"]["ingressClassName"] == "traefik"
+    ann = ing["metadata"].get("annotations", {})
+    assert ann.get("traefik.ingress.kubernetes.io/router.entrypoints") == "web", ann
+    assert "tls" not in ing["spec"], ing["spec"].get("tls")
+    for k, v in ann.items():
+        assert "ssl-redirect" not in k and "redirect" not in v.lower(), (k, v)
+        assert not k.endswith("router.tls") and not k.endswith("router.middlewares"), (k, v)
+    # Under INGRESS_CLASS=nginx, ingress-nginx's default 1m body limit must
+    # not refuse a document's file before the pod's nginx sees it (11m).
+    size = ann.get("nginx.ingress.kubernetes.io/proxy-body-size", "")
+    assert re.fullmatch(r"\d+m", size) and int(size[:-1]) >= 11, size
+
+
 def test_redis_has_a_memory_cap_that_never_evicts_jobs():
     d = k8s.find("Deployment", "redis")
     (c,) = pod_containers(d)
