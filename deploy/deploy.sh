@@ -2,8 +2,15 @@
 # deploy.sh - build, push and roll out one release (DESIGN.md 10; docs/deploying.md).
 # From the repository root:
 #
-#   IMAGE_REPO=registry.example.com/honeydue deploy/deploy.sh [TAG]
+#   IMAGE_REPO=registry.example.com/honeydue deploy/deploy.sh [--refresh-cloudflare-ips] [TAG]
+#   deploy/deploy.sh refresh-cloudflare-ips
 #
+# refresh-cloudflare-ips (alone: only that; as a flag: first, then the
+# release) fetches Cloudflare's published ranges (CLOUDFLARE_IPS_URLS,
+# https://www.cloudflare.com/ips-v4 and ips-v6) with curl, and
+# render_configmap.py --set-cloudflare-ips checks them (every line a CIDR)
+# before it rewrites deploy/cloudflare-ips.txt and 10-configmap.yaml;
+# commit both (docs/deploying.md, The client address).
 # TAG defaults to the commit (git rev-parse --short HEAD). In order:
 #   1. docker buildx build --platform linux/amd64 --push -f deploy/Dockerfile
 #      -t IMAGE_REPO:TAG . : the cluster's nodes are x86_64 (DESIGN.md 10),
@@ -46,10 +53,49 @@ die() {
     exit 1
 }
 
+CURL=${CURL:-curl}
+CLOUDFLARE_IPS_URLS=${CLOUDFLARE_IPS_URLS:-https://www.cloudflare.com/ips-v4 https://www.cloudflare.com/ips-v6}
+
+# Cloudflare's ranges, fetched now, into deploy/cloudflare-ips.txt and the
+# ConfigMap; nothing changes unless every list is fetched and parses.
+refresh_cloudflare_ips() {
+    local dir url n=0
+    dir=$(mktemp -d /tmp/honeydue-cf.XXXXXX)
+    local files=()
+    for url in $CLOUDFLARE_IPS_URLS; do
+        n=$((n + 1))
+        if ! "$CURL" -fsS --max-time 30 -o "$dir/$n.txt" "$url"; then
+            rm -rf "$dir"
+            die "could not fetch $url: deploy/cloudflare-ips.txt unchanged"
+        fi
+        files+=("$dir/$n.txt")
+    done
+    [ "$n" -gt 0 ] || die "CLOUDFLARE_IPS_URLS is empty"
+    if ! python3 "$REPO/deploy/render_configmap.py" --set-cloudflare-ips "${files[@]}"; then
+        rm -rf "$dir"
+        die "Cloudflare's lists did not parse: deploy/cloudflare-ips.txt unchanged"
+    fi
+    rm -rf "$dir"
+    git -C "$REPO" status --short -- deploy/cloudflare-ips.txt deploy/k8s/10-configmap.yaml 2>/dev/null || true
+}
+
+case ${1:-} in
+refresh-cloudflare-ips)
+    refresh_cloudflare_ips
+    say "refreshed Cloudflare's ranges; commit deploy/cloudflare-ips.txt and deploy/k8s/10-configmap.yaml"
+    exit 0
+    ;;
+--refresh-cloudflare-ips)
+    shift
+    REFRESH=1
+    ;;
+esac
+
 [ -n "${IMAGE_REPO:-}" ] || die "set IMAGE_REPO (e.g. registry.example.com/honeydue)"
 TAG=${1:-$(git -C "$REPO" rev-parse --short HEAD)}
 [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "not a valid image tag: '$TAG'"
 IMAGE=$IMAGE_REPO:$TAG
+[ "${REFRESH:-0}" != 1 ] || refresh_cloudflare_ips # before the ConfigMap's hash is taken
 INGRESS_CLASS=${INGRESS_CLASS:-traefik}
 [[ $INGRESS_CLASS =~ ^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$ ]] ||
     die "not a valid IngressClass name: '$INGRESS_CLASS'"
