@@ -8,7 +8,8 @@
 # refresh-cloudflare-ips (alone: only that; as a flag: first, then the
 # release) fetches Cloudflare's published ranges (CLOUDFLARE_IPS_URLS,
 # https://www.cloudflare.com/ips-v4 and ips-v6) with curl, and
-# render_configmap.py --set-cloudflare-ips checks them (every line a CIDR)
+# render_configmap.py --set-cloudflare-ips checks them (every line a public
+# CIDR, none wider than /8)
 # before it rewrites deploy/cloudflare-ips.txt and 10-configmap.yaml;
 # commit both (docs/deploying.md, The client address).
 # TAG defaults to the commit (git rev-parse --short HEAD). In order:
