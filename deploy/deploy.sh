@@ -2,16 +2,28 @@
 # deploy.sh - build, push and roll out one release (DESIGN.md 10; docs/deploying.md).
 # From the repository root:
 #
-#   IMAGE_REPO=registry.example.com/honeydue deploy/deploy.sh [TAG]
+#   IMAGE_REPO=registry.example.com/honeydue deploy/deploy.sh [--refresh-cloudflare-ips] [TAG]
+#   deploy/deploy.sh refresh-cloudflare-ips
 #
+# refresh-cloudflare-ips (alone: only that; as a flag: first, then the
+# release) fetches Cloudflare's published ranges (CLOUDFLARE_IPS_URLS,
+# https://www.cloudflare.com/ips-v4 and ips-v6) with curl, and
+# render_configmap.py --set-cloudflare-ips checks them (every line a public
+# CIDR, none wider than /8)
+# before it rewrites deploy/cloudflare-ips.txt and 10-configmap.yaml;
+# commit both (docs/deploying.md, The client address).
 # TAG defaults to the commit (git rev-parse --short HEAD). In order:
-#   1. docker build -f deploy/Dockerfile -t IMAGE_REPO:TAG . ; docker push
+#   1. docker buildx build --platform linux/amd64 --push -f deploy/Dockerfile
+#      -t IMAGE_REPO:TAG . : the cluster's nodes are x86_64 (DESIGN.md 10),
+#      so the image is amd64 whatever machine builds it (an arm64 laptop
+#      would otherwise push an arm64 image the nodes cannot run); --push
+#      because a cross-built image need not be in the local image store
 #   2. render deploy/k8s/ into a temporary directory: the placeholder image
-#      registry.example.com/honeydue:TAG becomes IMAGE_REPO:TAG, and
+#      registry.example.com/honeydue:TAG becomes IMAGE_REPO:TAG,
 #      CONFIG_HASH the sha256 of 10-configmap.yaml (a changed config rolls
-#      the pods); apply everything but the migrate Job and the two
-#      Deployments of the app (namespace, config, storage, Redis, Service,
-#      Ingress, budgets)
+#      the pods), and the Ingress's class traefik INGRESS_CLASS; apply
+#      everything but the migrate Job and the two Deployments of the app
+#      (namespace, config, storage, Redis, Service, Ingress, budgets)
 #   3. delete the previous migrate Job, apply the new one, wait for it to
 #      complete (MIGRATE_TIMEOUT seconds, 330: the Job's own deadline, 300,
 #      plus a margin, so the Job normally fails itself first); when it fails or times out,
@@ -20,8 +32,10 @@
 #      wait for both rollouts (ROLLOUT_TIMEOUT seconds, 300 each); a rollout
 #      that does not finish is reported with the undo command
 # The Secret honeydue-secrets must exist (deploy/k8s/secret.yaml.example).
-# SKIP_BUILD=1 skips step 1 (the image is already pushed). KUBECTL and
-# DOCKER name the clients (kubectl and docker on PATH by default).
+# INGRESS_CLASS (default traefik, k3s's bundled ingress) names the
+# cluster's IngressClass. SKIP_BUILD=1 skips step 1 (the image is already
+# pushed). KUBECTL and DOCKER name the clients (kubectl and docker on PATH
+# by default).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +46,7 @@ PLACEHOLDER=registry.example.com/honeydue:TAG
 MIGRATE_TIMEOUT=${MIGRATE_TIMEOUT:-330}
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300}
 POLL_SECONDS=${POLL_SECONDS:-2}
+PLATFORM=linux/amd64 # the nodes' (DESIGN.md 10), not this machine's
 
 say() { echo "deploy: $*"; }
 die() {
@@ -39,18 +54,59 @@ die() {
     exit 1
 }
 
+CURL=${CURL:-curl}
+CLOUDFLARE_IPS_URLS=${CLOUDFLARE_IPS_URLS:-https://www.cloudflare.com/ips-v4 https://www.cloudflare.com/ips-v6}
+
+# Cloudflare's ranges, fetched now, into deploy/cloudflare-ips.txt and the
+# ConfigMap; nothing changes unless every list is fetched and parses.
+refresh_cloudflare_ips() {
+    local dir url n=0
+    dir=$(mktemp -d /tmp/honeydue-cf.XXXXXX)
+    local files=()
+    for url in $CLOUDFLARE_IPS_URLS; do
+        n=$((n + 1))
+        if ! "$CURL" -fsS --max-time 30 -o "$dir/$n.txt" "$url"; then
+            rm -rf "$dir"
+            die "could not fetch $url: deploy/cloudflare-ips.txt unchanged"
+        fi
+        files+=("$dir/$n.txt")
+    done
+    [ "$n" -gt 0 ] || die "CLOUDFLARE_IPS_URLS is empty"
+    if ! python3 "$REPO/deploy/render_configmap.py" --set-cloudflare-ips "${files[@]}"; then
+        rm -rf "$dir"
+        die "Cloudflare's lists did not parse: deploy/cloudflare-ips.txt unchanged"
+    fi
+    rm -rf "$dir"
+    git -C "$REPO" status --short -- deploy/cloudflare-ips.txt deploy/k8s/10-configmap.yaml 2>/dev/null || true
+}
+
+case ${1:-} in
+refresh-cloudflare-ips)
+    refresh_cloudflare_ips
+    say "refreshed Cloudflare's ranges; commit deploy/cloudflare-ips.txt and deploy/k8s/10-configmap.yaml"
+    exit 0
+    ;;
+--refresh-cloudflare-ips)
+    shift
+    REFRESH=1
+    ;;
+esac
+
 [ -n "${IMAGE_REPO:-}" ] || die "set IMAGE_REPO (e.g. registry.example.com/honeydue)"
 TAG=${1:-$(git -C "$REPO" rev-parse --short HEAD)}
 [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "not a valid image tag: '$TAG'"
 IMAGE=$IMAGE_REPO:$TAG
+[ "${REFRESH:-0}" != 1 ] || refresh_cloudflare_ips # before the ConfigMap's hash is taken
+INGRESS_CLASS=${INGRESS_CLASS:-traefik}
+[[ $INGRESS_CLASS =~ ^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$ ]] ||
+    die "not a valid IngressClass name: '$INGRESS_CLASS'"
 
 kc() { "$KUBECTL" -n "$NS" "$@"; }
 
 # ---- 1. the image ---------------------------------------------------------------
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "building $IMAGE"
-    "$DOCKER" build -f "$REPO/deploy/Dockerfile" -t "$IMAGE" "$REPO"
-    "$DOCKER" push "$IMAGE"
+    "$DOCKER" buildx build --platform "$PLATFORM" --push -f "$REPO/deploy/Dockerfile" -t "$IMAGE" "$REPO"
 fi
 
 # ---- 2. the manifests -------------------------------------------------------------
@@ -58,7 +114,8 @@ OUT=$(mktemp -d /tmp/honeydue-deploy.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 HASH=$(sha256sum "$REPO/deploy/k8s/10-configmap.yaml" | cut -c1-16)
 for f in "$REPO"/deploy/k8s/*.yaml; do
-    sed -e "s|$PLACEHOLDER|$IMAGE|g" -e "s|CONFIG_HASH|$HASH|g" "$f" >"$OUT/${f##*/}"
+    sed -e "s|$PLACEHOLDER|$IMAGE|g" -e "s|CONFIG_HASH|$HASH|g" \
+        -e "s|^\( *ingressClassName:\) traefik\$|\1 $INGRESS_CLASS|" "$f" >"$OUT/${f##*/}"
 done
 if grep -l "$PLACEHOLDER" "$OUT"/*.yaml; then
     die "a placeholder image is left in the files above"

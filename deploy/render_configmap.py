@@ -12,15 +12,32 @@ ConfigMap differs from a fresh rendering.
     deploy/render_configmap.py --check    exit 1 (with a diff) when it is stale
     deploy/render_configmap.py --stdout   print the rendering
 
-POD_CIDRS are the addresses nginx trusts: set_real_ip_from (the Ingress
-controller runs in the pod network and sends X-Forwarded-For, so the
-throttle sees the client, not the controller) and the allow list of
-/metrics and /api/internal/ (Prometheus scrapes from the pod network).
-10.0.0.0/8 holds the default pod and service CIDRs of kubeadm/flannel
-(10.244.0.0/16), k3s (10.42.0.0/16, 10.43.0.0/16), GKE and most managed
-clusters; a cluster on other ranges edits the list and re-renders.
+Who the pod's nginx believes about the client's address, and who may see
+/metrics and /api/internal/ (nginx/honeydue.conf.in, "The client address"):
+- POD_CIDRS (below): the pod network, whose direct requests the internal
+  locations answer (Prometheus scrapes from there). 10.0.0.0/8 holds the
+  default pod and service CIDRs of kubeadm/flannel (10.244.0.0/16), k3s
+  (10.42.0.0/16, 10.43.0.0/16), GKE and most managed clusters; a cluster on
+  other ranges edits the list and re-renders.
+- deploy/ingress-cidrs.txt: the addresses the cluster's ingress connects
+  from; only from them is X-Forwarded-For believed (its last entry).
+- deploy/cloudflare-ips.txt: Cloudflare's published ranges; only from them
+  (directly, or as the ingress's peer) is CF-Connecting-IP believed.
+  `deploy/deploy.sh refresh-cloudflare-ips` rewrites it from Cloudflare's
+  lists, through --set-cloudflare-ips:
+
+    deploy/render_configmap.py --set-cloudflare-ips FILE...
+        write deploy/cloudflare-ips.txt from FILEs (Cloudflare's ips-v4 and
+        ips-v6 lists: one CIDR a line), refusing anything else, then
+        rewrite deploy/k8s/10-configmap.yaml
+
+Both files: one CIDR a line, `#` comments. An equal range in two lists
+counts as the more suspicious kind (Cloudflare, then the ingress): never
+internal.
 """
+import datetime
 import difflib
+import ipaddress
 import os
 import sys
 
@@ -29,6 +46,8 @@ OUT = os.path.join(REPO, "deploy", "k8s", "10-configmap.yaml")
 NAMESPACE = "honeydue"
 
 POD_CIDRS = ["10.0.0.0/8"]
+INGRESS_FILE = os.path.join(REPO, "deploy", "ingress-cidrs.txt")
+CLOUDFLARE_FILE = os.path.join(REPO, "deploy", "cloudflare-ips.txt")
 
 # The paths below are the containers' (deploy/k8s/40-api-deployment.yaml).
 POD = {
@@ -50,13 +69,46 @@ def block(lines, indent):
     return ("\n" + " " * indent).join(lines)
 
 
-def render_nginx():
-    """The pod's nginx.conf, from nginx/honeydue.conf.in."""
+def read_cidrs(path):
+    """The networks of a CIDR file (one a line, # comments), as strings in
+    canonical form; SystemExit naming the file and line on anything else."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            try:
+                net = ipaddress.ip_network(line)
+            except ValueError as e:
+                raise SystemExit("render_configmap: %s:%d: not a CIDR: %s" % (path, n, e))
+            if net.prefixlen < (8 if net.version == 4 else 16):
+                raise SystemExit("render_configmap: %s:%d: %s is too wide to trust" % (path, n, net))
+            out.append(str(net))
+    return out
+
+
+def peer_lines(pod_cidrs, ingress_cidrs, cloudflare):
+    """@PEERS@: each network once, as its most suspicious kind."""
+    kinds = {}
+    for kind, nets in (("internal", ["127.0.0.1/32"] + pod_cidrs), ("ingress", ingress_cidrs),
+                       ("cloudflare", cloudflare)):
+        for net in nets:
+            kinds[str(ipaddress.ip_network(net))] = kind  # later lists win
+    return ["%s %s;" % (net, kind) for net, kind in kinds.items()]
+
+
+def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None):
+    """The pod's nginx.conf, from nginx/honeydue.conf.in; the trusted
+    networks are the committed ones unless given (tests/deploy give their
+    own loopback addresses)."""
+    pod_cidrs = POD_CIDRS if pod_cidrs is None else pod_cidrs
+    ingress_cidrs = read_cidrs(INGRESS_FILE) if ingress_cidrs is None else ingress_cidrs
+    cloudflare = read_cidrs(CLOUDFLARE_FILE) if cloudflare is None else cloudflare
     with open(os.path.join(REPO, "nginx", "honeydue.conf.in"), encoding="utf-8") as f:
         tpl = f.read()
-    trusted = ["allow 127.0.0.1;"] + ["allow %s;" % c for c in POD_CIDRS]
-    real_ip = ["set_real_ip_from %s;" % c for c in POD_CIDRS]
-    real_ip += ["real_ip_header X-Forwarded-For;", "real_ip_recursive on;"]
+    peers = peer_lines(pod_cidrs, ingress_cidrs, cloudflare)
+    cf = ["%s 1;" % ipaddress.ip_network(c) for c in cloudflare] or ["# none"]
     lines = tpl.split("\n")
     while lines and (lines[0].startswith("#") or not lines[0].strip()):
         lines.pop(0)  # the template's header, which explains the placeholders
@@ -69,10 +121,10 @@ def render_nginx():
             skipping = "# bench-only: end" not in line
             continue
         indent = len(line) - len(line.lstrip(" "))
-        if line.strip() == "@TRUSTED@":
-            line = " " * indent + block(trusted, indent)
-        elif line.strip() == "@REAL_IP@":
-            line = " " * indent + block(real_ip, indent)
+        if line.strip() == "@PEERS@":
+            line = " " * indent + block(peers, indent)
+        elif line.strip() == "@CLOUDFLARE@":
+            line = " " * indent + block(cf, indent)
         out.append(line)
     text = "\n".join(out)
     for key, value in POD.items():
@@ -105,20 +157,51 @@ def configmap(name, component, items):
     return "\n".join(doc) + "\n" + "".join(literal(k, v) for k, v in items)
 
 
-def render():
+def render(**nets):
+    """The ConfigMap file; NETS as render_nginx takes them."""
     head = ("# 10-configmap.yaml - generated by deploy/render_configmap.py: do not edit.\n"
             "# Sources: deploy/honeydue.conf (the app's HONEYDUE_CONFIG file) and\n"
-            "# nginx/honeydue.conf.in, nginx/fastcgi_params, nginx/security_headers.conf.\n")
+            "# nginx/honeydue.conf.in, nginx/fastcgi_params, nginx/security_headers.conf,\n"
+            "# deploy/ingress-cidrs.txt and deploy/cloudflare-ips.txt.\n")
     app = configmap("honeydue-config", "config", [("honeydue.conf", read("deploy", "honeydue.conf"))])
     nginx = configmap("honeydue-nginx", "nginx", [
-        ("nginx.conf", render_nginx()),
+        ("nginx.conf", render_nginx(**nets)),
         ("fastcgi_params", read("nginx", "fastcgi_params")),
         ("security_headers.conf", read("nginx", "security_headers.conf")),
     ])
     return head + "---\n" + app + "---\n" + nginx
 
 
+def set_cloudflare_ips(sources):
+    """deploy/cloudflare-ips.txt from Cloudflare's lists in SOURCES: every
+    line a CIDR (an error page, an empty answer or a range wider than /8
+    stops everything before a file changes, and so does a private or
+    loopback range: Cloudflare publishes none)."""
+    nets = []
+    for src in sources:
+        got = read_cidrs(src)
+        if not got:
+            raise SystemExit("render_configmap: %s: no ranges in it" % src)
+        local = [n for n in got if not ipaddress.ip_network(n).is_global]
+        if local:
+            raise SystemExit("render_configmap: %s: not public ranges: %s" % (src, " ".join(local)))
+        nets += [n for n in got if n not in nets]
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = ("# cloudflare-ips.txt - Cloudflare's published ranges (https://www.cloudflare.com/ips/),\n"
+            "# the peers whose CF-Connecting-IP the pod's nginx believes. Written by\n"
+            "# `deploy/deploy.sh refresh-cloudflare-ips` on %s; rendered into\n"
+            "# deploy/k8s/10-configmap.yaml by deploy/render_configmap.py.\n" % now)
+    text += "".join(n + "\n" for n in nets)
+    with open(CLOUDFLARE_FILE + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(CLOUDFLARE_FILE + ".tmp", CLOUDFLARE_FILE)
+    print("render_configmap: wrote %s (%d ranges)" % (os.path.relpath(CLOUDFLARE_FILE, REPO), len(nets)))
+
+
 def main(argv):
+    if argv[1:2] == ["--set-cloudflare-ips"] and argv[2:]:
+        set_cloudflare_ips(argv[2:])
+        argv = argv[:1]
     text = render()
     if argv[1:] == ["--stdout"]:
         sys.stdout.write(text)
@@ -135,7 +218,7 @@ def main(argv):
         print("render_configmap: deploy/k8s/10-configmap.yaml is stale: run deploy/render_configmap.py")
         return 1
     if argv[1:]:
-        print(__doc__.split("\n\n")[2], file=sys.stderr)
+        print(__doc__.split("\n\n")[2] + "\n" + __doc__.split("\n\n")[4], file=sys.stderr)
         return 2
     with open(OUT + ".tmp", "w", encoding="utf-8") as f:
         f.write(text)

@@ -633,8 +633,8 @@ nginx_start() {
     tpl=${tpl//@PID@/$NGINX_DIR/nginx.pid}
     tpl=${tpl//@ERROR_LOG@/$LOG/nginx-error.log}
     tpl=${tpl//@TMP@/$NGINX_DIR/tmp}
-    tpl=${tpl//@TRUSTED@/allow 127.0.0.1;}
-    tpl=${tpl//@REAL_IP@/# none: on the local stack nginx faces the client itself}
+    tpl=${tpl//@PEERS@/127.0.0.1 internal; # the local stack faces its clients itself}
+    tpl=${tpl//@CLOUDFLARE@/# none locally}
     tpl=${tpl//@STATE@/$STATE}
     tpl=${tpl//@STATIC@/$REPO/static}
     tpl=${tpl//@NGINX@/$REPO/nginx}

@@ -8,6 +8,7 @@ such as `livenesProbe` or `mountpath` fails here as it would fail on apply.
 A field the schema does not know yet is added to it, not ignored.
 """
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -45,6 +46,15 @@ def find(kind, name):
         if o.get("kind") == kind and o["metadata"]["name"] == name:
             return o
     raise KeyError(f"no {kind} {name} in deploy/k8s/")
+
+
+def render_configmap():
+    """deploy/render_configmap.py as a module (its renderers and CIDR files)."""
+    spec = importlib.util.spec_from_file_location(
+        "render_configmap", os.path.join(REPO, "deploy", "render_configmap.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def secret_template():

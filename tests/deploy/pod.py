@@ -17,7 +17,8 @@ image's files becomes the host directory standing for it (in the command,
 the env and the mounted ConfigMap files, as that container sees them); a
 `listen PORT` in a ConfigMap file, and PORTS, become a host port; and
 CONFIG overrides keys of the app's config file (honeydue.conf) so that the
-cluster's Postgres and Redis are the test stack's.
+cluster's Postgres and Redis are the test stack's; CONFIGMAP_DATA, when a
+test gives it, replaces a ConfigMap key's text (a rendering of its own).
 """
 import os
 import re
@@ -58,7 +59,8 @@ def override_config(text, overrides):
 
 
 class Pod:
-    def __init__(self, workload, root, bin_dir, ports=None, config=None, secret=None, extra_env=None):
+    def __init__(self, workload, root, bin_dir, ports=None, config=None, secret=None, extra_env=None,
+                 configmap_data=None):
         self.w = workload
         self.spec = k8s.pod_spec(workload)
         self.root = os.path.abspath(root)
@@ -67,6 +69,9 @@ class Pod:
         self.config = config or {}
         self.secret = secret or {}
         self.extra_env = extra_env or {}
+        # {(ConfigMap name, key): text} standing in for the committed data
+        # (a test's own rendering of nginx.conf).
+        self.configmap_data = configmap_data or {}
         self.procs = {}
         self.image_env = {}
         self.image_workdir = "/"
@@ -156,7 +161,7 @@ class Pod:
         items = v["configMap"].get("items") or [{"key": k, "path": k} for k in cm["data"]]
         d = self._volume_dir(c["name"], v["name"])
         for item in items:
-            text = cm["data"][item["key"]]
+            text = self.configmap_data.get((cm["metadata"]["name"], item["key"]), cm["data"][item["key"]])
             if item["key"] == "honeydue.conf":
                 text = override_config(text, self.config)
             text = self.rewrite(c["name"], text)

@@ -5,11 +5,14 @@ test tells them. Proves the order (build, push, the migrate Job deleted,
 applied and waited for, then the API and worker rolled and waited for) and
 that a failing or slow Job, or a failed build, rolls nothing.
 """
+import contextlib
+import http.server
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import k8s
 
@@ -25,7 +28,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
         f=${args[i + 1]}
         images=$(sed -n 's/^ *image: //p' "$f" | sort -u | tr '\n' ' ')
         hash=$(sed -n 's/^ *honeydue.dev\/config-hash: //p' "$f" | sort -u | tr '\n' ' ')
-        line+=" -f ${f##*/} [images: ${images% }] [hash: ${hash% }]"
+        class=$(sed -n 's/^ *ingressClassName: //p' "$f" | sort -u | tr '\n' ' ')
+        line+=" -f ${f##*/} [images: ${images% }] [hash: ${hash% }] [class: ${class% }]"
         i=$((i + 1))
     else
         line+=" $a"
@@ -48,13 +52,14 @@ exit 0
 
 FAKE_DOCKER = r"""#!/bin/bash
 echo "docker $*" >>"$FAKE_LOG"
-[ "$1" = build ] && exit "${FAKE_BUILD_RC:-0}"
+[ "$1 $2" = "buildx build" ] && exit "${FAKE_BUILD_RC:-0}"
 exit 0
 """
 
 
-def _run(**env):
-    """Run deploy.sh with the fakes; return (exit status, logged calls, output)."""
+def _run(args=("v1.2.3",), repo=k8s.REPO, **env):
+    """Run REPO's deploy.sh with the fakes (and the real curl) with ARGS;
+    return (exit status, logged calls, output)."""
     with tempfile.TemporaryDirectory(prefix="hd-deploy-sh.") as tmp:
         bindir = os.path.join(tmp, "bin")
         os.mkdir(bindir)
@@ -64,11 +69,11 @@ def _run(**env):
                 f.write(text)
             os.chmod(path, 0o755)
         log = os.path.join(tmp, "calls.log")
-        e = {"PATH": bindir + ":/usr/bin:/bin", "FAKE_LOG": log, "HOME": tmp,
+        e = {"PATH": bindir + ":/usr/bin:/bin", "FAKE_LOG": log, "HOME": tmp, "no_proxy": "*",
              "IMAGE_REPO": "registry.test/honeydue", "POLL_SECONDS": "0.1"}
         e.update({k: str(v) for k, v in env.items()})
-        r = subprocess.run(["bash", SCRIPT, "v1.2.3"], env=e, capture_output=True, text=True,
-                           timeout=60, cwd=k8s.REPO)
+        r = subprocess.run(["bash", os.path.join(repo, "deploy", "deploy.sh"), *args], env=e,
+                           capture_output=True, text=True, timeout=60, cwd=repo)
         calls = open(log, encoding="utf-8").read().splitlines() if os.path.exists(log) else []
         return r.returncode, calls, r.stdout + r.stderr
 
@@ -97,8 +102,8 @@ def test_success_runs_job_then_waits_then_rolls_api_and_worker():
     rc, calls, out = _run(FAKE_PENDING_POLLS=3)
     assert rc == 0, out
     image = "registry.test/honeydue:v1.2.3"
-    build = _index(calls, f"docker build -f {k8s.REPO}/deploy/Dockerfile -t {image} {k8s.REPO}")
-    push = _index(calls, f"docker push {image}")
+    build = _index(calls, f"docker buildx build --platform linux/amd64 --push "
+                          f"-f {k8s.REPO}/deploy/Dockerfile -t {image} {k8s.REPO}")
     ns = _index(calls, "apply -f 00-namespace.yaml")
     delete = _index(calls, "delete job honeydue-migrate --ignore-not-found")
     job = _index(calls, "apply -f 70-migrate-job.yaml")
@@ -107,7 +112,7 @@ def test_success_runs_job_then_waits_then_rolls_api_and_worker():
     worker = _index(calls, "apply -f 50-worker-deployment.yaml")
     roll_api = _index(calls, "rollout status deployment/honeydue-api")
     roll_worker = _index(calls, "rollout status deployment/honeydue-worker")
-    assert build < push < ns < delete < job < polls[0]
+    assert build < ns < delete < job < polls[0]
     assert len(polls) == 4, polls  # three pending answers, then Complete
     assert polls[-1] < api < worker < roll_api < roll_worker
     # The applied files carry the release's image and the config's hash.
@@ -147,6 +152,16 @@ def test_failed_build_applies_nothing():
     assert not [c for c in calls if "docker push" in c]
 
 
+def test_the_image_is_built_for_the_nodes_whatever_the_machine():
+    # The cluster is x86_64 (DESIGN.md 10): an arm64 laptop's plain
+    # `docker build` would push an image its nodes cannot run. Every build
+    # deploy.sh runs names the platform, and nothing builds without it.
+    rc, calls, out = _run()
+    assert rc == 0, out
+    builds = [c for c in calls if c.startswith("docker") and " build " in f" {c} "]
+    assert builds and all("buildx build --platform linux/amd64 " in c for c in builds), builds
+
+
 def test_missing_secret_stops_before_the_job():
     rc, calls, out = _run(FAKE_SECRET_RC=1)
     assert rc != 0
@@ -169,3 +184,119 @@ def test_script_waits_longer_than_the_job_may_run():
     with open(SCRIPT, encoding="utf-8") as f:
         m = re.search(r"^MIGRATE_TIMEOUT=\$\{MIGRATE_TIMEOUT:-(\d+)\}$", f.read(), re.M)
     assert m and int(m.group(1)) > deadline, (m and m.group(1), deadline)
+
+
+def test_ingress_class_is_traefik_unless_told_otherwise():
+    rc, calls, out = _run()
+    assert rc == 0, out
+    assert "[class: traefik]" in calls[_index(calls, "apply -f 42-ingress.yaml")]
+    rc, calls, out = _run(INGRESS_CLASS="nginx")
+    assert rc == 0, out
+    assert "[class: nginx]" in calls[_index(calls, "apply -f 42-ingress.yaml")]
+    # A name Kubernetes would refuse stops the deploy before anything is built.
+    rc, calls, out = _run(INGRESS_CLASS="Bad Class|x")
+    assert rc != 0 and "IngressClass" in out and calls == [], (out, calls)
+
+
+# ---- refresh-cloudflare-ips: a local server stands for Cloudflare -----------------
+# Nothing here reaches the network: Cloudflare's two lists are served on
+# loopback, and the script runs in a copy of deploy/ and nginx/ (it writes
+# deploy/cloudflare-ips.txt and the ConfigMap next to itself).
+
+NEW_V4 = "173.245.48.0/20\n103.21.244.0/22\n104.16.0.0/13\n192.0.0.0/29\n"  # 192.0.0.0/29: not public
+NEW_V6 = "2400:cb00::/32\n2606:4700::/32\n"
+
+
+@contextlib.contextmanager
+def _cloudflare(pages):
+    """An HTTP server on loopback answering PATH -> (status, body) from PAGES;
+    yields its base URL."""
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = pages.get(self.path, (404, "not found"))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@contextlib.contextmanager
+def _tree():
+    """A copy of the repository's deploy/ and nginx/ (all deploy.sh reads)."""
+    with tempfile.TemporaryDirectory(prefix="hd-cf-tree.") as tree:
+        for d in ("deploy", "nginx"):
+            shutil.copytree(os.path.join(k8s.REPO, d), os.path.join(tree, d))
+        yield tree
+
+
+def _read(tree, *path):
+    with open(os.path.join(tree, *path), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_refresh_cloudflare_ips_writes_the_list_and_the_configmap():
+    with _tree() as tree, _cloudflare({"/ips-v4": (200, NEW_V4.replace("192.0.0.0/29\n", "")),
+                                       "/ips-v6": (200, NEW_V6)}) as url:
+        rc, calls, out = _run(args=["refresh-cloudflare-ips"], repo=tree,
+                              CLOUDFLARE_IPS_URLS=f"{url}/ips-v4 {url}/ips-v6")
+        assert rc == 0, out
+        assert calls == [], calls  # nothing built, nothing applied
+        lines = [x for x in _read(tree, "deploy", "cloudflare-ips.txt").splitlines()
+                 if x and not x.startswith("#")]
+        assert lines == ["173.245.48.0/20", "103.21.244.0/22", "104.16.0.0/13",
+                         "2400:cb00::/32", "2606:4700::/32"], lines
+        cm = _read(tree, "deploy", "k8s", "10-configmap.yaml")
+        assert "104.16.0.0/13 cloudflare;" in cm and "2606:4700::/32 1;" in cm
+        assert "108.162.192.0/18" not in cm  # the committed list's, no longer published here
+        r = subprocess.run(["/usr/bin/python3", os.path.join(tree, "deploy", "render_configmap.py"),
+                            "--check"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout
+
+
+def test_refresh_cloudflare_ips_refuses_what_is_not_the_list():
+    bad = [
+        {"/ips-v4": (200, NEW_V4), "/ips-v6": (200, NEW_V6)},  # a private range in it
+        {"/ips-v4": (200, "<html>Just a moment...</html>\n"), "/ips-v6": (200, NEW_V6)},
+        {"/ips-v4": (200, ""), "/ips-v6": (200, NEW_V6)},
+        {"/ips-v4": (200, "0.0.0.0/1\n"), "/ips-v6": (200, NEW_V6)},
+        {"/ips-v6": (200, NEW_V6)},  # 404
+    ]
+    for pages in bad:
+        with _tree() as tree, _cloudflare(pages) as url:
+            before = (_read(tree, "deploy", "cloudflare-ips.txt"), _read(tree, "deploy", "k8s", "10-configmap.yaml"))
+            rc, calls, out = _run(args=["refresh-cloudflare-ips"], repo=tree,
+                                  CLOUDFLARE_IPS_URLS=f"{url}/ips-v4 {url}/ips-v6")
+            assert rc != 0 and "cloudflare-ips.txt unchanged" in out, (pages, out)
+            after = (_read(tree, "deploy", "cloudflare-ips.txt"), _read(tree, "deploy", "k8s", "10-configmap.yaml"))
+            assert after == before, pages
+
+
+def test_refresh_flag_refreshes_before_the_release_applies_the_config():
+    with _tree() as tree, _cloudflare({"/ips-v4": (200, "104.16.0.0/13\n"),
+                                       "/ips-v6": (200, NEW_V6)}) as url:
+        old_hash = subprocess.run(["sha256sum", os.path.join(tree, "deploy", "k8s", "10-configmap.yaml")],
+                                  capture_output=True, text=True).stdout[:16]
+        rc, calls, out = _run(args=["--refresh-cloudflare-ips", "v1.2.3"], repo=tree,
+                              CLOUDFLARE_IPS_URLS=f"{url}/ips-v4 {url}/ips-v6")
+        assert rc == 0, out
+        new_hash = subprocess.run(["sha256sum", os.path.join(tree, "deploy", "k8s", "10-configmap.yaml")],
+                                  capture_output=True, text=True).stdout[:16]
+        assert new_hash != old_hash
+        # The pods roll with the refreshed config: its hash is the new file's.
+        line = calls[_index(calls, "apply -f 40-api-deployment.yaml")]
+        assert f"[hash: {new_hash}]" in line, (line, new_hash)
+        assert "released registry.test/honeydue:v1.2.3" in out

@@ -3,6 +3,7 @@ structural schema (k8s.py), the objects refer to each other correctly, the
 ConfigMap is a fresh rendering of its sources, its nginx config passes
 `nginx -t`, and the API pod keeps the promises of DESIGN.md 10 and issue 6.
 """
+import ipaddress
 import os
 import re
 import shutil
@@ -142,6 +143,7 @@ def test_configmap_is_a_fresh_rendering_of_its_sources():
         for d in ("deploy", "deploy/k8s", "nginx"):
             os.makedirs(os.path.join(tree, d))
         for f in ("deploy/render_configmap.py", "deploy/honeydue.conf", "deploy/k8s/10-configmap.yaml",
+                  "deploy/ingress-cidrs.txt", "deploy/cloudflare-ips.txt",
                   "nginx/honeydue.conf.in", "nginx/fastcgi_params", "nginx/security_headers.conf"):
             shutil.copy(os.path.join(k8s.REPO, f), os.path.join(tree, f))
         tpl = os.path.join(tree, "nginx", "honeydue.conf.in")
@@ -163,19 +165,67 @@ def test_configmap_is_a_fresh_rendering_of_its_sources():
     assert not re.search(r"@[A-Z_]+@", conf), "a placeholder left in the pod's nginx.conf"
 
 
-def test_pod_nginx_config_trusts_the_pod_network_only():
+def _geo(conf, head):
+    """The entries of the geo block that starts with HEAD, as {network: value}."""
+    body = conf.split(head + " {", 1)[1].split("}", 1)[0]
+    out = {}
+    for line in body.splitlines():
+        line = line.split("#", 1)[0].strip().rstrip(";")
+        if line and not line.startswith("default "):
+            net, value = line.split()
+            out[net] = value
+    return out
+
+
+def test_pod_nginx_config_believes_each_header_only_from_its_sender():
+    """nginx/honeydue.conf.in, "The client address": CF-Connecting-IP only
+    from Cloudflare's ranges (deploy/cloudflare-ips.txt), X-Forwarded-For
+    only from the ingress (deploy/ingress-cidrs.txt), and no realip module,
+    whose rewritten $remote_addr is what allow/deny would check (a forged
+    header could open /metrics). The pod tests prove the behaviour."""
+    rc = k8s.render_configmap()
     conf = k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"]
-    assert "real_ip_header X-Forwarded-For;" in conf
-    assert re.search(r"set_real_ip_from 10\.0\.0\.0/8;", conf)
+    params = k8s.find("ConfigMap", "honeydue-nginx")["data"]["fastcgi_params"]
+    assert "set_real_ip_from" not in conf and "real_ip_header" not in conf
+    assert re.search(r"^fastcgi_param\s+REMOTE_ADDR\s+\$hd_client_addr;$", params, re.M), params
+    peers = _geo(conf, "geo $realip_remote_addr $hd_peer")
+    cloudflare = rc.read_cidrs(rc.CLOUDFLARE_FILE)
+    ingress = rc.read_cidrs(rc.INGRESS_FILE)
+    assert ingress and cloudflare
+    assert {n: v for n, v in peers.items() if v == "internal"} == \
+        {"127.0.0.1/32": "internal", "10.0.0.0/8": "internal"}, peers
+    assert {n for n, v in peers.items() if v == "ingress"} == set(ingress), peers
+    assert {n for n, v in peers.items() if v == "cloudflare"} == set(cloudflare), peers
+    assert set(_geo(conf, "geo $hd_hop $hd_hop_cloudflare")) == set(cloudflare)
+    # Cloudflare's list is public, v4 and v6, and trusts nothing local.
+    nets = [ipaddress.ip_network(c) for c in cloudflare]
+    assert {n.version for n in nets} == {4, 6}
+    assert all(n.is_global for n in nets), [str(n) for n in nets if not n.is_global]
     assert "listen 8080 default_server;" in conf
     assert "error_log stderr" in conf
     assert "/bench/" not in conf and "bare.sock" not in conf  # the bench's responder stays local
-    # /metrics and /api/internal/ allow loopback and the pod network, nothing else.
+    # /metrics and /api/internal/ check $hd_internal (the real peer, asking
+    # directly), not allow lists that see a rewritten address.
     for loc in ("location ^~ /api/internal/ {", "location = /metrics {"):
-        body = conf.split(loc, 1)[1].split("}", 1)[0]
-        allows = re.findall(r"allow (\S+);", body)
-        assert allows == ["127.0.0.1", "10.0.0.0/8"], (loc, allows)
-        assert "deny all;" in body
+        body = conf.split(loc, 1)[1].split("fastcgi_pass", 1)[0]
+        assert re.search(r"if \(\$hd_internal = 0\) \{\s*return 403;", body), (loc, body)
+        assert "allow " not in body, (loc, body)
+
+
+def test_a_wrong_cidr_file_stops_the_rendering():
+    with tempfile.TemporaryDirectory(prefix="hd-cidrs.") as tmp:
+        tree = os.path.join(tmp, "deploy")
+        os.makedirs(os.path.join(tree, "k8s"))
+        os.makedirs(os.path.join(tmp, "nginx"))
+        for f in ("deploy/render_configmap.py", "deploy/honeydue.conf", "deploy/cloudflare-ips.txt",
+                  "nginx/honeydue.conf.in", "nginx/fastcgi_params", "nginx/security_headers.conf"):
+            shutil.copy(os.path.join(k8s.REPO, f), os.path.join(tmp, f))
+        for bad, why in (("10.42.0.0/31\n<html>\n", "not a CIDR"), ("0.0.0.0/0\n", "too wide")):
+            with open(os.path.join(tree, "ingress-cidrs.txt"), "w", encoding="utf-8") as f:
+                f.write(bad)
+            r = subprocess.run(["/usr/bin/python3", os.path.join(tree, "render_configmap.py"), "--stdout"],
+                               capture_output=True, text=True)
+            assert r.returncode != 0 and why in r.stderr and "ingress-cidrs.txt" in r.stderr, r.stderr
 
 
 def test_nginx_accepts_the_pod_config():
@@ -283,6 +333,26 @@ def test_secret_template_holds_no_secret():
     # No secret in the config file either (it overrides the environment).
     cfg = pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
     assert not set(cfg) & set(s["stringData"]), set(cfg) & set(s["stringData"])
+
+
+def test_ingress_serves_plain_http_from_cloudflare_through_traefik():
+    """DESIGN.md 10: k3s's bundled Traefik, behind Cloudflare's Flexible SSL
+    (plain HTTP to the origin). Class traefik by default; Traefik's plain
+    entry point; no tls section (Traefik would then match TLS only, and
+    Cloudflare's HTTP would get 404) and no redirect to https (it would loop:
+    Cloudflare fetches the https URL over HTTP again)."""
+    ing = k8s.find("Ingress", "honeydue")
+    assert ing["spec"]["ingressClassName"] == "traefik"
+    ann = ing["metadata"].get("annotations", {})
+    assert ann.get("traefik.ingress.kubernetes.io/router.entrypoints") == "web", ann
+    assert "tls" not in ing["spec"], ing["spec"].get("tls")
+    for k, v in ann.items():
+        assert "ssl-redirect" not in k and "redirect" not in v.lower(), (k, v)
+        assert not k.endswith("router.tls") and not k.endswith("router.middlewares"), (k, v)
+    # Under INGRESS_CLASS=nginx, ingress-nginx's default 1m body limit must
+    # not refuse a document's file before the pod's nginx sees it (11m).
+    size = ann.get("nginx.ingress.kubernetes.io/proxy-body-size", "")
+    assert re.fullmatch(r"\d+m", size) and int(size[:-1]) >= 11, size
 
 
 def test_redis_has_a_memory_cap_that_never_evicts_jobs():

@@ -8,6 +8,8 @@ for the image's /usr/local/bin), the stack's DB_PORT, REDIS_URL and
 SMTP_URL, and DEPLOY_POD_PORT (the host port for the pod's 8080).
 """
 import glob
+import http.client
+import json
 import os
 import re
 import secrets
@@ -60,9 +62,9 @@ class Scratch:
         _psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def pod(self, workload, ports=None):
+    def pod(self, workload, ports=None, configmap_data=None):
         """A Pod of WORKLOAD on this scratch's database, the test Secret and
-        the sanitizers' logs in its own log directory."""
+        the sanitizers' logs in its own log directory (CONFIGMAP_DATA: pod.Pod's)."""
         redis = re.match(r"redis://([^:/]+):(\d+)", _env("REDIS_URL"))
         config = {"DB_HOST": "127.0.0.1", "DB_PORT": _env("DB_PORT"), "DB_NAME": self.db,
                   "DB_USER": "postgres", "DB_SSLMODE": "disable",
@@ -72,7 +74,7 @@ class Scratch:
         extra = {"ASAN_OPTIONS": f"detect_leaks=1:abort_on_error=0:log_path={logs}/asan",
                  "UBSAN_OPTIONS": f"print_stacktrace=1:halt_on_error=0:log_path={logs}/ubsan"}
         p = pod.Pod(workload, root, _env("DEPLOY_BIN"), ports=ports, config=config,
-                    secret=stack_secret(), extra_env=extra)
+                    secret=stack_secret(), extra_env=extra, configmap_data=configmap_data)
         p.prepare()
         self.pods.append(p)
         return p
@@ -166,30 +168,38 @@ def _probe_port(container_port, ports):
     return ports[container_port] if isinstance(container_port, int) else ports["http"]
 
 
+def _start_api_pod(s, d, port, configmap_data=None):
+    """The deploy's order on scratch S: the migrate Job, then the API pod of
+    Deployment D (init containers to completion, then the containers
+    together) on host PORT; returns (pod, body of /api/ready/) once ready."""
+    spec = d["spec"]["template"]["spec"]
+    _run_migrate_job(s)
+    p = s.pod(d, ports={8080: port}, configmap_data=configmap_data)
+    for c in spec.get("initContainers", []):
+        rc = p.run_to_end(c["name"], timeout=30)
+        assert rc == 0, f"init container {c['name']} failed ({rc}):\n{p.log(c['name'])}"
+    for c in spec["containers"]:
+        p.start(c["name"])
+    deadline = time.monotonic() + 45
+    status = body = None
+    while time.monotonic() < deadline:
+        status, body = _get(port, "/api/ready/")
+        if status == 200:
+            break
+        for name, proc in p.procs.items():
+            assert proc.poll() is None or name in [c["name"] for c in spec.get("initContainers", [])], \
+                f"{name} exited ({proc.returncode}):\n{p.log(name)}"
+        time.sleep(0.3)
+    assert status == 200, f"/api/ready/ answered {status}\nfcgi:\n{p.log('fcgi')}\nnginx:\n{p.log('nginx')}"
+    return p, body
+
+
 def test_api_pod_serves_through_its_nginx_and_drains_on_termination():
     d = k8s.find("Deployment", "honeydue-api")
     spec = d["spec"]["template"]["spec"]
     port = int(_env("DEPLOY_POD_PORT"))
     with Scratch("api") as s:
-        _run_migrate_job(s)  # the deploy's order: the Job, then the pods
-        p = s.pod(d, ports={8080: port})
-        # Init containers to completion, then the containers together.
-        for c in spec.get("initContainers", []):
-            rc = p.run_to_end(c["name"], timeout=30)
-            assert rc == 0, f"init container {c['name']} failed ({rc}):\n{p.log(c['name'])}"
-        for c in spec["containers"]:
-            p.start(c["name"])
-        deadline = time.monotonic() + 45
-        status = None
-        while time.monotonic() < deadline:
-            status, body = _get(port, "/api/ready/")
-            if status == 200:
-                break
-            for name, proc in p.procs.items():
-                assert proc.poll() is None or name in [c["name"] for c in spec.get("initContainers", [])], \
-                    f"{name} exited ({proc.returncode}):\n{p.log(name)}"
-            time.sleep(0.3)
-        assert status == 200, f"/api/ready/ answered {status}\nfcgi:\n{p.log('fcgi')}\nnginx:\n{p.log('nginx')}"
+        p, body = _start_api_pod(s, d, port)
         assert b'"database"' in body or b"ok" in body, body
         # Every HTTP probe of the pod passes, on the port the pod would use.
         ports = {8080: port, "http": port}
@@ -295,4 +305,122 @@ def test_worker_pod_runs_and_stops_on_sigterm():
         proc.terminate()
         assert p.wait_exit(c["name"], start + spec["terminationGracePeriodSeconds"]) == 0, \
             p.log(c["name"])
+        assert not _sanitizer_reports(p), _sanitizer_reports(p)
+
+
+# ---- the client address (nginx/honeydue.conf.in, "The client address") -----
+# Nothing here may leave loopback, so the test renders the pod's nginx.conf
+# with loopback addresses standing for each kind of peer (the committed
+# ranges are the real ones: test_manifests checks them), and connects from
+# them (127.0.0.0/8 is all loopback on Linux).
+POD_NET = "127.0.0.16/28"  # "the pod network": the internal locations answer it
+INGRESS = "127.0.0.18"  # "the ingress" (inside the pod network, as on k3s)
+CLOUDFLARE = ["127.0.0.32/28", "2001:db8::/32"]  # "Cloudflare's ranges"
+CF_PEER = "127.0.0.33"
+
+
+def _ask(port, method, path, source, headers=None, body=None):
+    """(status, body) of one request from local address SOURCE."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        hdrs = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        c.request(method, path, body=data, headers=hdrs)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def _redis(*args):
+    u = re.match(r"redis://([^:/]+):(\d+)(?:/(\d+))?", _env("REDIS_URL"))
+    p = subprocess.run(["redis-cli", "-h", u.group(1), "-p", u.group(2), "-n", u.group(3) or "0",
+                        "--raw", *args], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def _failures(addr):
+    """Failed logins the API counted against client address ADDR."""
+    return int(_redis("GET", f"throttle:login:ip:{addr}") or 0)
+
+
+def _fail_login(port, source, headers):
+    st, body = _ask(port, "POST", "/api/auth/login/", source, headers,
+                    {"username": f"ghost-{secrets.token_hex(4)}", "password": "wrong-password"})
+    assert st == 401, (st, body)
+
+
+def _user_addr():
+    """A user's address (198.18.0.0/15, reserved for tests) no other test
+    counts against."""
+    return f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
+def test_api_pod_takes_the_client_address_only_from_whom_it_may():
+    d = k8s.find("Deployment", "honeydue-api")
+    rc = k8s.render_configmap()
+    conf = rc.render_nginx(pod_cidrs=[POD_NET], ingress_cidrs=[INGRESS + "/32"], cloudflare=CLOUDFLARE)
+    port = int(_env("DEPLOY_POD_PORT"))
+    with Scratch("addr") as s:
+        p, _ = _start_api_pod(s, d, port, configmap_data={("honeydue-nginx", "nginx.conf"): conf})
+        other = f"127.0.1.{secrets.randbelow(254) + 1}"  # neither Cloudflare nor the ingress
+
+        # From Cloudflare, CF-Connecting-IP is the user: the throttle counts them.
+        user = _user_addr()
+        _fail_login(port, CF_PEER, {"CF-Connecting-IP": user})
+        assert _failures(user) == 1 and _failures(CF_PEER) == 0
+        # The same header from anyone else is ignored: the peer is counted.
+        user = _user_addr()
+        before = _failures(other)
+        _fail_login(port, other, {"CF-Connecting-IP": user})
+        assert _failures(user) == 0 and _failures(other) == before + 1
+        # X-Forwarded-For from the ingress: its last entry, the address the
+        # ingress saw (what is left of it, anyone could have written).
+        forged, user = _user_addr(), _user_addr()
+        _fail_login(port, INGRESS, {"X-Forwarded-For": f"{forged}, {user}"})
+        assert _failures(user) == 1 and _failures(forged) == 0 and _failures(INGRESS) == 0
+        # The cluster's real chain: the ingress saw Cloudflare, Cloudflare the user.
+        user = _user_addr()
+        _fail_login(port, INGRESS, {"X-Forwarded-For": f"{_user_addr()}, 127.0.0.40",
+                                    "CF-Connecting-IP": user})
+        assert _failures(user) == 1 and _failures("127.0.0.40") == 0
+        v6 = f"2001:db8:1::{secrets.randbelow(0xffff):x}"
+        _fail_login(port, INGRESS, {"X-Forwarded-For": "2001:db8::5", "CF-Connecting-IP": v6})
+        assert _failures(v6) == 1
+        # CF-Connecting-IP through the ingress from a client that is not
+        # Cloudflare (one that found the nodes' address): the client counts.
+        user, client = _user_addr(), _user_addr()
+        _fail_login(port, INGRESS, {"X-Forwarded-For": client, "CF-Connecting-IP": user})
+        assert _failures(client) == 1 and _failures(user) == 0
+        # X-Forwarded-For from a peer that is not the ingress: ignored.
+        user = _user_addr()
+        before = _failures(other)
+        _fail_login(port, other, {"X-Forwarded-For": user})
+        assert _failures(user) == 0 and _failures(other) == before + 1
+
+        # /metrics and /api/internal/: the real peer on loopback or the pod
+        # network, asking directly; no header opens them.
+        for path in ("/metrics", "/api/internal/status/"):
+            for source in ("127.0.0.1", "127.0.0.17"):
+                st, body = _ask(port, "GET", path, source)
+                assert st == 200, (path, source, st, body[:200])
+            refused = [
+                ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1"}),  # came through a proxy
+                ("127.0.0.1", {"CF-Connecting-IP": "127.0.0.1"}),
+                ("127.0.0.17", {"Forwarded": "for=127.0.0.1"}),
+                ("127.0.0.17", {"X-Real-IP": "127.0.0.1"}),
+                (INGRESS, {}),  # the ingress is in the pod network, yet the internet's way in
+                (INGRESS, {"X-Forwarded-For": "127.0.0.1"}),
+                (CF_PEER, {"CF-Connecting-IP": "127.0.0.1"}),
+                (other, {"X-Forwarded-For": "127.0.0.1", "CF-Connecting-IP": "127.0.0.1"}),
+                (other, {}),
+            ]
+            for source, headers in refused:
+                st, body = _ask(port, "GET", path, source, headers)
+                assert st == 403 and b'"forbidden"' in body, (path, source, headers, st, body[:200])
+        p.stop_all()
         assert not _sanitizer_reports(p), _sanitizer_reports(p)
