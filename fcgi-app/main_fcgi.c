@@ -16,7 +16,7 @@
 #include "log.h"
 #include "master.h"
 #include "pidfile.h"
-#include "schema.h"
+#include "supervisor.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -58,17 +58,8 @@ int main(int argc, char **argv)
     if (config_load() != 0)
         return 1;
     log_set_level(config_get("LOG_LEVEL"));
-    if (pidfile != NULL && pidfile_check(pidfile, "honeydue-fcgi") != 0)
-        return 1;
-    if (log_open(config_get("LOG_FILE")) != 0) {
-        log_line(LOG_ERROR, "start", "cannot open LOG_FILE %s: %s", config_get("LOG_FILE"),
-                 strerror(errno));
-        return 1;
-    }
     static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "SECRET_KEY", NULL};
-    if (config_require(required) != 0)
-        return 1;
-    if (schema_wait_and_check("honeydue-fcgi") != 0)
+    if (sup_boot("honeydue-fcgi", pidfile, required) != 0)
         return 1;
 
     int fd = 0;

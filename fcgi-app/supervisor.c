@@ -11,6 +11,8 @@
 #include "supervisor.h"
 #include "config.h"
 #include "log.h"
+#include "pidfile.h"
+#include "schema.h"
 #include "scoreboard.h"
 
 #include <errno.h>
@@ -87,6 +89,20 @@ static int spawn(void)
         exit(sup.p->child(sup.p->data));
     }
     sup.slots[i] = (slot){pid, sup.generation, mono_now()};
+    return 0;
+}
+
+int sup_boot(const char *prog, const char *pidfile, const char *const *required)
+{
+    if (pidfile != NULL && pidfile_check(pidfile, prog) != 0)
+        return -1;
+    if (log_open(config_get("LOG_FILE")) != 0) {
+        log_line(LOG_ERROR, "start", "cannot open LOG_FILE %s: %s", config_get("LOG_FILE"),
+                 strerror(errno));
+        return -1;
+    }
+    if (config_require(required) != 0 || schema_wait_and_check(prog) != 0)
+        return -1;
     return 0;
 }
 

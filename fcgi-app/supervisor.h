@@ -42,6 +42,12 @@ typedef struct {
     void *data;
 } sup_pool;
 
+/* What a pool's main does once its configuration is loaded, before it
+ * serves: refuse to start when PIDFILE (or NULL) names a live PROG, open
+ * LOG_FILE, check the REQUIRED keys (NULL-terminated), and wait for a
+ * schema that is fully applied. 0, or -1 after logging why. */
+int sup_boot(const char *prog, const char *pidfile, const char *const *required);
+
 /* The pool's size from its configuration key: 1 to SUP_MAX_PROCS, or -1
  * after logging which range it must be in. */
 int sup_count(const sup_pool *p);

@@ -58,6 +58,7 @@ static void log_request(req *r)
     log_str(&l, "route", r->route ? r->route->pattern : "-");
     log_str(&l, "path", r->path);
     log_str(&l, "request_id", r->request_id);
+    log_str(&l, "addr", r->remote_addr ? r->remote_addr : "-");
     log_int(&l, "status", r->status);
     log_ms(&l, "dur_ms", (double)since_us(&r->t0) / 1000.0);
     log_ms(&l, "db_ms", (double)r->db_us / 1000.0);

@@ -11,7 +11,6 @@
  * stop gracefully, bounded by HONEYDUE_SHUTDOWN_TIMEOUT; SIGINT at once;
  * SIGTTIN/SIGTTOU one process more or fewer; SIGUSR1 reopens LOG_FILE.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,7 +19,6 @@
 #include "log.h"
 #include "pidfile.h"
 #include "runner.h"
-#include "schema.h"
 #include "supervisor.h"
 
 static int job_child(void *data)
@@ -49,17 +47,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: honeydue-worker [--pidfile PATH] | jobs ...\n");
         return 2;
     }
-    if (pidfile != NULL && pidfile_check(pidfile, "honeydue-worker") != 0)
-        return 1;
-    if (log_open(config_get("LOG_FILE")) != 0) {
-        log_line(LOG_ERROR, "start", "cannot open LOG_FILE %s: %s", config_get("LOG_FILE"),
-                 strerror(errno));
-        return 1;
-    }
     static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "REDIS_URL", NULL};
-    if (config_require(required) != 0)
-        return 1;
-    if (schema_wait_and_check("honeydue-worker") != 0)
+    if (sup_boot("honeydue-worker", pidfile, required) != 0)
         return 1;
     sup_pool pool = {.event = "supervisor",
                      .noun = "job worker(s)",
