@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from lib import register_user, unique
+from lib import register_user, request, unique
 from test_process import BIN, Pool, fcgi_call
 
 FCGI = os.path.join(BIN, "honeydue-fcgi")
@@ -180,3 +180,16 @@ def test_job_worker_pidfile_log_file_and_sigusr1_reopen():
     assert not os.path.exists(pidfile)
     assert "job worker stopping" in read(log)
     assert read(log + ".1") == moved
+
+
+def test_a_request_line_names_the_client_address_nginx_worked_out():
+    """The address the throttles count (REMOTE_ADDR, from nginx's view of
+    the client; behind Cloudflare and the ingress, the user's) is on the
+    request's log line, so an operator can see who sent what."""
+    r = request("GET", "/api/health/")
+    rid = r.headers["X-Request-ID"]
+    log = os.path.join(os.environ["HD_STATE"], "log", "fcgi.log")
+    wait_for(lambda: rid in read(log), what="the request's line")
+    mine = [json.loads(text) for text in read(log).splitlines() if rid in text and text.startswith("{")]
+    mine = [line for line in mine if line["event"] == "request"]
+    assert len(mine) == 1 and mine[0]["addr"] == "127.0.0.1", mine
