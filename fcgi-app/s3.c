@@ -74,9 +74,11 @@ static int buf_add(s3_buf *b, const char *s, size_t n)
     return 0;
 }
 
+/* S appended; -1 also when S is NULL (a part an earlier append failed to
+ * build), so a chain of appends can run on and be checked once. */
 static int buf_str(s3_buf *b, const char *s)
 {
-    return buf_add(b, s, strlen(s));
+    return s == NULL ? -1 : buf_add(b, s, strlen(s));
 }
 
 /* S percent-encoded as SigV4 wants: unreserved bytes as they are, '/' too
@@ -84,6 +86,8 @@ static int buf_str(s3_buf *b, const char *s)
 static int buf_uri(s3_buf *b, const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
+    if (s == NULL)
+        return -1; /* as buf_str */
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||
             (keep_slash && *p == '/')) {
@@ -640,8 +644,7 @@ char *s3_presign_get_at(const char *key, long expires_s, const char *disposition
         unsigned char k[32], sig[32];
         char sighex[65];
         if (k0 != NULL) {
-            memcpy(k0, "AWS4", 4);
-            memcpy(k0 + 4, s3.secret, slen);
+            snprintf((char *)k0, slen + 5, "AWS4%s", s3.secret);
             hmac(k, k0, slen + 4, date);
             sodium_memzero(k0, slen + 4);
             free(k0);
