@@ -54,6 +54,13 @@ static config_entry config_table[] = {
     {"HONEYDUE_JOB_RETRY_BASE_MS", "10000", NULL},
     {"HONEYDUE_REMINDER_EVERY_SECONDS", "600", NULL},
     {"DOCUMENT_MAX_BYTES", "10485760", NULL},
+    {"S3_ENDPOINT", NULL, NULL}, /* the s3 storage backend's (s3.h) */
+    {"S3_REGION", "us-east-1", NULL},
+    {"S3_BUCKET", NULL, NULL},
+    {"S3_ACCESS_KEY_ID", NULL, NULL},
+    {"S3_SECRET_ACCESS_KEY", NULL, NULL},
+    {"S3_FORCE_PATH_STYLE", "false", NULL},
+    {"S3_TIMEOUT_SECONDS", "30", NULL},
 };
 
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))

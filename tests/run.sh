@@ -4,7 +4,8 @@
 # against handlers/routes.c, counted as one test), then a private stack
 # under .run/test (HD_PORT_BASE 28080, a fresh database, the sanitized pool)
 # and the HTTP tests through its nginx, then mail_send into the stack's SMTP
-# sink (tests/unit/smtp_send.c), then a graceful stop, after which every
+# sink (tests/unit/smtp_send.c) and the S3 client against the stack's S3
+# server (tests/unit/s3_client.c), then a graceful stop, after which every
 # sanitizer report the processes left (leaks included) counts as one
 # failure; then the fault suite (tests/fault/run.sh) on a stack of its own
 # under .run/fault (HD_TEST_PORT_BASE + 100, else 28180), counted likewise;
@@ -126,6 +127,16 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         exit "$rc"
     ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/smtp: \1/' | tee "$TMP/smtp.out" || true
     count_summary smtp "$TMP/smtp.out"
+    # (c3) the S3 client (fcgi-app/s3.c) against the stack's S3 server,
+    # which checks every signature with botocore: a C test binary too.
+    (
+        set -a
+        # shellcheck disable=SC1091
+        . "$STATE/env"
+        set +a
+        exec "$BIN/tests/s3_client"
+    ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/s3: \1/' | tee "$TMP/s3.out" || true
+    count_summary s3 "$TMP/s3.out"
 else
     echo "run: the test stack did not start: counted as one failure; HTTP tests not run"
     failed=$((failed + 1))
