@@ -236,8 +236,11 @@ class Verifier:
                               "x-amz-content-sha256")
             if payload != UNSIGNED_PAYLOAD and not re.fullmatch(r"[0-9a-f]{64}", payload):
                 if payload.startswith("STREAMING-"):
-                    raise S3Error("NotImplemented", f"x-amz-content-sha256 {payload} "
-                                  "(aws-chunked uploads) is not implemented by this server")
+                    # aws-chunked bodies: S3 takes them, this server refuses them
+                    # as S3 refuses a feature it lacks (501), so a client that
+                    # sent one would fail loudly here rather than pass untested.
+                    raise S3Error("NotImplemented", "A header you provided implies "
+                                  f"functionality that is not implemented: x-amz-content-sha256 {payload}")
                 raise S3Error("InvalidArgument", "x-amz-content-sha256 must be "
                               "UNSIGNED-PAYLOAD or a SHA-256 in hex")
             params = query_pairs
@@ -551,8 +554,9 @@ class Handler(BaseHTTPRequestHandler):
     def _read_small_body(self, limit=1 << 20):
         """The whole body of a request other than PutObject, checked against
         the declared payload hash."""
-        if "Transfer-Encoding" in self.headers:
-            raise S3Error("NotImplemented", "Transfer-Encoding is not implemented")
+        if "Transfer-Encoding" in self.headers:  # S3's own answer (501) to a chunked body
+            raise S3Error("NotImplemented", "A header you provided implies functionality "
+                          "that is not implemented: Transfer-Encoding")
         n = int(self.headers.get("Content-Length") or 0)
         if n > limit:
             raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
