@@ -61,6 +61,9 @@ POD = {
     "@REPO@": "/usr/share/honeydue",  # openapi.yaml, likewise
     "@NGINX@": "/etc/nginx/honeydue",  # this ConfigMap
     "@STORAGE@": "/var/lib/honeydue/storage",  # the documents' volume
+    # k3s's cluster DNS service (kube-dns at 10.43.0.10), for the S3
+    # endpoint's name; valid= re-resolves it while nginx runs.
+    "@RESOLVER@": "resolver 10.43.0.10 valid=60s ipv6=off;",
 }
 
 

@@ -640,6 +640,7 @@ nginx_start() {
     tpl=${tpl//@NGINX@/$REPO/nginx}
     tpl=${tpl//@REPO@/$REPO}
     tpl=${tpl//@STORAGE@/$STORAGE}
+    tpl=${tpl//@RESOLVER@/# no resolver: the S3 endpoint is an address}
     {
         echo "# Rendered by tests/stack.sh from nginx/honeydue.conf.in."
         if [ "$(id -u)" -eq 0 ]; then
