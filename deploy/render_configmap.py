@@ -64,6 +64,7 @@ POD = {
     # k3s's cluster DNS service (kube-dns at 10.43.0.10), for the S3
     # endpoint's name; valid= re-resolves it while nginx runs.
     "@RESOLVER@": "resolver 10.43.0.10 valid=60s ipv6=off;",
+    "@S3_TIMEOUT@": "30",  # deploy/honeydue.conf's S3_TIMEOUT_SECONDS (the default)
 }
 
 

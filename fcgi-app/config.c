@@ -48,11 +48,13 @@ static config_entry config_table[] = {
     {"SMTP_FROM", NULL, NULL},
     {"SMTP_TIMEOUT_SECONDS", "30", NULL},
     {"SMTP_CA_FILE", NULL, NULL},
+    {"STORAGE_BACKEND", "local", NULL},
     {"STORAGE_DIR", NULL, NULL},
     {"HONEYDUE_JOB_WORKERS", "2", NULL},
     {"HONEYDUE_JOB_LEASE_SECONDS", "30", NULL},
     {"HONEYDUE_JOB_RETRY_BASE_MS", "10000", NULL},
     {"HONEYDUE_REMINDER_EVERY_SECONDS", "600", NULL},
+    {"HONEYDUE_DOCUMENT_SWEEP_EVERY_SECONDS", "300", NULL},
     {"DOCUMENT_MAX_BYTES", "10485760", NULL},
     {"S3_ENDPOINT", NULL, NULL}, /* the s3 storage backend's (s3.h) */
     {"S3_REGION", "us-east-1", NULL},

@@ -1,19 +1,25 @@
 /*
- * storage.c - uploaded files in STORAGE_DIR: temporary file, fsync, rename;
- * server-chosen names; the type, magic-number and display-name checks.
- * Every path is relative to one directory descriptor opened at start
- * (openat, renameat, unlinkat), so no string from a request ever reaches
- * the file system.
+ * storage.c - documents' files in the local or the s3 backend: one
+ * interface (storage.h), the backends below it; server-chosen names; the
+ * type, magic-number and display-name checks.
+ *
+ * local: every path is relative to one directory descriptor opened at
+ * start (openat, renameat, unlinkat), so no string from a request ever
+ * reaches the file system. s3: the thin layer over s3.c that makes names
+ * keys and maps its results.
  */
 #include "storage.h"
 #include "config.h"
 #include "jsonv.h"
 #include "log.h"
+#include "s3.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -22,9 +28,17 @@
 
 #define TMP_PREFIX ".upload-"
 #define STALE_TMP_SECONDS 3600
+#define PRESIGN_SECONDS 120 /* nginx fetches the URL at once: ample */
+#define PAGE 1000
 
+typedef enum { BACKEND_NONE, BACKEND_LOCAL, BACKEND_S3 } backend_kind;
+
+static backend_kind backend = BACKEND_NONE;
+static const char *backend_name = "local";
 static int dir_fd = -1;
 static long max_bytes = 10485760;
+
+/* ---- local: STORAGE_DIR ------------------------------------------------------- */
 
 /* Remove temporary files an interrupted upload left (older than an hour:
  * another worker may be writing a young one right now). */
@@ -52,14 +66,8 @@ static void remove_stale(void)
     closedir(d);
 }
 
-int storage_setup(void)
+static int local_setup(void)
 {
-    storage_close();
-    max_bytes = config_int("DOCUMENT_MAX_BYTES", 10485760);
-    if (max_bytes <= 0) {
-        log_line(LOG_WARN, "config", "DOCUMENT_MAX_BYTES must be positive, using 10485760");
-        max_bytes = 10485760;
-    }
     const char *dir = config_get("STORAGE_DIR");
     if (dir == NULL || *dir == '\0') {
         log_line(LOG_WARN, "storage", "STORAGE_DIR is not set: document files are unavailable");
@@ -80,23 +88,6 @@ int storage_setup(void)
     return 0;
 }
 
-void storage_close(void)
-{
-    if (dir_fd >= 0)
-        close(dir_fd);
-    dir_fd = -1;
-}
-
-int storage_ready(void)
-{
-    return dir_fd >= 0;
-}
-
-long storage_max_bytes(void)
-{
-    return max_bytes;
-}
-
 static void random_hex(char *out, size_t bytes)
 {
     unsigned char raw[32];
@@ -106,42 +97,11 @@ static void random_hex(char *out, size_t bytes)
     sodium_bin2hex(out, bytes * 2 + 1, raw, bytes);
 }
 
-int storage_begin(storage_upload *u)
+static int write_all(int fd, const char *p, size_t n)
 {
-    memset(u, 0, sizeof(*u));
-    u->fd = -1;
-    if (dir_fd < 0)
-        return -1;
-    char rnd[17];
-    random_hex(rnd, 8);
-    snprintf(u->tmp, sizeof(u->tmp), TMP_PREFIX "%s", rnd);
-    u->fd = openat(dir_fd, u->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (u->fd < 0) {
-        log_line(LOG_ERROR, "storage", "cannot create a temporary file: %s", strerror(errno));
-        return -1;
-    }
-    /* Readable by the directory's group (nginx), whatever the umask. */
-    if (fchmod(u->fd, 0640) != 0) {
-        log_line(LOG_ERROR, "storage", "cannot chmod a temporary file: %s", strerror(errno));
-        storage_abort(u);
-        return -1;
-    }
-    crypto_hash_sha256_init(&u->sha);
-    return 0;
-}
-
-int storage_write(storage_upload *u, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    if (u->head_len < STORAGE_HEAD) {
-        size_t k = STORAGE_HEAD - u->head_len < n ? STORAGE_HEAD - u->head_len : n;
-        memcpy(u->head + u->head_len, p, k);
-        u->head_len += k;
-    }
-    crypto_hash_sha256_update(&u->sha, p, n);
     size_t done = 0;
     while (done < n) {
-        ssize_t w = write(u->fd, p + done, n - done);
+        ssize_t w = write(fd, p + done, n - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -151,52 +111,192 @@ int storage_write(storage_upload *u, const void *buf, size_t n)
         }
         done += (size_t)w;
     }
-    u->size += (long)n;
     return 0;
 }
 
-void storage_abort(storage_upload *u)
+/* An upload's source with its digest taken on the way (both backends). */
+typedef struct {
+    storage_read_fn read;
+    void *ud;
+    crypto_hash_sha256_state sha;
+    int aborted;
+} hashed_src;
+
+static size_t hashed_read(void *p, char *buf, size_t cap)
 {
-    if (u->fd >= 0) {
-        close(u->fd);
-        u->fd = -1;
+    hashed_src *h = p;
+    size_t n = h->read(h->ud, buf, cap);
+    if (n == (size_t)-1 || n > cap) {
+        h->aborted = 1;
+        return (size_t)-1;
     }
-    if (u->tmp[0] != '\0' && dir_fd >= 0 && unlinkat(dir_fd, u->tmp, 0) != 0 && errno != ENOENT)
-        log_line(LOG_ERROR, "storage", "cannot remove %s: %s", u->tmp, strerror(errno));
-    u->tmp[0] = '\0';
+    crypto_hash_sha256_update(&h->sha, (const unsigned char *)buf, n);
+    return n;
 }
 
-int storage_commit(storage_upload *u, char *name, char *sha256)
+static storage_rc local_put(hashed_src *h, uint64_t size, const char *name)
 {
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&u->sha, digest);
-    sodium_bin2hex(sha256, 65, digest, sizeof(digest));
-    if (fsync(u->fd) != 0) {
+    static char chunk[65536];
+    char tmp[32], rnd[17];
+    random_hex(rnd, 8);
+    snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s", rnd);
+    int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        log_line(LOG_ERROR, "storage", "cannot create a temporary file: %s", strerror(errno));
+        return STORAGE_FAILED;
+    }
+    storage_rc rc = STORAGE_FAILED;
+    /* Readable by the directory's group (nginx), whatever the umask. */
+    if (fchmod(fd, 0640) != 0) {
+        log_line(LOG_ERROR, "storage", "cannot chmod a temporary file: %s", strerror(errno));
+        goto fail;
+    }
+    for (uint64_t left = size; left > 0;) {
+        size_t n = hashed_read(h, chunk, left < sizeof(chunk) ? (size_t)left : sizeof(chunk));
+        if (n == (size_t)-1 || n == 0) {
+            rc = STORAGE_SOURCE;
+            goto fail;
+        }
+        if (write_all(fd, chunk, n) != 0)
+            goto fail;
+        left -= n;
+    }
+    if (fsync(fd) != 0) {
         log_line(LOG_ERROR, "storage", "cannot fsync an upload: %s", strerror(errno));
-        storage_abort(u);
-        return -1;
+        goto fail;
     }
-    int rc = close(u->fd);
-    u->fd = -1;
-    if (rc != 0) {
+    int closed = close(fd);
+    fd = -1;
+    if (closed != 0) {
         log_line(LOG_ERROR, "storage", "cannot close an upload: %s", strerror(errno));
-        storage_abort(u);
-        return -1;
+        goto fail;
     }
-    random_hex(name, STORAGE_NAME_LEN / 2);
     /* RENAME_NOREPLACE semantics by hand: a 128-bit collision is not a
      * concern, but an existing name is never overwritten. */
     struct stat st;
     if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-        renameat(dir_fd, u->tmp, dir_fd, name) != 0) {
+        renameat(dir_fd, tmp, dir_fd, name) != 0) {
         log_line(LOG_ERROR, "storage", "cannot move an upload into place: %s", strerror(errno));
-        storage_abort(u);
-        return -1;
+        goto fail;
     }
-    u->tmp[0] = '\0';
     if (fsync(dir_fd) != 0) /* the rename itself is durable from here */
         log_line(LOG_WARN, "storage", "cannot fsync STORAGE_DIR: %s", strerror(errno));
-    return 0;
+    return STORAGE_OK;
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (unlinkat(dir_fd, tmp, 0) != 0 && errno != ENOENT)
+        log_line(LOG_ERROR, "storage", "cannot remove %s: %s", tmp, strerror(errno));
+    return rc;
+}
+
+/* ---- s3 ----------------------------------------------------------------------- */
+
+static storage_rc from_s3(s3_rc rc)
+{
+    switch (rc) {
+    case S3_OK:
+        return STORAGE_OK;
+    case S3_NOT_FOUND:
+        return STORAGE_NOT_FOUND;
+    case S3_UNAVAILABLE:
+        return STORAGE_UNAVAILABLE;
+    case S3_REFUSED:
+        return STORAGE_REFUSED;
+    default:
+        return STORAGE_FAILED;
+    }
+}
+
+/* documents/NAME */
+static void s3_key(char *key, const char *name)
+{
+    memcpy(key, STORAGE_S3_PREFIX, sizeof(STORAGE_S3_PREFIX) - 1);
+    memcpy(key + sizeof(STORAGE_S3_PREFIX) - 1, name, STORAGE_NAME_LEN + 1);
+}
+#define S3_KEY_LEN (sizeof(STORAGE_S3_PREFIX) - 1 + STORAGE_NAME_LEN + 1)
+
+/* ---- the interface ------------------------------------------------------------ */
+
+int storage_setup(void)
+{
+    storage_close();
+    max_bytes = config_int("DOCUMENT_MAX_BYTES", 10485760);
+    if (max_bytes <= 0) {
+        log_line(LOG_WARN, "config", "DOCUMENT_MAX_BYTES must be positive, using 10485760");
+        max_bytes = 10485760;
+    }
+    const char *which = config_get("STORAGE_BACKEND");
+    if (which == NULL || *which == '\0' || strcmp(which, "local") == 0) {
+        backend_name = "local";
+        if (local_setup() != 0)
+            return -1;
+        backend = BACKEND_LOCAL;
+        return 0;
+    }
+    if (strcmp(which, "s3") == 0) {
+        backend_name = "s3";
+        if (s3_setup() != 0 || !s3_configured()) {
+            log_line(LOG_ERROR, "storage", "STORAGE_BACKEND=s3 but the S3_* settings are "
+                                           "incomplete: document files are unavailable");
+            return -1;
+        }
+        backend = BACKEND_S3;
+        return 0;
+    }
+    log_line(LOG_ERROR, "storage", "STORAGE_BACKEND must be local or s3: document files are unavailable");
+    return -1;
+}
+
+void storage_close(void)
+{
+    if (dir_fd >= 0)
+        close(dir_fd);
+    dir_fd = -1;
+    if (backend == BACKEND_S3)
+        s3_shutdown();
+    backend = BACKEND_NONE;
+}
+
+int storage_ready(void)
+{
+    return backend != BACKEND_NONE;
+}
+
+const char *storage_backend(void)
+{
+    return backend_name;
+}
+
+long storage_max_bytes(void)
+{
+    return max_bytes;
+}
+
+storage_rc storage_put(const char *type, uint64_t size, storage_read_fn read, void *ud,
+                       char *name, char *sha256)
+{
+    if (backend == BACKEND_NONE || read == NULL)
+        return STORAGE_FAILED;
+    hashed_src h = {.read = read, .ud = ud};
+    crypto_hash_sha256_init(&h.sha);
+    random_hex(name, STORAGE_NAME_LEN / 2);
+    storage_rc rc;
+    if (backend == BACKEND_LOCAL) {
+        rc = local_put(&h, size, name);
+    } else {
+        char key[S3_KEY_LEN];
+        s3_key(key, name);
+        rc = from_s3(s3_put(key, type, size, hashed_read, &h));
+        if (h.aborted)
+            rc = STORAGE_SOURCE;
+    }
+    if (rc == STORAGE_OK) {
+        unsigned char digest[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256_final(&h.sha, digest);
+        sodium_bin2hex(sha256, 65, digest, sizeof(digest));
+    }
+    return rc;
 }
 
 int storage_name_valid(const char *name)
@@ -209,19 +309,207 @@ int storage_name_valid(const char *name)
     return 1;
 }
 
-int storage_remove(const char *name)
+storage_rc storage_remove(const char *name)
 {
     if (!storage_name_valid(name)) {
         log_line(LOG_ERROR, "storage", "refusing to remove a file that is not a stored file");
-        return -1;
+        return STORAGE_FAILED;
     }
-    if (dir_fd < 0)
-        return -1;
+    if (backend == BACKEND_S3) {
+        char key[S3_KEY_LEN];
+        s3_key(key, name);
+        return from_s3(s3_delete(key));
+    }
+    if (backend != BACKEND_LOCAL)
+        return STORAGE_FAILED;
     if (unlinkat(dir_fd, name, 0) != 0 && errno != ENOENT) {
         log_line(LOG_ERROR, "storage", "cannot remove %s: %s", name, strerror(errno));
-        return -1;
+        return STORAGE_FAILED;
     }
-    return 0;
+    return STORAGE_OK;
+}
+
+storage_rc storage_stat(const char *name, uint64_t *size)
+{
+    if (!storage_name_valid(name))
+        return STORAGE_FAILED;
+    if (backend == BACKEND_S3) {
+        char key[S3_KEY_LEN];
+        s3_key(key, name);
+        return from_s3(s3_head(key, size));
+    }
+    if (backend != BACKEND_LOCAL)
+        return STORAGE_FAILED;
+    struct stat st;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? STORAGE_NOT_FOUND : STORAGE_FAILED;
+    if (size != NULL)
+        *size = (uint64_t)st.st_size;
+    return STORAGE_OK;
+}
+
+char *storage_accel(const char *name, const char *disposition, const char *type)
+{
+    if (!storage_name_valid(name))
+        return NULL;
+    if (backend == BACKEND_LOCAL) {
+        char *out = malloc(sizeof("/_documents/") + STORAGE_NAME_LEN);
+        if (out != NULL)
+            sprintf(out, "/_documents/%s", name);
+        return out;
+    }
+    if (backend != BACKEND_S3)
+        return NULL;
+    /* scheme://host/path?query -> /_s3/scheme/host/path?query, which
+     * nginx's /_s3/ location turns back into the URL it fetches. */
+    char key[S3_KEY_LEN];
+    s3_key(key, name);
+    char *url = s3_presign_get(key, PRESIGN_SECONDS, disposition, type);
+    char *sep = url ? strstr(url, "://") : NULL;
+    char *out = sep ? malloc(strlen(url) + 4) : NULL;
+    if (out != NULL)
+        sprintf(out, "/_s3/%.*s/%s", (int)(sep - url), url, sep + 3);
+    free(url);
+    return out;
+}
+
+/* ---- listing ------------------------------------------------------------------ */
+
+struct storage_lister {
+    storage_entry *entries; /* local: every file, sorted; s3: the current page */
+    size_t n, at;
+    char *token; /* s3: the next page's continuation token */
+    int done;
+};
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const storage_entry *)a)->name, ((const storage_entry *)b)->name);
+}
+
+/* local: read the whole directory once (names are 32 bytes: a million
+ * files is 56 MB, read in one job run), sorted. */
+static storage_rc local_list(storage_lister *l)
+{
+    int fd = dup(dir_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return STORAGE_FAILED;
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    storage_rc rc = STORAGE_OK;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (!storage_name_valid(e->d_name) ||
+            fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (l->n == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            storage_entry *grown = realloc(l->entries, ncap * sizeof(*grown));
+            if (grown == NULL) {
+                rc = STORAGE_FAILED;
+                break;
+            }
+            l->entries = grown, cap = ncap;
+        }
+        storage_entry *s = &l->entries[l->n++];
+        memcpy(s->name, e->d_name, STORAGE_NAME_LEN + 1);
+        s->mtime = st.st_mtime;
+        s->size = (uint64_t)st.st_size;
+    }
+    closedir(d);
+    if (l->n > 0)
+        qsort(l->entries, l->n, sizeof(*l->entries), by_name);
+    return rc;
+}
+
+storage_rc storage_list_open(storage_lister **out)
+{
+    *out = NULL;
+    if (backend == BACKEND_NONE)
+        return STORAGE_FAILED;
+    storage_lister *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return STORAGE_FAILED;
+    if (backend == BACKEND_LOCAL) {
+        storage_rc rc = local_list(l);
+        if (rc != STORAGE_OK) {
+            storage_list_close(l);
+            return rc;
+        }
+    }
+    *out = l;
+    return STORAGE_OK;
+}
+
+static storage_rc s3_next_page(storage_lister *l)
+{
+    s3_list_page page;
+    s3_rc rc = s3_list(STORAGE_S3_PREFIX, l->token, PAGE, &page);
+    if (rc != S3_OK) {
+        s3_list_free(&page);
+        return from_s3(rc);
+    }
+    free(l->token);
+    l->token = page.next_token;
+    page.next_token = NULL;
+    l->done = l->token == NULL;
+    l->n = l->at = 0;
+    storage_entry *grown = page.n ? realloc(l->entries, page.n * sizeof(*grown)) : l->entries;
+    if (grown == NULL) {
+        s3_list_free(&page);
+        return STORAGE_FAILED;
+    }
+    l->entries = grown;
+    for (size_t i = 0; i < page.n; i++) {
+        const char *name = page.objects[i].key + sizeof(STORAGE_S3_PREFIX) - 1;
+        if (strncmp(page.objects[i].key, STORAGE_S3_PREFIX, sizeof(STORAGE_S3_PREFIX) - 1) != 0 ||
+            !storage_name_valid(name))
+            continue;
+        storage_entry *s = &l->entries[l->n++];
+        memcpy(s->name, name, STORAGE_NAME_LEN + 1);
+        s->mtime = page.objects[i].last_modified;
+        s->size = page.objects[i].size;
+    }
+    s3_list_free(&page);
+    return STORAGE_OK;
+}
+
+storage_rc storage_list_next(storage_lister *l, const storage_entry **entries, size_t *n)
+{
+    *entries = NULL;
+    *n = 0;
+    if (backend == BACKEND_LOCAL) {
+        size_t k = l->n - l->at < PAGE ? l->n - l->at : PAGE;
+        *entries = l->entries + l->at;
+        *n = k;
+        l->at += k;
+        return STORAGE_OK;
+    }
+    /* s3: a page may hold no stored file (all foreign keys): go on. */
+    while (!l->done) {
+        storage_rc rc = s3_next_page(l);
+        if (rc != STORAGE_OK)
+            return rc;
+        if (l->n > 0) {
+            *entries = l->entries;
+            *n = l->n;
+            return STORAGE_OK;
+        }
+    }
+    return STORAGE_OK;
+}
+
+void storage_list_close(storage_lister *l)
+{
+    if (l == NULL)
+        return;
+    free(l->entries);
+    free(l->token);
+    free(l);
 }
 
 /* ---- what a file may be ---- */

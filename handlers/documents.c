@@ -3,17 +3,19 @@
  * optionally tied to one of its tasks, each with at most one file.
  *
  * Metadata is JSON like every other resource. The file is the raw body of
- * PUT /api/documents/{id}/file/ (ROUTE_UPLOAD: streamed to STORAGE_DIR, never
- * held in memory), checked against an allow-list of types and their magic
- * numbers, stored under a random name (storage.h). A download is authorized
- * here and served by nginx: an empty answer with X-Accel-Redirect to the
- * internal location /_documents/. Files no row points at any more are
- * unlinked by documents_sweep. Documents are not cached.
+ * PUT /api/documents/{id}/file/ (ROUTE_UPLOAD: streamed to the storage
+ * backend, STORAGE_DIR or the bucket, never held in memory), checked against
+ * an allow-list of types and their magic numbers before a byte is stored,
+ * stored under a random name (storage.h). A download is authorized here and
+ * sent by nginx: an empty answer with X-Accel-Redirect to an internal
+ * location (storage_accel). Files no row points at any more are removed by
+ * honeydue-worker (documents_sweep enqueues it). Documents are not cached.
  */
 #include "handlers.h"
 #include "db.h"
 #include "jsonv.h"
 #include "log.h"
+#include "queue.h"
 #include "storage.h"
 
 #include <stdio.h>
@@ -121,46 +123,22 @@ int documents_delete(req *r)
     PGresult *res = db_exec("documents_delete", 2, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
-    int found = PQntuples(res) == 1;
+    int found = PQntuples(res) == 1, had_file = found && !PQgetisnull(res, 0, 1);
     PQclear(res);
     if (!found)
         return resp_not_found(r);
-    documents_sweep(r);
+    if (had_file)
+        documents_sweep(r);
     return resp_empty(r, 204);
 }
 
+/* The file's removal waits for no one: honeydue-worker takes the names the
+ * trigger recorded in document_filedeletion (one pending job covers every
+ * delete until it runs; its periodic run catches what a lost enqueue left). */
 void documents_sweep(req *r)
 {
-    if (!storage_ready())
-        return;
-    char state[6];
-    PGresult *res = db_exec("documents_released", 0, NULL, state, &r->db_us);
-    if (res == NULL)
-        return;
-    int n = PQntuples(res);
-    /* The names unlinked, as a Postgres text array: {a,b} (hex needs no quoting). */
-    char *done = arena_alloc(r->a, (size_t)n * (STORAGE_NAME_LEN + 1) + 3);
-    size_t len = 0;
-    if (done != NULL) {
-        done[len++] = '{';
-        for (int i = 0; i < n; i++) {
-            const char *name = PQgetvalue(res, i, 0);
-            if (storage_remove(name) != 0)
-                continue;
-            if (len > 1)
-                done[len++] = ',';
-            memcpy(done + len, name, STORAGE_NAME_LEN);
-            len += STORAGE_NAME_LEN;
-        }
-        done[len++] = '}';
-        done[len] = '\0';
-    }
-    PQclear(res);
-    if (done == NULL || len <= 2)
-        return;
-    const char *params[] = {done};
-    res = db_exec("documents_forget", 1, params, state, &r->db_us);
-    PQclear(res);
+    queue_enqueue("documents.sweep", json_object_new_object(), "documents.sweep", 600, 0,
+                  &r->cache_us);
 }
 
 /* The display name a client suggested (X-Filename, percent-decoded, or
@@ -191,50 +169,69 @@ static int wrong_content(req *r, const char *type)
     return resp_error(r, 415, "unsupported_media_type", msg);
 }
 
-/* Stream the request body into U (begun), checking size and type as it
- * comes. Returns 0, or the status of the error it sent (U aborted). */
-static int receive(req *r, storage_upload *u, const char *type)
+/* The request body as an upload's source: the head already read (and its
+ * type checked), then the rest as storage asks for it. */
+typedef struct {
+    req *r;
+    unsigned char head[STORAGE_HEAD];
+    size_t head_len, head_at;
+    int short_body;
+} body_src;
+
+static size_t body_read(void *ud, char *buf, size_t cap)
 {
-    static char chunk[65536];
-    int checked = 0;
-    for (;;) {
-        long n = req_body_read(r, chunk, sizeof(chunk));
-        if (n < 0) {
-            storage_abort(u);
-            return resp_error(r, 400, "bad_request", "request body is shorter than Content-Length");
-        }
-        if (n == 0)
-            break;
-        if (u->size + n > storage_max_bytes()) {
-            storage_abort(u);
-            return too_large(r);
-        }
-        if (storage_write(u, chunk, (size_t)n) != 0) {
-            storage_abort(u);
-            return resp_error(r, 503, "service_unavailable", "the file could not be stored");
-        }
-        if (!checked && u->head_len == STORAGE_HEAD) {
-            if (!storage_magic_ok(type, u->head, u->head_len, 0)) {
-                storage_abort(u);
-                return wrong_content(r, type);
-            }
-            checked = 1;
-        }
+    body_src *b = ud;
+    if (b->head_at < b->head_len) {
+        size_t n = b->head_len - b->head_at < cap ? b->head_len - b->head_at : cap;
+        memcpy(buf, b->head + b->head_at, n);
+        b->head_at += n;
+        return n;
     }
-    if (u->size == 0) {
-        storage_abort(u);
+    long n = req_body_read(b->r, buf, cap);
+    if (n <= 0) {
+        b->short_body = 1;
+        return (size_t)-1;
+    }
+    return (size_t)n;
+}
+
+static int short_body(req *r)
+{
+    return resp_error(r, 400, "bad_request", "request body is shorter than Content-Length");
+}
+
+/* Read the file's first bytes (STORAGE_HEAD, or all of a smaller file)
+ * into B. Returns 0, or the status of the error it sent. */
+static int read_head(req *r, body_src *b, const char *type)
+{
+    size_t want = r->content_length < STORAGE_HEAD ? (size_t)r->content_length : STORAGE_HEAD;
+    if (want == 0)
         return invalid_field(r, "file", "is empty");
+    while (b->head_len < want) {
+        long n = req_body_read(r, (char *)b->head + b->head_len, want - b->head_len);
+        if (n <= 0)
+            return short_body(r);
+        b->head_len += (size_t)n;
     }
-    if (!checked && !storage_magic_ok(type, u->head, u->head_len, 1)) {
-        storage_abort(u);
+    if (!storage_magic_ok(type, b->head, b->head_len, r->content_length <= STORAGE_HEAD))
         return wrong_content(r, type);
-    }
     return 0;
+}
+
+/* The answer to a storage failure (nothing was committed). */
+static int storage_failed(req *r, storage_rc rc)
+{
+    if (rc == STORAGE_REFUSED)
+        return resp_error(r, 502, "storage_refused", "the file storage refused the request");
+    if (rc == STORAGE_UNAVAILABLE)
+        return resp_error(r, 503, "storage_unavailable", "the file storage is not available");
+    return resp_error(r, 503, "service_unavailable", "the file could not be stored");
 }
 
 /* PUT /api/documents/{id}/file/: the body is the file, Content-Type its
  * type; X-Filename or ?filename= an optional display name. 200 with the
- * document; the file it had before is removed. */
+ * document; the file it had before is removed once the new one is
+ * committed. */
 int documents_upload(req *r)
 {
     if (!storage_ready())
@@ -246,37 +243,46 @@ int documents_upload(req *r)
                           "image/heic, image/webp, text/plain");
     if (r->content_length > storage_max_bytes())
         return too_large(r);
-    /* Nothing is written for a document the user cannot see. */
+    /* Nothing is stored for a document the user cannot see. */
     char state[6];
     const char *doc = param_id(r, r->params[0]), *uid = param_id(r, r->user_id);
     const char *who[] = {doc, uid};
     PGresult *res = db_exec("documents_file", 2, who, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
-    int found = PQntuples(res) == 1;
+    int found = PQntuples(res) == 1, had_file = found && !PQgetisnull(res, 0, 0);
     PQclear(res);
     if (!found)
         return resp_not_found(r);
 
-    storage_upload u;
-    if (storage_begin(&u) != 0)
-        return resp_error(r, 503, "service_unavailable", "the file could not be stored");
-    int rc = receive(r, &u, type);
+    body_src b = {.r = r};
+    int rc = read_head(r, &b, type);
     if (rc != 0)
         return rc;
     char name[STORAGE_NAME_LEN + 1], sha[65];
-    if (storage_commit(&u, name, sha) != 0)
-        return resp_error(r, 503, "service_unavailable", "the file could not be stored");
-    const char *params[] = {doc, uid, name, type, param_id(r, u.size), display_name(r), sha};
+    storage_rc put = storage_put(type, (uint64_t)r->content_length, body_read, &b, name, sha);
+    if (put == STORAGE_SOURCE)
+        return short_body(r);
+    if (put == STORAGE_UNAVAILABLE) {
+        /* A put that timed out may still land: the worker removes it. */
+        const char *orphan[] = {name};
+        PQclear(db_exec("documents_orphaned", 1, orphan, state, &r->db_us));
+        documents_sweep(r);
+    }
+    if (put != STORAGE_OK)
+        return storage_failed(r, put);
+    const char *params[] = {doc, uid, name, type, param_id(r, r->content_length), display_name(r),
+                            sha};
     res = db_exec("documents_set_file", 7, params, state, &r->db_us);
     if (res == NULL || PQntuples(res) != 1) { /* the document went away meanwhile */
-        storage_remove(name);
+        storage_remove(name); /* failing that, documents.reconcile's */
         if (res == NULL)
             return resp_db_error(r, state);
         PQclear(res);
         return resp_not_found(r);
     }
-    documents_sweep(r); /* the file it replaced */
+    if (had_file)
+        documents_sweep(r); /* the file it replaced */
     return reply_row(r, res, 0, 200);
 }
 
@@ -308,11 +314,13 @@ int documents_download(req *r)
     snprintf(fallback, sizeof(fallback), "document-%lld%s", r->params[0], storage_type_ext(type));
     if (storage_disposition(name ? name : fallback, disposition, sizeof(disposition)) != 0)
         snprintf(disposition, sizeof(disposition), "attachment");
-    char accel[64];
-    snprintf(accel, sizeof(accel), "/_documents/%s", stored);
-    resp_header(r, "X-Accel-Redirect", accel);
-    resp_header(r, "Content-Disposition", disposition);
     r->resp_type = type ? type : "application/octet-stream";
+    char *accel = storage_accel(stored, disposition, r->resp_type);
+    if (accel == NULL)
+        return resp_error(r, 503, "service_unavailable", "file storage is not available");
+    resp_header(r, "X-Accel-Redirect", accel); /* copied */
+    free(accel);
+    resp_header(r, "Content-Disposition", disposition);
     r->cache_control = "private, no-store";
     return resp_empty(r, 200);
 }

@@ -113,10 +113,11 @@ int documents_delete(req *r);
 int documents_upload(req *r);
 int documents_download(req *r);
 
-/* Unlink the files no document points at any more (document_filedeletion:
- * a deleted document, a replaced file, a deleted residence's documents),
- * then forget them. Any handler whose write can release files calls it
- * after the write; failures are logged and retried by the next call. */
+/* Have honeydue-worker remove the files no document points at any more
+ * (document_filedeletion: a deleted document, a replaced file, a deleted
+ * residence's documents): enqueue documents.sweep, which retries while the
+ * storage is unreachable. Any handler whose write can release files calls
+ * it after the write. */
 void documents_sweep(req *r);
 
 /* invalidate.c */

@@ -56,6 +56,9 @@ int job_notify_member_joined(const job_ctx *c, json_object *payload, char *err, 
 /* reminders.c */
 int job_reminders_daily(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 
+/* documents.c */
+int job_documents_sweep(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
 /* Periodic jobs (periodic.c): enqueued by whichever worker holds the
  * scheduler lock, once per period. */
 void periodic_tick(void);

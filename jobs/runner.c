@@ -29,6 +29,7 @@
 #include "mail.h"
 #include "queue.h"
 #include "signals.h"
+#include "storage.h"
 
 static int lease_s = 30;
 
@@ -162,6 +163,7 @@ int runner_loop(void)
     cache_setup();
     consumer_setup();
     mail_setup();
+    storage_setup();
     long long last_tick = 0;
     log_line(LOG_INFO, "start", "job worker ready (lease %ds)", lease_s);
     while (!sig_stop_requested()) {
@@ -188,6 +190,7 @@ int runner_loop(void)
     consumer_close();
     cache_close();
     mail_shutdown();
+    storage_close();
     db_close();
     return 0;
 }

@@ -56,11 +56,12 @@ WITH d AS (
 SELECT document_json(d) FROM d
 
 -- name: documents_delete
--- Its file's name goes to document_filedeletion (the trigger).
+-- Its file's name goes to document_filedeletion (the trigger); the stored
+-- name returned says whether there was one.
 DELETE FROM document_document d
 WHERE d.id = $1
   AND d.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
-RETURNING d.id
+RETURNING d.id, d.stored_name
 
 -- name: documents_file retry
 -- What a download needs: stored name (NULL before an upload), content
@@ -85,10 +86,16 @@ WITH d AS (
 )
 SELECT document_json(d) FROM d
 
+-- name: documents_orphaned
+-- $1 was being uploaded when the bucket stopped answering: the object may
+-- still appear, and no row will ever name it. Removed like a released file.
+INSERT INTO document_filedeletion (stored_name) VALUES ($1) ON CONFLICT DO NOTHING
+
 -- name: documents_released retry
--- Files no row points at any more (oldest first, a batch).
+-- Files no row points at any more (oldest first, a batch): honeydue-worker's
+-- documents.sweep removes them, then forgets them.
 SELECT stored_name FROM document_filedeletion ORDER BY created_at, stored_name LIMIT 100
 
 -- name: documents_forget
--- Files $1 (a text array) are unlinked: forget them.
+-- Files $1 (a text array) are removed: forget them.
 DELETE FROM document_filedeletion WHERE stored_name = ANY ($1::text[])

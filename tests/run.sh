@@ -71,6 +71,8 @@ export HONEYDUE_WORKERS=2
 # The job worker on a short clock, so retries, leases and periodic runs can
 # be watched within a test.
 export HONEYDUE_JOB_RETRY_BASE_MS=200 HONEYDUE_JOB_LEASE_SECONDS=3 HONEYDUE_REMINDER_EVERY_SECONDS=2
+# The bucket's stall tests wait this long, not S3's default 30 s.
+export S3_TIMEOUT_SECONDS=3
 export HD_PORT_BASE=${HD_TEST_PORT_BASE:-28080}
 STACK_UP=1
 if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
@@ -137,6 +139,23 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         exec "$BIN/tests/s3_client"
     ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/s3: \1/' | tee "$TMP/s3.out" || true
     count_summary s3 "$TMP/s3.out"
+    # (c4) the documents suite again, with the pool and the worker on
+    # STORAGE_BACKEND=s3 (the stack's S3 server), and the bucket's failures.
+    if tests/stack.sh storage-backend "$STATE" s3 "$BIN" >"$TMP/s3-switch.out" 2>&1; then
+        (
+            set -a
+            # shellcheck disable=SC1091
+            . "$STATE/env"
+            set +a
+            exec "$PYTHON" tests/http/run.py test_documents
+        ) 2>&1 | sed -u 's/^http: \([0-9]* passed, [0-9]* failed\)$/documents on s3: \1/' |
+            tee "$TMP/docs-s3.out" || true
+        count_summary "documents on s3" "$TMP/docs-s3.out"
+    else
+        cat "$TMP/s3-switch.out"
+        echo "FAIL switching the stack to STORAGE_BACKEND=s3"
+        failed=$((failed + 1))
+    fi
 else
     echo "run: the test stack did not start: counted as one failure; HTTP tests not run"
     failed=$((failed + 1))

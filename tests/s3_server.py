@@ -46,9 +46,10 @@ InvalidRequest. Body not matching it: 400 XAmzContentSHA256Mismatch. Other
 region in the credential scope: 400 AuthorizationHeaderMalformed.
 
 Fault control, switchable while it runs: while the file D/.stall exists,
-each new request is held for the number of seconds it contains (30 when it
-is empty or not a number) before anything is read or answered, then served
-normally. "Down" is stopping the process (tests/stack.sh s3-stop); wrong
+each request that arrives (on a new or a kept-alive connection) is held for
+the number of seconds it contains (30 when it is empty or not a number)
+once its headers are read, before its body is read or anything answered,
+then served normally. "Down" is stopping the process (tests/stack.sh s3-stop); wrong
 credentials are the client's doing.
 
 One JSON line per request on stderr. --pid-file is written once the port is
@@ -445,9 +446,14 @@ class Handler(BaseHTTPRequestHandler):
         # (_continue), as S3 does: a rejected upload never sends its body.
         return True
 
-    def handle_one_request(self):
-        self._stall()
-        super().handle_one_request()
+    def parse_request(self):
+        # Held once a request has arrived (its request line and headers),
+        # not while a kept-alive connection waits for one: so the stall
+        # takes exactly the requests made while .stall exists.
+        ok = super().parse_request()
+        if ok:
+            self._stall()
+        return ok
 
     def _stall(self):
         ctl = os.path.join(self.server.root, ".stall")

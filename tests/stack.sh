@@ -3,8 +3,9 @@
 # honeydue-fcgi pool under spawn-fcgi (as in production), nginx in front,
 # honeydue-worker running the jobs, an SMTP sink that keeps each message
 # as a file in STATE/mail/ and an S3-compatible server that checks every
-# request's signature (tests/s3_server.py, objects under STATE/s3/; the app
-# stays on STORAGE_BACKEND=local, the server is for the S3 backend's tests),
+# request's signature (tests/s3_server.py, objects under STATE/s3/: the
+# documents' bucket with STORAGE_BACKEND=s3; local, STATE/storage/, is the
+# default, and `storage-backend` switches a running stack),
 # every file of it under one state directory. `make run` uses .run/ (port base
 # 8080), `make test` uses .run/test/ (port base 28080), the bench its own.
 #
@@ -16,6 +17,7 @@
 #   stack.sh redis-stop|redis-start|pg-stop|pg-start|smtp-stop|smtp-start STATE
 #   stack.sh s3-stop|s3-start STATE
 #   stack.sh fcgi-restart STATE BIN_DIR
+#   stack.sh storage-backend STATE local|s3 BIN_DIR   switch the pool and the worker
 #   stack.sh worker-stop STATE; stack.sh worker-start STATE [BIN_DIR]
 #
 # Ports: nginx on 127.0.0.1:$HD_PORT_BASE, Postgres on +1, Redis on +2, the SMTP
@@ -220,12 +222,13 @@ write_env() {
         printf 'export API_URL=%q\n' "http://127.0.0.1:$HTTP_PORT"
         printf 'export HD_STATE=%q\n' "$STATE"
         printf 'export HD_BIN=%q\n' "$BIN"
+        printf 'export STORAGE_BACKEND=%q\n' "${STORAGE_BACKEND:-local}"
         printf 'export STORAGE_DIR=%q\n' "$STORAGE"
         printf 'export SMTP_URL=%q\n' "smtp://127.0.0.1:$SMTP_PORT"
         printf 'export SMTP_FROM=%q\n' "honeyDue <no-reply@honeydue.local>"
         printf 'export HD_MAIL_DIR=%q\n' "$MAIL_DIR"
-        # The S3 server's: read by the S3 backend's tests (STORAGE_BACKEND
-        # stays local, so the app does not use them).
+        # The S3 server's: the app's with STORAGE_BACKEND=s3, and the S3
+        # client's tests'.
         printf 'export S3_ENDPOINT=%q\n' "http://127.0.0.1:$S3_PORT"
         printf 'export S3_REGION=%q\n' "$S3_REGION"
         printf 'export S3_BUCKET=%q\n' "$S3_BUCKET"
@@ -233,6 +236,7 @@ write_env() {
         # shellcheck disable=SC2016 # expanded when the file is sourced
         printf 'export S3_SECRET_ACCESS_KEY="$(cat %q)"\n' "$STATE/s3_secret"
         printf 'export S3_FORCE_PATH_STYLE=true\n'
+        printf 'export S3_TIMEOUT_SECONDS=%q\n' "${S3_TIMEOUT_SECONDS:-30}"
         printf 'export HD_S3_DIR=%q\n' "$S3_DIR"
         # Whatever the caller set for the app or the sanitizers comes along.
         while IFS= read -r name; do
@@ -641,6 +645,7 @@ nginx_start() {
     tpl=${tpl//@REPO@/$REPO}
     tpl=${tpl//@STORAGE@/$STORAGE}
     tpl=${tpl//@RESOLVER@/# no resolver: the S3 endpoint is an address}
+    tpl=${tpl//@S3_TIMEOUT@/$(load_env && echo "${S3_TIMEOUT_SECONDS:-30}")}
     {
         echo "# Rendered by tests/stack.sh from nginx/honeydue.conf.in."
         if [ "$(id -u)" -eq 0 ]; then
@@ -920,6 +925,20 @@ main() {
         fcgi_stop || true
         fcgi_start
         wait_health "$API_URL"
+        ;;
+    storage-backend)
+        [ $# -eq 3 ] || usage
+        case $2 in local | s3) ;; *) usage ;; esac
+        set_state "$1" || die "no stack in $1"
+        set_bin "$3"
+        sed -i "s/^export STORAGE_BACKEND=.*/export STORAGE_BACKEND=$2/" "$STATE/env"
+        load_env
+        fcgi_stop || true
+        worker_stop || true
+        fcgi_start
+        worker_start
+        wait_health "$API_URL"
+        say "documents are stored in the $2 backend"
         ;;
     worker-stop | worker-start)
         [ $# -ge 1 ] || usage

@@ -1,9 +1,15 @@
 """Documents: metadata CRUD per residence (optionally tied to one of its
 tasks), and files: uploaded as the raw body (type allow-list, magic numbers,
 size cap, server-chosen names), downloaded through nginx's internal
-location, removed from STORAGE_DIR with their document or residence; and
-that nobody else learns any of it exists."""
+location, removed by honeydue-worker with their document or residence; and
+that nobody else learns any of it exists.
+
+The same tests run against both storage backends: tests/run.sh runs this
+module with the stack on STORAGE_BACKEND=local (STORAGE_DIR), then switches
+the stack to s3 (the stack's S3 server, objects under HD_S3_DIR) and runs
+it again; stored() and stored_bytes() look at whichever holds the files."""
 import hashlib
+import json
 import os
 import re
 import stat
@@ -15,6 +21,9 @@ from test_residences import add_member, make_residence
 from test_tasks import make_task
 
 STORAGE = os.environ["STORAGE_DIR"]
+BACKEND = os.environ.get("STORAGE_BACKEND", "local")
+BUCKET_DIR = os.path.join(os.environ["HD_S3_DIR"], os.environ["S3_BUCKET"])
+PREFIX = "documents/"  # a stored file's key in the bucket
 MAX = 10 * 1024 * 1024  # DOCUMENT_MAX_BYTES's default
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + bytes(range(256)) * 64
@@ -45,13 +54,48 @@ def uploaded(tok, doc_id, data, ctype="application/pdf", **kw):
     return r.json
 
 
+def object_paths(name):
+    """The S3 server's files for stored file NAME: (data, metadata)."""
+    h = hashlib.sha256((PREFIX + name).encode()).hexdigest()
+    return os.path.join(BUCKET_DIR, "obj", h), os.path.join(BUCKET_DIR, "meta", h + ".json")
+
+
 def stored():
-    """The files in STORAGE_DIR (names), temporary ones included."""
-    return set(os.listdir(STORAGE))
+    """The stored files' names, uploads in progress included: STORAGE_DIR's
+    files (.upload-* temporary ones too), or the bucket's documents/ keys
+    (and "tmp/..." for a body the S3 server is still receiving)."""
+    if BACKEND == "local":
+        return set(os.listdir(STORAGE))
+    names = {"tmp/" + f for f in os.listdir(os.path.join(BUCKET_DIR, "tmp"))}
+    for f in os.listdir(os.path.join(BUCKET_DIR, "meta")):
+        try:
+            with open(os.path.join(BUCKET_DIR, "meta", f), encoding="utf-8") as m:
+                key = json.load(m)["key"]
+        except (FileNotFoundError, ValueError):
+            continue
+        if key.startswith(PREFIX):
+            names.add(key[len(PREFIX):])
+    return names
+
+
+def stored_bytes(name):
+    with open(os.path.join(STORAGE, name) if BACKEND == "local" else object_paths(name)[0], "rb") as f:
+        return f.read()
 
 
 def stored_name(doc_id):
     return psql(f"SELECT stored_name FROM document_document WHERE id = {doc_id}")
+
+
+def wait_swept(timeout=10):
+    """honeydue-worker's documents.sweep removes released files after the
+    write that released them: wait until it has (document_filedeletion is
+    empty), and return the stored files then."""
+    deadline = time.time() + timeout
+    while psql("SELECT count(*) FROM document_filedeletion") != "0":
+        assert time.time() < deadline, psql("SELECT string_agg(stored_name, ' ') FROM document_filedeletion")
+        time.sleep(0.05)
+    return stored()
 
 
 KEYS = {"id", "residence_id", "task_id", "created_by_id", "document_type", "title", "notes",
@@ -186,7 +230,7 @@ def test_upload_and_download_through_nginx_byte_for_byte():
     user, tok, _ = register_user("du")
     d = make_document(tok, make_residence(tok)["id"])
     data = PDF + os.urandom(2 * 1024 * 1024)  # bigger than nginx's in-memory body buffer
-    before = stored()
+    before = wait_swept()
     doc = uploaded(tok, d["id"], data, headers={"X-Filename": "boiler manual.pdf"})
     f = doc["file"]
     assert set(f) == {"content_type", "size", "name", "sha256", "uploaded_at"}
@@ -198,9 +242,9 @@ def test_upload_and_download_through_nginx_byte_for_byte():
     new = stored() - before
     name = stored_name(d["id"])
     assert new == {name} and re.fullmatch(r"[0-9a-f]{32}", name)
-    path = os.path.join(STORAGE, name)
-    assert open(path, "rb").read() == data
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert stored_bytes(name) == data
+    if BACKEND == "local":
+        assert stat.S_IMODE(os.stat(os.path.join(STORAGE, name)).st_mode) == 0o640
     r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
     assert r.status == 200
     assert r.body == data
@@ -235,7 +279,7 @@ def test_every_allowed_type_round_trips():
 def test_types_outside_the_allow_list_are_415():
     _, tok, _ = register_user("d415")
     d = make_document(tok, make_residence(tok)["id"])
-    before = stored()
+    before = wait_swept()
     for ctype, data in (("text/html", b"<html><script>alert(1)</script></html>"),
                         ("image/svg+xml", b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
                         ("application/octet-stream", PDF), ("application/json", b"{}"), (None, PDF)):
@@ -248,7 +292,7 @@ def test_types_outside_the_allow_list_are_415():
 def test_content_must_match_the_declared_type():
     _, tok, _ = register_user("dmagic")
     d = make_document(tok, make_residence(tok)["id"])
-    before = stored()
+    before = wait_swept()
     big_png = PNG + os.urandom(200000)  # past the first chunk: rejected while streaming
     for ctype, data in (("application/pdf", PNG), ("application/pdf", big_png), ("image/png", JPEG),
                         ("image/jpeg", PDF), ("image/webp", b"RIFF\x00\x10\x00\x00WAVEfmt " + bytes(100)),
@@ -265,7 +309,7 @@ def test_content_must_match_the_declared_type():
 def test_empty_file_is_422():
     _, tok, _ = register_user("dempty")
     d = make_document(tok, make_residence(tok)["id"])
-    before = stored()
+    before = wait_swept()
     r = upload(tok, d["id"], b"")
     assert_error(r, 422, "validation_failed")
     assert r.json["error"]["fields"] == {"file": "is empty"}
@@ -286,7 +330,7 @@ def test_oversize_is_413_with_nothing_left_on_disk():
     _, tok, _ = register_user("dbig")
     d = make_document(tok, make_residence(tok)["id"])
     old = uploaded(tok, d["id"], TEXT, "text/plain")
-    before = stored()
+    before = wait_swept()
     # Over the app's limit, within nginx's: the app answers, having read nothing.
     r = upload(tok, d["id"], PDF + bytes(MAX + 1 - len(PDF)))
     err = assert_error(r, 413, "payload_too_large")
@@ -311,7 +355,8 @@ def test_replacing_a_file_removes_the_old_one():
     assert first in stored()
     doc = uploaded(tok, d["id"], PNG, "image/png", headers={"X-Filename": "v2.png"})
     second = stored_name(d["id"])
-    assert second != first and second in stored() and first not in stored()
+    assert second != first and second in stored()
+    assert first not in wait_swept()
     assert doc["file"]["name"] == "v2.png" and doc["file"]["content_type"] == "image/png"
     assert request("GET", f"/api/documents/{d['id']}/file/", token=tok).body == PNG
     assert psql(f"SELECT count(*) FROM document_filedeletion WHERE stored_name = '{first}'") == "0"
@@ -321,7 +366,7 @@ def test_client_file_names_never_become_paths():
     _, tok, _ = register_user("dpath")
     d = make_document(tok, make_residence(tok)["id"])
     parent = os.path.dirname(STORAGE)
-    parent_before, before = set(os.listdir(parent)), stored()
+    parent_before, before = set(os.listdir(parent)), wait_swept()
     cases = (
         ({"X-Filename": "../../etc/passwd"}, "", "passwd"),
         ({}, "?filename=..%2F..%2F..%2Ftmp%2Fescaped.pdf", "escaped.pdf"),
@@ -335,7 +380,7 @@ def test_client_file_names_never_become_paths():
         doc = uploaded(tok, d["id"], PDF, headers=headers, query=query)
         assert doc["file"]["name"] == shown, (headers, query, doc["file"])
         name = stored_name(d["id"])
-        assert re.fullmatch(r"[0-9a-f]{32}", name) and os.path.isfile(os.path.join(STORAGE, name))
+        assert re.fullmatch(r"[0-9a-f]{32}", name) and stored_bytes(name) == PDF
         r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
         assert r.status == 200 and r.body == PDF
         assert r.headers["x-injected"] is None
@@ -344,7 +389,7 @@ def test_client_file_names_never_become_paths():
         assert "\r" not in cd and "\n" not in cd
     assert set(os.listdir(parent)) == parent_before
     assert not os.path.exists("/tmp/escaped.pdf")
-    assert len(stored() - before) == 1  # each upload replaced the one before
+    assert len(wait_swept() - before) == 1  # each upload replaced the one before
     r = request("GET", f"/api/documents/{d['id']}/file/", token=tok)
     assert r.headers["content-disposition"] == \
         "attachment; filename=\"aX-Injected_ yes.pdf\"; filename*=UTF-8''aX-Injected%3A%20yes.pdf"
@@ -362,14 +407,17 @@ def test_storage_is_not_reachable_directly():
     d = make_document(tok, make_residence(tok)["id"])
     uploaded(tok, d["id"], PDF)
     name = stored_name(d["id"])
+    s3 = os.environ["S3_ENDPOINT"].replace("://", "/")
     for path in (f"/_documents/{name}", "/_documents/", f"/_documents/../storage/{name}",
-                 f"/%5Fdocuments/{name}"):
+                 f"/%5Fdocuments/{name}", f"/_s3/{s3}/{os.environ['S3_BUCKET']}/{PREFIX}{name}",
+                 f"/%5Fs3/{s3}/{os.environ['S3_BUCKET']}/{PREFIX}{name}"):
         r = request("GET", path, token=tok)
         assert r.status == 404, (path, r.status)
         assert r.body != PDF
     # A client's own X-Accel-Redirect header means nothing.
-    r = request("GET", "/api/health/", headers={"X-Accel-Redirect": f"/_documents/{name}"})
-    assert r.status == 200 and r.body != PDF
+    for accel in (f"/_documents/{name}", f"/_s3/{s3}/{os.environ['S3_BUCKET']}/{PREFIX}{name}"):
+        r = request("GET", "/api/health/", headers={"X-Accel-Redirect": accel})
+        assert r.status == 200 and r.body != PDF
 
 
 def test_deleting_a_document_removes_its_file():
@@ -380,8 +428,7 @@ def test_deleting_a_document_removes_its_file():
     assert name in stored()
     r = request("DELETE", f"/api/documents/{d['id']}/", token=tok)
     assert r.status == 204 and r.body == b""
-    assert name not in stored()
-    assert psql(f"SELECT count(*) FROM document_filedeletion WHERE stored_name = '{name}'") == "0"
+    assert name not in wait_swept()
     assert_error(request("GET", f"/api/documents/{d['id']}/", token=tok), 404, "not_found")
     assert_error(request("GET", f"/api/documents/{d['id']}/file/", token=tok), 404, "not_found")
     assert_error(request("DELETE", f"/api/documents/{d['id']}/", token=tok), 404, "not_found")
@@ -401,8 +448,9 @@ def test_deleting_a_residence_removes_its_documents_files():
     kept_name = stored_name(kept["id"])
     assert set(names) <= stored()
     assert request("DELETE", f"/api/residences/{rid}/", token=tok).status == 204
-    assert not set(names) & stored()
-    assert kept_name in stored()
+    left = wait_swept()
+    assert not set(names) & left
+    assert kept_name in left
     assert request("GET", f"/api/documents/{kept['id']}/file/", token=tok).body == PDF
 
 
@@ -428,7 +476,7 @@ def test_strangers_get_404_for_every_document_endpoint():
     d = make_document(tok, rid, title="Private")
     doc = uploaded(tok, d["id"], PDF)
     missing = d["id"] + 1000000
-    before = stored()
+    before = wait_swept()
     for did in (d["id"], missing):
         assert_error(request("GET", f"/api/documents/{did}/", token=other), 404, "not_found")
         assert_error(request("PATCH", f"/api/documents/{did}/", {"title": "pwned"}, token=other), 404, "not_found")
@@ -453,7 +501,7 @@ def test_document_endpoints_need_a_token():
                          ("DELETE", "/api/documents/1/"), ("GET", "/api/documents/1/file/")):
         assert_error(request(method, path, {} if method in ("POST", "PATCH") else None), 401,
                      "not_authenticated")
-    before = stored()
+    before = wait_swept()
     for tok in (None, "0" * 40):
         assert_error(upload(tok, 1, PDF), 401, "not_authenticated")
     assert stored() == before
@@ -463,7 +511,7 @@ def test_worker_start_creates_storage_and_removes_stale_uploads():
     pool_dir = os.path.join(os.path.dirname(STORAGE), f"storage-test-{os.getpid()}")
     storage = os.path.join(pool_dir, "files")
     os.makedirs(pool_dir)
-    pool = Pool(workers=1, STORAGE_DIR=storage)
+    pool = Pool(workers=1, STORAGE_BACKEND="local", STORAGE_DIR=storage)
     try:
         assert pool.stop() == 0
         assert os.path.isdir(storage) and stat.S_IMODE(os.stat(storage).st_mode) == 0o700
@@ -472,7 +520,7 @@ def test_worker_start_creates_storage_and_removes_stale_uploads():
                 f.write(b"x")
         hours_ago = time.time() - 7200
         os.utime(os.path.join(storage, ".upload-stale"), (hours_ago, hours_ago))
-        pool = Pool(workers=1, STORAGE_DIR=storage)
+        pool = Pool(workers=1, STORAGE_BACKEND="local", STORAGE_DIR=storage)
         assert pool.stop() == 0
         assert set(os.listdir(storage)) == {".upload-young", "0123456789abcdef0123456789abcdef"}
     finally:
@@ -495,5 +543,5 @@ def test_deleting_an_account_removes_the_files_of_the_residences_it_took_along()
     assert name in stored()
     r = request("DELETE", "/api/auth/me/", {"password": password}, token=tok)
     assert r.status == 204, r.text
-    assert name not in stored()
+    assert name not in wait_swept()
     assert psql(f"SELECT count(*) FROM document_document WHERE id = {doc['id']}") == "0"
