@@ -23,7 +23,7 @@
 #      CONFIG_HASH the sha256 of 10-configmap.yaml (a changed config rolls
 #      the pods), and the Ingress's class traefik INGRESS_CLASS; apply
 #      everything but the migrate Job and the two Deployments of the app
-#      (namespace, config, storage, Redis, Service, Ingress, budgets)
+#      (namespace, config, Redis, Service, Ingress, budgets)
 #   3. delete the previous migrate Job, apply the new one, wait for it to
 #      complete (MIGRATE_TIMEOUT seconds, 330: the Job's own deadline, 300,
 #      plus a margin, so the Job normally fails itself first); when it fails or times out,

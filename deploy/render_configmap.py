@@ -60,7 +60,10 @@ POD = {
     "@STATIC@": "/usr/share/honeydue/static",  # copied by the init container
     "@REPO@": "/usr/share/honeydue",  # openapi.yaml, likewise
     "@NGINX@": "/etc/nginx/honeydue",  # this ConfigMap
-    "@STORAGE@": "/var/lib/honeydue/storage",  # the documents' volume
+    # The local backend's directory, for /_documents/. The cluster has no
+    # such volume (STORAGE_BACKEND=s3: downloads go through /_s3/), so that
+    # location never serves there; the path only keeps the template whole.
+    "@STORAGE@": "/var/lib/honeydue/storage",
     # k3s's cluster DNS service (kube-dns at 10.43.0.10), for the S3
     # endpoint's name; valid= re-resolves it while nginx runs.
     "@RESOLVER@": "resolver 10.43.0.10 valid=60s ipv6=off;",

@@ -387,3 +387,61 @@ def test_redis_answers_only_the_api_and_worker_pods():
     redis_ports = [p["containerPort"] for c in k8s.pod_spec(k8s.find("Deployment", "redis"))["containers"]
                    for p in c.get("ports", [])]
     assert [p["port"] for p in rule["ports"]] == redis_ports == [6379]
+
+
+# ---- documents: the bucket (DESIGN.md 10 and 12) ------------------------------
+# The settings of the s3 backend the cluster's config file must give
+# (fcgi-app/s3.h); the key pair comes from the Secret.
+S3_SETTINGS = ("S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_FORCE_PATH_STYLE", "S3_TIMEOUT_SECONDS")
+
+
+def _cluster_config():
+    return pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+
+
+def test_documents_live_in_the_bucket_not_on_a_volume():
+    """DESIGN.md 10: nothing may need a volume that follows a pod across
+    nodes. The documents' files are in the bucket (STORAGE_BACKEND=s3), so no
+    ReadWriteMany claim anywhere, no claim and no mount of the storage
+    directory in the API's or the worker's pods, nothing that ties them to a
+    node, and no STORAGE_DIR in the cluster's config."""
+    rwx = [o["metadata"]["name"] for _, o in k8s.objects()
+           if o["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" in o["spec"]["accessModes"]]
+    assert not rwx, f"ReadWriteMany claims: {rwx}"
+    cfg = _cluster_config()
+    assert cfg.get("STORAGE_BACKEND") == "s3", cfg.get("STORAGE_BACKEND")
+    assert "STORAGE_DIR" not in cfg, cfg["STORAGE_DIR"]
+    storage = k8s.render_configmap().POD["@STORAGE@"]  # where a local backend's files would be
+    for name in ("honeydue-api", "honeydue-worker"):
+        d = k8s.find("Deployment", name)
+        spec = k8s.pod_spec(d)
+        for v in spec.get("volumes", []):
+            # Only what lives and dies with the pod, on whatever node it runs.
+            kinds = set(v) - {"name"}
+            assert kinds <= {"emptyDir", "configMap", "secret"}, f"{name}: volume {v}"
+        for c in k8s.all_containers(d):
+            for m in c.get("volumeMounts", []):
+                path = m["mountPath"].rstrip("/")
+                assert not (storage + "/").startswith(path + "/") and not path.startswith(storage + "/"), \
+                    f"{name}/{c['name']} mounts {m['name']} at {path}, over the storage directory {storage}"
+        assert "nodeSelector" not in spec and "nodeName" not in spec, (name, spec.get("nodeSelector"))
+        assert "nodeAffinity" not in spec.get("affinity", {}), (name, spec["affinity"])
+
+
+def test_the_bucket_settings_are_in_the_config_file():
+    cfg = _cluster_config()
+    missing = [k for k in S3_SETTINGS if not cfg.get(k)]
+    assert not missing, f"not in deploy/honeydue.conf: {missing}"
+    # scheme://host[:port], no path (s3.h); TLS to a bucket on the internet.
+    m = re.fullmatch(r"https://([a-z0-9.-]+)(?::\d+)?", cfg["S3_ENDPOINT"])
+    assert m, cfg["S3_ENDPOINT"]
+    b2 = re.fullmatch(r"s3\.([a-z0-9-]+)\.backblazeb2\.com", m.group(1))
+    if b2:  # B2 signs with the region its endpoint names
+        assert cfg["S3_REGION"] == b2.group(1), (cfg["S3_REGION"], cfg["S3_ENDPOINT"])
+    assert cfg["S3_FORCE_PATH_STYLE"] in ("true", "false"), cfg["S3_FORCE_PATH_STYLE"]
+    if cfg["S3_FORCE_PATH_STYLE"] == "false":  # the bucket is a label of the host name
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", cfg["S3_BUCKET"]), cfg["S3_BUCKET"]
+    assert cfg["S3_TIMEOUT_SECONDS"].isdigit() and int(cfg["S3_TIMEOUT_SECONDS"]) > 0
+    # A job's S3 request ends within the worker's grace period.
+    worker = k8s.pod_spec(k8s.find("Deployment", "honeydue-worker"))
+    assert worker["terminationGracePeriodSeconds"] > int(cfg["S3_TIMEOUT_SECONDS"])
