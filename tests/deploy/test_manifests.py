@@ -327,7 +327,8 @@ def test_secret_template_holds_no_secret():
     assert "data" not in s, "base64 data in the template: values belong in the cluster only"
     for key, value in s["stringData"].items():
         assert "CHANGE_ME" in value, key
-    assert {"SECRET_KEY", "DB_PASSWORD", "SMTP_URL"} <= set(s["stringData"])
+    assert {"SECRET_KEY", "DB_PASSWORD", "SMTP_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"} \
+        <= set(s["stringData"])
     # Not picked up by `kubectl apply -f deploy/k8s/`.
     assert not any("secret" in os.path.basename(f) for f in k8s.manifest_files())
     # No secret in the config file either (it overrides the environment).
@@ -445,3 +446,53 @@ def test_the_bucket_settings_are_in_the_config_file():
     # A job's S3 request ends within the worker's grace period.
     worker = k8s.pod_spec(k8s.find("Deployment", "honeydue-worker"))
     assert worker["terminationGracePeriodSeconds"] > int(cfg["S3_TIMEOUT_SECONDS"])
+
+
+S3_KEYS = ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+
+
+def _from_secret(c, secret_name):
+    """The keys of Secret SECRET_NAME container C sees as environment
+    variables of the same name (envFrom without a prefix, or env entries
+    with a secretKeyRef), minus those an env entry sets otherwise."""
+    keys = set()
+    template = k8s.secret_template()
+    for e in c.get("envFrom", []):
+        ref = e.get("secretRef", {})
+        if ref.get("name") == secret_name and not e.get("prefix"):
+            keys |= set(template["stringData"])
+    for e in c.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref and ref.get("name") == secret_name and ref["key"] == e["name"]:
+            keys.add(e["name"])
+        else:
+            keys.discard(e["name"])  # env wins over envFrom
+    return keys
+
+
+def _config_file_of(w, c):
+    """The settings of the config file container C of workload W reads
+    (HONEYDUE_CONFIG, through the ConfigMap mounted at its directory)."""
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    path = env["HONEYDUE_CONFIG"]
+    mounts = {m["mountPath"].rstrip("/"): m["name"] for m in c.get("volumeMounts", [])}
+    vol = {v["name"]: v for v in k8s.pod_spec(w)["volumes"]}[mounts[os.path.dirname(path)]]
+    items = {i["path"]: i["key"] for i in vol["configMap"].get("items", [])}
+    key = items.get(os.path.basename(path), os.path.basename(path))
+    return pod.parse_config(k8s.find("ConfigMap", vol["configMap"]["name"])["data"][key])
+
+
+def test_the_api_pool_and_the_worker_get_the_bucket_settings_and_keys():
+    """Both touch the bucket: the pool stores and presigns, the worker's
+    jobs remove objects and reconcile. Each reads the S3_* settings from the
+    config file and the key pair from the Secret; the keys never come from
+    the config file (it overrides the environment)."""
+    for name, cname in (("honeydue-api", "fcgi"), ("honeydue-worker", "worker")):
+        w = k8s.find("Deployment", name)
+        c = {c["name"]: c for c in k8s.pod_spec(w)["containers"]}[cname]
+        got = _from_secret(c, "honeydue-secrets")
+        assert set(S3_KEYS) <= got, f"{name}/{cname} gets {sorted(got)} from the Secret"
+        cfg = _config_file_of(w, c)
+        assert cfg.get("STORAGE_BACKEND") == "s3", (name, cfg.get("STORAGE_BACKEND"))
+        assert all(cfg.get(k) for k in S3_SETTINGS), (name, {k: cfg.get(k) for k in S3_SETTINGS})
+        assert not set(S3_KEYS) & set(cfg), (name, set(S3_KEYS) & set(cfg))

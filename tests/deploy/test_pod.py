@@ -83,7 +83,9 @@ class Scratch:
 def stack_secret():
     """The Secret template's keys with values for the test stack."""
     known = {"SECRET_KEY": secrets.token_hex(32), "DB_PASSWORD": "",
-             "SMTP_URL": _env("SMTP_URL")}
+             "SMTP_URL": _env("SMTP_URL"),
+             "S3_ACCESS_KEY_ID": _env("S3_ACCESS_KEY_ID"),
+             "S3_SECRET_ACCESS_KEY": _env("S3_SECRET_ACCESS_KEY")}
     keys = k8s.secret_template()["stringData"]
     missing = set(keys) - set(known)
     assert not missing, f"the test has no value for the Secret's {missing}"
