@@ -34,6 +34,13 @@ Who the pod's nginx believes about the client's address, and who may see
 Both files: one CIDR a line, `#` comments. An equal range in two lists
 counts as the more suspicious kind (Cloudflare, then the ingress): never
 internal.
+
+CLUSTER_DNS (below): the cluster DNS service's address(es), nginx's
+resolver in the /_s3/ location (@RESOLVER@). nginx resolves the S3
+endpoint's host name itself there (a proxy_pass with variables) and reads
+no /etc/resolv.conf, so it is told the server. k3s's kube-dns is
+10.43.0.10; another cluster's is
+`kubectl -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}'`.
 """
 import datetime
 import difflib
@@ -46,6 +53,7 @@ OUT = os.path.join(REPO, "deploy", "k8s", "10-configmap.yaml")
 NAMESPACE = "honeydue"
 
 POD_CIDRS = ["10.0.0.0/8"]
+CLUSTER_DNS = ["10.43.0.10"]  # k3s's kube-dns (its default service CIDR 10.43.0.0/16)
 INGRESS_FILE = os.path.join(REPO, "deploy", "ingress-cidrs.txt")
 CLOUDFLARE_FILE = os.path.join(REPO, "deploy", "cloudflare-ips.txt")
 
@@ -64,11 +72,24 @@ POD = {
     # such volume (STORAGE_BACKEND=s3: downloads go through /_s3/), so that
     # location never serves there; the path only keeps the template whole.
     "@STORAGE@": "/var/lib/honeydue/storage",
-    # k3s's cluster DNS service (kube-dns at 10.43.0.10), for the S3
-    # endpoint's name; valid= re-resolves it while nginx runs.
-    "@RESOLVER@": "resolver 10.43.0.10 valid=60s ipv6=off;",
     "@S3_TIMEOUT@": "30",  # deploy/honeydue.conf's S3_TIMEOUT_SECONDS (the default)
 }
+
+
+def resolver(addrs):
+    """@RESOLVER@: nginx's resolver directive for the DNS servers ADDRS (IP
+    addresses); valid= re-resolves the endpoint's name while nginx runs.
+    SystemExit on anything but addresses."""
+    out = []
+    for a in addrs:
+        try:
+            ip = ipaddress.ip_address(a)
+        except ValueError:
+            raise SystemExit("render_configmap: CLUSTER_DNS: not an IP address: %r" % a)
+        out.append("[%s]" % ip if ip.version == 6 else str(ip))
+    if not out:
+        raise SystemExit("render_configmap: CLUSTER_DNS is empty: nginx could not resolve the S3 endpoint")
+    return "resolver %s valid=60s ipv6=off;" % " ".join(out)
 
 
 def block(lines, indent):
@@ -105,11 +126,12 @@ def peer_lines(pod_cidrs, ingress_cidrs, cloudflare):
     return ["%s %s;" % (net, kind) for net, kind in kinds.items()]
 
 
-def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None):
+def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None, cluster_dns=None):
     """The pod's nginx.conf, from nginx/honeydue.conf.in; the trusted
-    networks are the committed ones unless given (tests/deploy give their
-    own loopback addresses)."""
+    networks and the DNS servers are the committed ones unless given
+    (tests/deploy give their own loopback addresses)."""
     pod_cidrs = POD_CIDRS if pod_cidrs is None else pod_cidrs
+    values = dict(POD, **{"@RESOLVER@": resolver(CLUSTER_DNS if cluster_dns is None else cluster_dns)})
     ingress_cidrs = read_cidrs(INGRESS_FILE) if ingress_cidrs is None else ingress_cidrs
     cloudflare = read_cidrs(CLOUDFLARE_FILE) if cloudflare is None else cloudflare
     with open(os.path.join(REPO, "nginx", "honeydue.conf.in"), encoding="utf-8") as f:
@@ -134,7 +156,7 @@ def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None):
             line = " " * indent + block(cf, indent)
         out.append(line)
     text = "\n".join(out)
-    for key, value in POD.items():
+    for key, value in values.items():
         text = text.replace(key, value)
     header = ("# nginx.conf of the API pod: nginx/honeydue.conf.in (see its header),\n"
               "# rendered by deploy/render_configmap.py with the pod's values.\n\n")

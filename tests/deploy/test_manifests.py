@@ -496,3 +496,44 @@ def test_the_api_pool_and_the_worker_get_the_bucket_settings_and_keys():
         assert cfg.get("STORAGE_BACKEND") == "s3", (name, cfg.get("STORAGE_BACKEND"))
         assert all(cfg.get(k) for k in S3_SETTINGS), (name, {k: cfg.get(k) for k in S3_SETTINGS})
         assert not set(S3_KEYS) & set(cfg), (name, set(S3_KEYS) & set(cfg))
+
+
+def _s3_location(conf):
+    """The body of the pod's nginx.conf's internal /_s3/ location."""
+    head = re.search(r"^\s*location ~ \^/_s3/.*\{$", conf, re.M)
+    assert head, "no /_s3/ location in the pod's nginx.conf"
+    return conf[head.end():].split("}", 1)[0]
+
+
+def test_pod_nginx_resolves_the_bucket_through_the_cluster_dns():
+    """The /_s3/ location fetches a presigned URL whose host is a name (B2's
+    endpoint, with the bucket in front in virtual-host style): nginx
+    resolves it itself, with the resolver render_configmap.py writes from
+    CLUSTER_DNS (k3s's kube-dns by default), and checks the bucket's
+    certificate against the CA bundle of the stock image."""
+    rc = k8s.render_configmap()
+    conf = k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"]
+    body = _s3_location(conf)
+    lines = [x.strip() for x in body.splitlines() if x.strip().startswith("resolver ")]
+    assert len(lines) == 1, f"resolver lines in the /_s3/ location: {lines}"
+    line = lines[0]
+    m = re.fullmatch(r"resolver ((?:\S+ )+)valid=(\d+)s ipv6=off;", line)
+    assert m, line
+    assert m.group(1).split() == rc.CLUSTER_DNS, (line, rc.CLUSTER_DNS)
+    assert 0 < int(m.group(2)) <= 300, line
+    assert "proxy_ssl_verify on;" in body
+    assert "proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;" in body
+    # The stock nginx image, not one of ours: its Debian base's ca-certificates.
+    d = k8s.find("Deployment", "honeydue-api")
+    (nginx,) = [c for c in k8s.pod_spec(d)["containers"] if c["name"] == "nginx"]
+    assert re.fullmatch(r"nginx:1\.\d+-bookworm", nginx["image"]), nginx["image"]
+    # Another cluster's DNS renders into the same place; a name or nothing refuses.
+    other = _s3_location(rc.render_nginx(cluster_dns=["10.96.0.10", "fd00::a"]))
+    assert "resolver 10.96.0.10 [fd00::a] valid=" in other, other
+    for bad in (["kube-dns.kube-system"], []):
+        try:
+            rc.render_nginx(cluster_dns=bad)
+        except SystemExit as e:
+            assert "CLUSTER_DNS" in str(e), e
+        else:
+            raise AssertionError(f"rendered with CLUSTER_DNS={bad}")
