@@ -4,9 +4,10 @@
 The pod's nginx config is nginx/honeydue.conf.in, the template the local
 stacks render (tests/stack.sh), rendered here with the pod's values (POD
 below); fastcgi_params and security_headers.conf are nginx/'s files as they
-are; the app's config file is deploy/honeydue.conf. So there is one source
-for each, and tests/deploy/test_manifests.py fails when the committed
-ConfigMap differs from a fresh rendering.
+are; the app's config file is deploy/honeydue.conf, whose
+S3_TIMEOUT_SECONDS is also nginx's timeout on the bucket (@S3_TIMEOUT@).
+So there is one source for each, and tests/deploy/test_manifests.py fails
+when the committed ConfigMap differs from a fresh rendering.
 
     deploy/render_configmap.py            rewrite deploy/k8s/10-configmap.yaml
     deploy/render_configmap.py --check    exit 1 (with a diff) when it is stale
@@ -72,8 +73,23 @@ POD = {
     # such volume (STORAGE_BACKEND=s3: downloads go through /_s3/), so that
     # location never serves there; the path only keeps the template whole.
     "@STORAGE@": "/var/lib/honeydue/storage",
-    "@S3_TIMEOUT@": "30",  # deploy/honeydue.conf's S3_TIMEOUT_SECONDS (the default)
 }
+S3_TIMEOUT_DEFAULT = "30"  # the app's S3_TIMEOUT_SECONDS when the config file has none (config.c)
+
+
+def s3_timeout():
+    """@S3_TIMEOUT@: deploy/honeydue.conf's S3_TIMEOUT_SECONDS, so that nginx
+    waits on the bucket for a download as long as the app does for the rest;
+    SystemExit unless it is a number of seconds."""
+    value = S3_TIMEOUT_DEFAULT
+    for line in read("deploy", "honeydue.conf").splitlines():
+        key, eq, v = line.partition("=")
+        if eq and not line.lstrip().startswith("#") and key.strip() == "S3_TIMEOUT_SECONDS":
+            value = v.strip()
+    if not value.isdigit() or int(value) == 0:
+        raise SystemExit("render_configmap: deploy/honeydue.conf: S3_TIMEOUT_SECONDS is not seconds: %r"
+                         % value)
+    return value
 
 
 def resolver(addrs):
@@ -131,7 +147,8 @@ def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None, cluster_dn
     networks and the DNS servers are the committed ones unless given
     (tests/deploy give their own loopback addresses)."""
     pod_cidrs = POD_CIDRS if pod_cidrs is None else pod_cidrs
-    values = dict(POD, **{"@RESOLVER@": resolver(CLUSTER_DNS if cluster_dns is None else cluster_dns)})
+    values = dict(POD, **{"@RESOLVER@": resolver(CLUSTER_DNS if cluster_dns is None else cluster_dns),
+                          "@S3_TIMEOUT@": s3_timeout()})
     ingress_cidrs = read_cidrs(INGRESS_FILE) if ingress_cidrs is None else ingress_cidrs
     cloudflare = read_cidrs(CLOUDFLARE_FILE) if cloudflare is None else cloudflare
     with open(os.path.join(REPO, "nginx", "honeydue.conf.in"), encoding="utf-8") as f:

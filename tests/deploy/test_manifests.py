@@ -537,3 +537,31 @@ def test_pod_nginx_resolves_the_bucket_through_the_cluster_dns():
             assert "CLUSTER_DNS" in str(e), e
         else:
             raise AssertionError(f"rendered with CLUSTER_DNS={bad}")
+
+
+def test_pod_nginx_waits_on_the_bucket_as_long_as_the_app():
+    """nginx's /_s3/ timeouts are the config file's S3_TIMEOUT_SECONDS, one
+    setting for both (render_configmap.py reads deploy/honeydue.conf)."""
+    timeout = _cluster_config()["S3_TIMEOUT_SECONDS"]
+    body = _s3_location(k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"])
+    for d in ("proxy_send_timeout", "proxy_read_timeout"):
+        assert re.search(r"^\s*%s %ss;$" % (d, timeout), body, re.M), (d, timeout, body)
+    with tempfile.TemporaryDirectory(prefix="hd-s3-timeout.") as tree:
+        os.makedirs(os.path.join(tree, "deploy", "k8s"))
+        os.makedirs(os.path.join(tree, "nginx"))
+        for f in ("deploy/render_configmap.py", "deploy/honeydue.conf", "deploy/ingress-cidrs.txt",
+                  "deploy/cloudflare-ips.txt", "nginx/honeydue.conf.in", "nginx/fastcgi_params",
+                  "nginx/security_headers.conf"):
+            shutil.copy(os.path.join(k8s.REPO, f), os.path.join(tree, f))
+        conf = os.path.join(tree, "deploy", "honeydue.conf")
+        with open(conf, encoding="utf-8") as f:
+            text = f.read()
+        for value, ok in (("45", True), ("", False), ("30s", False)):
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write(pod.override_config(text, {"S3_TIMEOUT_SECONDS": value}))
+            r = subprocess.run(["/usr/bin/python3", os.path.join(tree, "deploy", "render_configmap.py"),
+                                "--stdout"], capture_output=True, text=True)
+            if ok:
+                assert r.returncode == 0 and "proxy_read_timeout 45s;" in r.stdout, r.stderr
+            else:
+                assert r.returncode != 0 and "S3_TIMEOUT_SECONDS" in r.stderr, (value, r.stderr)
