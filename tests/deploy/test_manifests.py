@@ -484,7 +484,7 @@ def _config_file_of(w, c):
 
 def test_the_api_pool_and_the_worker_get_the_bucket_settings_and_keys():
     """Both touch the bucket: the pool stores and presigns, the worker's
-    jobs remove objects and reconcile. Each reads the S3_* settings from the
+    documents.sweep deletes objects. Each reads the S3_* settings from the
     config file and the key pair from the Secret; the keys never come from
     the config file (it overrides the environment)."""
     for name, cname in (("honeydue-api", "fcgi"), ("honeydue-worker", "worker")):
