@@ -23,7 +23,7 @@
 #      CONFIG_HASH the sha256 of 10-configmap.yaml (a changed config rolls
 #      the pods), and the Ingress's class traefik INGRESS_CLASS; apply
 #      everything but the migrate Job and the two Deployments of the app
-#      (namespace, config, storage, Redis, Service, Ingress, budgets)
+#      (namespace, config, Redis, Service, Ingress, budgets)
 #   3. delete the previous migrate Job, apply the new one, wait for it to
 #      complete (MIGRATE_TIMEOUT seconds, 330: the Job's own deadline, 300,
 #      plus a margin, so the Job normally fails itself first); when it fails or times out,
@@ -31,7 +31,9 @@
 #   4. apply the API and worker Deployments (the new image rolls them) and
 #      wait for both rollouts (ROLLOUT_TIMEOUT seconds, 300 each); a rollout
 #      that does not finish is reported with the undo command
-# The Secret honeydue-secrets must exist (deploy/k8s/secret.yaml.example).
+# The Secret honeydue-secrets must exist with a value for every key of
+# deploy/k8s/secret.yaml.example (checked in step 2, by the keys' names
+# alone: deploy.sh never reads a value).
 # INGRESS_CLASS (default traefik, k3s's bundled ingress) names the
 # cluster's IngressClass. SKIP_BUILD=1 skips step 1 (the image is already
 # pushed). KUBECTL and DOCKER name the clients (kubectl and docker on PATH
@@ -121,8 +123,20 @@ if grep -l "$PLACEHOLDER" "$OUT"/*.yaml; then
     die "a placeholder image is left in the files above"
 fi
 "$KUBECTL" apply -f "$OUT/00-namespace.yaml"
-kc get secret honeydue-secrets >/dev/null ||
+# The Secret holds every key of secret.yaml.example, none empty; only the
+# keys' names are asked for, never a value.
+SECRET_EXAMPLE=$REPO/deploy/k8s/secret.yaml.example
+SECRET_KEYS=$(sed -n '/^stringData:/,/^[^ #]/s/^  \([A-Za-z0-9_.-]*\):.*/\1/p' "$SECRET_EXAMPLE")
+[ -n "$SECRET_KEYS" ] || die "no keys under stringData in $SECRET_EXAMPLE"
+# shellcheck disable=SC2016 # $k and $v are the go-template's, not the shell's
+have=$(kc get secret honeydue-secrets -o 'go-template={{range $k, $v := .data}}{{if $v}}{{$k}}{{"\n"}}{{end}}{{end}}') ||
     die "no Secret honeydue-secrets in namespace $NS (see deploy/k8s/secret.yaml.example)"
+missing=
+for k in $SECRET_KEYS; do
+    grep -qxF -- "$k" <<<"$have" || missing+=" $k"
+done
+[ -z "$missing" ] ||
+    die "the Secret honeydue-secrets has no value for:$missing (see deploy/k8s/secret.yaml.example)"
 for f in "$OUT"/*.yaml; do
     case ${f##*/} in
     00-namespace.yaml | 40-api-deployment.yaml | 50-worker-deployment.yaml | 70-migrate-job.yaml) ;;

@@ -4,9 +4,10 @@
 The pod's nginx config is nginx/honeydue.conf.in, the template the local
 stacks render (tests/stack.sh), rendered here with the pod's values (POD
 below); fastcgi_params and security_headers.conf are nginx/'s files as they
-are; the app's config file is deploy/honeydue.conf. So there is one source
-for each, and tests/deploy/test_manifests.py fails when the committed
-ConfigMap differs from a fresh rendering.
+are; the app's config file is deploy/honeydue.conf, whose
+S3_TIMEOUT_SECONDS is also nginx's timeout on the bucket (@S3_TIMEOUT@).
+So there is one source for each, and tests/deploy/test_manifests.py fails
+when the committed ConfigMap differs from a fresh rendering.
 
     deploy/render_configmap.py            rewrite deploy/k8s/10-configmap.yaml
     deploy/render_configmap.py --check    exit 1 (with a diff) when it is stale
@@ -34,6 +35,13 @@ Who the pod's nginx believes about the client's address, and who may see
 Both files: one CIDR a line, `#` comments. An equal range in two lists
 counts as the more suspicious kind (Cloudflare, then the ingress): never
 internal.
+
+CLUSTER_DNS (below): the cluster DNS service's address(es), nginx's
+resolver in the /_s3/ location (@RESOLVER@). nginx resolves the S3
+endpoint's host name itself there (a proxy_pass with variables) and reads
+no /etc/resolv.conf, so it is told the server. k3s's kube-dns is
+10.43.0.10; another cluster's is
+`kubectl -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}'`.
 """
 import datetime
 import difflib
@@ -46,6 +54,7 @@ OUT = os.path.join(REPO, "deploy", "k8s", "10-configmap.yaml")
 NAMESPACE = "honeydue"
 
 POD_CIDRS = ["10.0.0.0/8"]
+CLUSTER_DNS = ["10.43.0.10"]  # k3s's kube-dns (its default service CIDR 10.43.0.0/16)
 INGRESS_FILE = os.path.join(REPO, "deploy", "ingress-cidrs.txt")
 CLOUDFLARE_FILE = os.path.join(REPO, "deploy", "cloudflare-ips.txt")
 
@@ -60,12 +69,43 @@ POD = {
     "@STATIC@": "/usr/share/honeydue/static",  # copied by the init container
     "@REPO@": "/usr/share/honeydue",  # openapi.yaml, likewise
     "@NGINX@": "/etc/nginx/honeydue",  # this ConfigMap
-    "@STORAGE@": "/var/lib/honeydue/storage",  # the documents' volume
-    # k3s's cluster DNS service (kube-dns at 10.43.0.10), for the S3
-    # endpoint's name; valid= re-resolves it while nginx runs.
-    "@RESOLVER@": "resolver 10.43.0.10 valid=60s ipv6=off;",
-    "@S3_TIMEOUT@": "30",  # deploy/honeydue.conf's S3_TIMEOUT_SECONDS (the default)
+    # The local backend's directory, for /_documents/. The cluster has no
+    # such volume (STORAGE_BACKEND=s3: downloads go through /_s3/), so that
+    # location never serves there; the path only keeps the template whole.
+    "@STORAGE@": "/var/lib/honeydue/storage",
 }
+S3_TIMEOUT_DEFAULT = "30"  # the app's S3_TIMEOUT_SECONDS when the config file has none (config.c)
+
+
+def s3_timeout():
+    """@S3_TIMEOUT@: deploy/honeydue.conf's S3_TIMEOUT_SECONDS, so that nginx
+    waits on the bucket for a download as long as the app does for the rest;
+    SystemExit unless it is a number of seconds."""
+    value = S3_TIMEOUT_DEFAULT
+    for line in read("deploy", "honeydue.conf").splitlines():
+        key, eq, v = line.partition("=")
+        if eq and not line.lstrip().startswith("#") and key.strip() == "S3_TIMEOUT_SECONDS":
+            value = v.strip()
+    if not value.isdigit() or int(value) == 0:
+        raise SystemExit("render_configmap: deploy/honeydue.conf: S3_TIMEOUT_SECONDS is not seconds: %r"
+                         % value)
+    return value
+
+
+def resolver(addrs):
+    """@RESOLVER@: nginx's resolver directive for the DNS servers ADDRS (IP
+    addresses); valid= re-resolves the endpoint's name while nginx runs.
+    SystemExit on anything but addresses."""
+    out = []
+    for a in addrs:
+        try:
+            ip = ipaddress.ip_address(a)
+        except ValueError:
+            raise SystemExit("render_configmap: CLUSTER_DNS: not an IP address: %r" % a)
+        out.append("[%s]" % ip if ip.version == 6 else str(ip))
+    if not out:
+        raise SystemExit("render_configmap: CLUSTER_DNS is empty: nginx could not resolve the S3 endpoint")
+    return "resolver %s valid=60s ipv6=off;" % " ".join(out)
 
 
 def block(lines, indent):
@@ -102,11 +142,13 @@ def peer_lines(pod_cidrs, ingress_cidrs, cloudflare):
     return ["%s %s;" % (net, kind) for net, kind in kinds.items()]
 
 
-def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None):
+def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None, cluster_dns=None):
     """The pod's nginx.conf, from nginx/honeydue.conf.in; the trusted
-    networks are the committed ones unless given (tests/deploy give their
-    own loopback addresses)."""
+    networks and the DNS servers are the committed ones unless given
+    (tests/deploy give their own loopback addresses)."""
     pod_cidrs = POD_CIDRS if pod_cidrs is None else pod_cidrs
+    values = dict(POD, **{"@RESOLVER@": resolver(CLUSTER_DNS if cluster_dns is None else cluster_dns),
+                          "@S3_TIMEOUT@": s3_timeout()})
     ingress_cidrs = read_cidrs(INGRESS_FILE) if ingress_cidrs is None else ingress_cidrs
     cloudflare = read_cidrs(CLOUDFLARE_FILE) if cloudflare is None else cloudflare
     with open(os.path.join(REPO, "nginx", "honeydue.conf.in"), encoding="utf-8") as f:
@@ -131,7 +173,7 @@ def render_nginx(pod_cidrs=None, ingress_cidrs=None, cloudflare=None):
             line = " " * indent + block(cf, indent)
         out.append(line)
     text = "\n".join(out)
-    for key, value in POD.items():
+    for key, value in values.items():
         text = text.replace(key, value)
     header = ("# nginx.conf of the API pod: nginx/honeydue.conf.in (see its header),\n"
               "# rendered by deploy/render_configmap.py with the pod's values.\n\n")

@@ -43,7 +43,10 @@ case " $* " in
     if [ "$n" -lt "${FAKE_PENDING_POLLS:-0}" ]; then exit 0; fi
     printf "%s" "${FAKE_JOB_CONDITIONS-Complete}"
     ;;
-*" get secret "*) exit "${FAKE_SECRET_RC:-0}" ;;
+*" get secret "*)
+    [ "${FAKE_SECRET_RC:-0}" = 0 ] || exit "$FAKE_SECRET_RC"
+    printf "%s" "${FAKE_SECRET_KEYS-}" # the names of the keys that have a value
+    ;;
 *" rollout status "*) exit "${FAKE_ROLLOUT_RC:-0}" ;;
 *" logs "*) echo "goose: migration 000012 failed: syntax error" ;;
 esac
@@ -70,7 +73,8 @@ def _run(args=("v1.2.3",), repo=k8s.REPO, **env):
             os.chmod(path, 0o755)
         log = os.path.join(tmp, "calls.log")
         e = {"PATH": bindir + ":/usr/bin:/bin", "FAKE_LOG": log, "HOME": tmp, "no_proxy": "*",
-             "IMAGE_REPO": "registry.test/honeydue", "POLL_SECONDS": "0.1"}
+             "IMAGE_REPO": "registry.test/honeydue", "POLL_SECONDS": "0.1",
+             "FAKE_SECRET_KEYS": "".join(k + "\n" for k in k8s.secret_template()["stringData"])}
         e.update({k: str(v) for k, v in env.items()})
         r = subprocess.run(["bash", os.path.join(repo, "deploy", "deploy.sh"), *args], env=e,
                            capture_output=True, text=True, timeout=60, cwd=repo)
@@ -167,6 +171,24 @@ def test_missing_secret_stops_before_the_job():
     assert rc != 0
     assert not [c for c in calls if "70-migrate-job" in c or "delete job" in c]
     assert "honeydue-secrets" in out
+
+
+def test_a_secret_without_every_key_stops_before_the_job():
+    """The Secret must hold a value for every key of secret.yaml.example (the
+    bucket's key pair among them): one missing or empty stops the deploy
+    before the Job, naming it. deploy.sh asks only for the keys' names."""
+    keys = list(k8s.secret_template()["stringData"])
+    assert {"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"} <= set(keys), keys
+    for gone in keys:
+        rc, calls, out = _run(FAKE_SECRET_KEYS="".join(k + "\n" for k in keys if k != gone))
+        assert rc != 0, (gone, out)
+        assert re.search(r"has no value for:.*\b%s\b" % gone, out), (gone, out)
+        assert not [c for c in calls if "70-migrate-job" in c or "delete job" in c], (gone, calls)
+    rc, calls, out = _run(FAKE_SECRET_KEYS="")  # a Secret with nothing in it
+    assert rc != 0 and all(k in out for k in keys), out
+    (ask,) = [c for c in calls if " get secret " in c]
+    assert " -o go-template=" in ask and ".data" in ask and "jsonpath" not in ask, ask
+    assert not re.search(r" -o (yaml|json)\b", ask), ask
 
 
 def test_failed_rollout_is_reported_with_the_way_back():

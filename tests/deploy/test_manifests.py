@@ -327,7 +327,8 @@ def test_secret_template_holds_no_secret():
     assert "data" not in s, "base64 data in the template: values belong in the cluster only"
     for key, value in s["stringData"].items():
         assert "CHANGE_ME" in value, key
-    assert {"SECRET_KEY", "DB_PASSWORD", "SMTP_URL"} <= set(s["stringData"])
+    assert {"SECRET_KEY", "DB_PASSWORD", "SMTP_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"} \
+        <= set(s["stringData"])
     # Not picked up by `kubectl apply -f deploy/k8s/`.
     assert not any("secret" in os.path.basename(f) for f in k8s.manifest_files())
     # No secret in the config file either (it overrides the environment).
@@ -387,3 +388,180 @@ def test_redis_answers_only_the_api_and_worker_pods():
     redis_ports = [p["containerPort"] for c in k8s.pod_spec(k8s.find("Deployment", "redis"))["containers"]
                    for p in c.get("ports", [])]
     assert [p["port"] for p in rule["ports"]] == redis_ports == [6379]
+
+
+# ---- documents: the bucket (DESIGN.md 10 and 12) ------------------------------
+# The settings of the s3 backend the cluster's config file must give
+# (fcgi-app/s3.h); the key pair comes from the Secret.
+S3_SETTINGS = ("S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_FORCE_PATH_STYLE", "S3_TIMEOUT_SECONDS")
+
+
+def _cluster_config():
+    return pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+
+
+def test_documents_live_in_the_bucket_not_on_a_volume():
+    """DESIGN.md 10: nothing may need a volume that follows a pod across
+    nodes. The documents' files are in the bucket (STORAGE_BACKEND=s3), so no
+    ReadWriteMany claim anywhere, no claim and no mount of the storage
+    directory in the API's or the worker's pods, nothing that ties them to a
+    node, and no STORAGE_DIR in the cluster's config."""
+    rwx = [o["metadata"]["name"] for _, o in k8s.objects()
+           if o["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" in o["spec"]["accessModes"]]
+    assert not rwx, f"ReadWriteMany claims: {rwx}"
+    cfg = _cluster_config()
+    assert cfg.get("STORAGE_BACKEND") == "s3", cfg.get("STORAGE_BACKEND")
+    assert "STORAGE_DIR" not in cfg, cfg["STORAGE_DIR"]
+    storage = k8s.render_configmap().POD["@STORAGE@"]  # where a local backend's files would be
+    for name in ("honeydue-api", "honeydue-worker"):
+        d = k8s.find("Deployment", name)
+        spec = k8s.pod_spec(d)
+        for v in spec.get("volumes", []):
+            # Only what lives and dies with the pod, on whatever node it runs.
+            kinds = set(v) - {"name"}
+            assert kinds <= {"emptyDir", "configMap", "secret"}, f"{name}: volume {v}"
+        for c in k8s.all_containers(d):
+            for m in c.get("volumeMounts", []):
+                path = m["mountPath"].rstrip("/")
+                assert not (storage + "/").startswith(path + "/") and not path.startswith(storage + "/"), \
+                    f"{name}/{c['name']} mounts {m['name']} at {path}, over the storage directory {storage}"
+        assert "nodeSelector" not in spec and "nodeName" not in spec, (name, spec.get("nodeSelector"))
+        assert "nodeAffinity" not in spec.get("affinity", {}), (name, spec["affinity"])
+
+
+def test_the_bucket_settings_are_in_the_config_file():
+    cfg = _cluster_config()
+    missing = [k for k in S3_SETTINGS if not cfg.get(k)]
+    assert not missing, f"not in deploy/honeydue.conf: {missing}"
+    # scheme://host[:port], no path (s3.h); TLS to a bucket on the internet.
+    m = re.fullmatch(r"https://([a-z0-9.-]+)(?::\d+)?", cfg["S3_ENDPOINT"])
+    assert m, cfg["S3_ENDPOINT"]
+    b2 = re.fullmatch(r"s3\.([a-z0-9-]+)\.backblazeb2\.com", m.group(1))
+    if b2:  # B2 signs with the region its endpoint names
+        assert cfg["S3_REGION"] == b2.group(1), (cfg["S3_REGION"], cfg["S3_ENDPOINT"])
+    assert cfg["S3_FORCE_PATH_STYLE"] in ("true", "false"), cfg["S3_FORCE_PATH_STYLE"]
+    if cfg["S3_FORCE_PATH_STYLE"] == "false":  # the bucket is a label of the host name
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", cfg["S3_BUCKET"]), cfg["S3_BUCKET"]
+    assert cfg["S3_TIMEOUT_SECONDS"].isdigit() and int(cfg["S3_TIMEOUT_SECONDS"]) > 0
+    # A job's S3 request ends within the worker's grace period.
+    worker = k8s.pod_spec(k8s.find("Deployment", "honeydue-worker"))
+    assert worker["terminationGracePeriodSeconds"] > int(cfg["S3_TIMEOUT_SECONDS"])
+
+
+S3_KEYS = ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+
+
+def _from_secret(c, secret_name):
+    """The keys of Secret SECRET_NAME container C sees as environment
+    variables of the same name (envFrom without a prefix, or env entries
+    with a secretKeyRef), minus those an env entry sets otherwise."""
+    keys = set()
+    template = k8s.secret_template()
+    for e in c.get("envFrom", []):
+        ref = e.get("secretRef", {})
+        if ref.get("name") == secret_name and not e.get("prefix"):
+            keys |= set(template["stringData"])
+    for e in c.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref and ref.get("name") == secret_name and ref["key"] == e["name"]:
+            keys.add(e["name"])
+        else:
+            keys.discard(e["name"])  # env wins over envFrom
+    return keys
+
+
+def _config_file_of(w, c):
+    """The settings of the config file container C of workload W reads
+    (HONEYDUE_CONFIG, through the ConfigMap mounted at its directory)."""
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    path = env["HONEYDUE_CONFIG"]
+    mounts = {m["mountPath"].rstrip("/"): m["name"] for m in c.get("volumeMounts", [])}
+    vol = {v["name"]: v for v in k8s.pod_spec(w)["volumes"]}[mounts[os.path.dirname(path)]]
+    items = {i["path"]: i["key"] for i in vol["configMap"].get("items", [])}
+    key = items.get(os.path.basename(path), os.path.basename(path))
+    return pod.parse_config(k8s.find("ConfigMap", vol["configMap"]["name"])["data"][key])
+
+
+def test_the_api_pool_and_the_worker_get_the_bucket_settings_and_keys():
+    """Both touch the bucket: the pool stores and presigns, the worker's
+    documents.sweep deletes objects. Each reads the S3_* settings from the
+    config file and the key pair from the Secret; the keys never come from
+    the config file (it overrides the environment)."""
+    for name, cname in (("honeydue-api", "fcgi"), ("honeydue-worker", "worker")):
+        w = k8s.find("Deployment", name)
+        c = {c["name"]: c for c in k8s.pod_spec(w)["containers"]}[cname]
+        got = _from_secret(c, "honeydue-secrets")
+        assert set(S3_KEYS) <= got, f"{name}/{cname} gets {sorted(got)} from the Secret"
+        cfg = _config_file_of(w, c)
+        assert cfg.get("STORAGE_BACKEND") == "s3", (name, cfg.get("STORAGE_BACKEND"))
+        assert all(cfg.get(k) for k in S3_SETTINGS), (name, {k: cfg.get(k) for k in S3_SETTINGS})
+        assert not set(S3_KEYS) & set(cfg), (name, set(S3_KEYS) & set(cfg))
+
+
+def _s3_location(conf):
+    """The body of the pod's nginx.conf's internal /_s3/ location."""
+    head = re.search(r"^\s*location ~ \^/_s3/.*\{$", conf, re.M)
+    assert head, "no /_s3/ location in the pod's nginx.conf"
+    return conf[head.end():].split("}", 1)[0]
+
+
+def test_pod_nginx_resolves_the_bucket_through_the_cluster_dns():
+    """The /_s3/ location fetches a presigned URL whose host is a name (B2's
+    endpoint, with the bucket in front in virtual-host style): nginx
+    resolves it itself, with the resolver render_configmap.py writes from
+    CLUSTER_DNS (k3s's kube-dns by default), and checks the bucket's
+    certificate against the CA bundle of the stock image."""
+    rc = k8s.render_configmap()
+    conf = k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"]
+    body = _s3_location(conf)
+    lines = [x.strip() for x in body.splitlines() if x.strip().startswith("resolver ")]
+    assert len(lines) == 1, f"resolver lines in the /_s3/ location: {lines}"
+    line = lines[0]
+    m = re.fullmatch(r"resolver ((?:\S+ )+)valid=(\d+)s ipv6=off;", line)
+    assert m, line
+    assert m.group(1).split() == rc.CLUSTER_DNS, (line, rc.CLUSTER_DNS)
+    assert 0 < int(m.group(2)) <= 300, line
+    assert "proxy_ssl_verify on;" in body
+    assert "proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;" in body
+    # The stock nginx image, not one of ours: its Debian base's ca-certificates.
+    d = k8s.find("Deployment", "honeydue-api")
+    (nginx,) = [c for c in k8s.pod_spec(d)["containers"] if c["name"] == "nginx"]
+    assert re.fullmatch(r"nginx:1\.\d+-bookworm", nginx["image"]), nginx["image"]
+    # Another cluster's DNS renders into the same place; a name or nothing refuses.
+    other = _s3_location(rc.render_nginx(cluster_dns=["10.96.0.10", "fd00::a"]))
+    assert "resolver 10.96.0.10 [fd00::a] valid=" in other, other
+    for bad in (["kube-dns.kube-system"], []):
+        try:
+            rc.render_nginx(cluster_dns=bad)
+        except SystemExit as e:
+            assert "CLUSTER_DNS" in str(e), e
+        else:
+            raise AssertionError(f"rendered with CLUSTER_DNS={bad}")
+
+
+def test_pod_nginx_waits_on_the_bucket_as_long_as_the_app():
+    """nginx's /_s3/ timeouts are the config file's S3_TIMEOUT_SECONDS, one
+    setting for both (render_configmap.py reads deploy/honeydue.conf)."""
+    timeout = _cluster_config()["S3_TIMEOUT_SECONDS"]
+    body = _s3_location(k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"])
+    for d in ("proxy_send_timeout", "proxy_read_timeout"):
+        assert re.search(r"^\s*%s %ss;$" % (d, timeout), body, re.M), (d, timeout, body)
+    with tempfile.TemporaryDirectory(prefix="hd-s3-timeout.") as tree:
+        os.makedirs(os.path.join(tree, "deploy", "k8s"))
+        os.makedirs(os.path.join(tree, "nginx"))
+        for f in ("deploy/render_configmap.py", "deploy/honeydue.conf", "deploy/ingress-cidrs.txt",
+                  "deploy/cloudflare-ips.txt", "nginx/honeydue.conf.in", "nginx/fastcgi_params",
+                  "nginx/security_headers.conf"):
+            shutil.copy(os.path.join(k8s.REPO, f), os.path.join(tree, f))
+        conf = os.path.join(tree, "deploy", "honeydue.conf")
+        with open(conf, encoding="utf-8") as f:
+            text = f.read()
+        for value, ok in (("45", True), ("", False), ("30s", False)):
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write(pod.override_config(text, {"S3_TIMEOUT_SECONDS": value}))
+            r = subprocess.run(["/usr/bin/python3", os.path.join(tree, "deploy", "render_configmap.py"),
+                                "--stdout"], capture_output=True, text=True)
+            if ok:
+                assert r.returncode == 0 and "proxy_read_timeout 45s;" in r.stdout, r.stderr
+            else:
+                assert r.returncode != 0 and "S3_TIMEOUT_SECONDS" in r.stderr, (value, r.stderr)

@@ -1,13 +1,17 @@
 """Pods on localhost: the migrate Job's, the API Deployment's and the
 worker's containers started on this host exactly as their manifests say
 (pod.py: only paths and ports rewritten, and the config file pointed at the
-test stack's Postgres and Redis), then stopped as Kubernetes stops them.
+test stack's Postgres, Redis and S3 server), then stopped as Kubernetes
+stops them. The pods keep the cluster's STORAGE_BACKEND=s3: documents go to
+the stack's bucket.
 
 Needs tests/deploy/run.sh's environment: DEPLOY_BIN (the binaries standing
-for the image's /usr/local/bin), the stack's DB_PORT, REDIS_URL and
-SMTP_URL, and DEPLOY_POD_PORT (the host port for the pod's 8080).
+for the image's /usr/local/bin), the stack's DB_PORT, REDIS_URL, SMTP_URL
+and S3_* (with HD_S3_DIR, where its server keeps the objects), and
+DEPLOY_POD_PORT (the host port for the pod's 8080).
 """
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -69,6 +73,10 @@ class Scratch:
         config = {"DB_HOST": "127.0.0.1", "DB_PORT": _env("DB_PORT"), "DB_NAME": self.db,
                   "DB_USER": "postgres", "DB_SSLMODE": "disable",
                   "REDIS_URL": f"redis://{redis.group(1)}:{redis.group(2)}/0"}
+        # The bucket: the stack's S3 server stands for B2 (the key pair is
+        # the Secret's, stack_secret). STORAGE_BACKEND stays the cluster's.
+        config.update({k: _env(k) for k in ("S3_ENDPOINT", "S3_REGION", "S3_BUCKET",
+                                            "S3_FORCE_PATH_STYLE")})
         root = os.path.join(self.root, workload["metadata"]["name"])
         logs = os.path.join(root, "log")
         extra = {"ASAN_OPTIONS": f"detect_leaks=1:abort_on_error=0:log_path={logs}/asan",
@@ -83,7 +91,9 @@ class Scratch:
 def stack_secret():
     """The Secret template's keys with values for the test stack."""
     known = {"SECRET_KEY": secrets.token_hex(32), "DB_PASSWORD": "",
-             "SMTP_URL": _env("SMTP_URL")}
+             "SMTP_URL": _env("SMTP_URL"),
+             "S3_ACCESS_KEY_ID": _env("S3_ACCESS_KEY_ID"),
+             "S3_SECRET_ACCESS_KEY": _env("S3_SECRET_ACCESS_KEY")}
     keys = k8s.secret_template()["stringData"]
     missing = set(keys) - set(known)
     assert not missing, f"the test has no value for the Secret's {missing}"
@@ -305,6 +315,75 @@ def test_worker_pod_runs_and_stops_on_sigterm():
         proc.terminate()
         assert p.wait_exit(c["name"], start + spec["terminationGracePeriodSeconds"]) == 0, \
             p.log(c["name"])
+        assert not _sanitizer_reports(p), _sanitizer_reports(p)
+
+
+# ---- documents in the bucket (STORAGE_BACKEND=s3) -------------------------------
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + secrets.token_bytes(96 * 1024) + b"\n%%EOF\n"
+
+
+def _call(port, method, path, token=None, body=None, raw=None, headers=None):
+    """(status, headers with lower-case names, body) of one request to the pod."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Token {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        c.request(method, path, body=data, headers=hdrs)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def _bucket_files():
+    """The files holding the objects of the stack's bucket (tests/s3_server.py
+    keeps each object's bytes in HD_S3_DIR/BUCKET/obj/)."""
+    d = os.path.join(_env("HD_S3_DIR"), _env("S3_BUCKET"), "obj")
+    return {os.path.join(d, n) for n in os.listdir(d)} if os.path.isdir(d) else set()
+
+
+def test_api_pod_keeps_documents_in_the_bucket():
+    """The cluster's config (STORAGE_BACKEND=s3, no volume), its bucket the
+    stack's S3 server: a PDF uploaded through the pod's nginx lands in the
+    bucket, and comes back byte for byte through nginx's /_s3/ location."""
+    d = k8s.find("Deployment", "honeydue-api")
+    cfg = pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+    assert cfg.get("STORAGE_BACKEND") == "s3", cfg.get("STORAGE_BACKEND")
+    port = int(_env("DEPLOY_POD_PORT"))
+    with Scratch("s3") as s:
+        p, _ = _start_api_pod(s, d, port)
+        name = f"pods3{secrets.token_hex(4)}"
+        st, _, body = _call(port, "POST", "/api/auth/register/",
+                            body={"username": name, "email": f"{name}@example.com",
+                                  "password": f"pw-{name}-secret"})
+        assert st == 201, (st, body[:300])
+        tok = json.loads(body)["token"]
+        st, _, body = _call(port, "POST", "/api/residences/", tok, {"name": "Home"})
+        assert st == 201, (st, body[:300])
+        st, _, body = _call(port, "POST", "/api/documents/", tok,
+                            {"residence_id": json.loads(body)["id"], "title": "Boiler manual"})
+        assert st == 201, (st, body[:300])
+        doc = json.loads(body)["id"]
+        before = _bucket_files()
+        st, _, body = _call(port, "PUT", f"/api/documents/{doc}/file/", tok, raw=PDF,
+                            headers={"Content-Type": "application/pdf"})
+        assert st == 200, f"upload: {st} {body[:300]!r}\nfcgi:\n{p.log('fcgi')[-3000:]}"
+        f = json.loads(body)["file"]
+        assert f["size"] == len(PDF) and f["sha256"] == hashlib.sha256(PDF).hexdigest(), f
+        # In the bucket, not on a disk of the pod's.
+        new = _bucket_files() - before
+        assert any(open(n, "rb").read() == PDF for n in new), f"no new object holds the file: {new}"
+        st, h, body = _call(port, "GET", f"/api/documents/{doc}/file/", tok)
+        assert st == 200, f"download: {st} {body[:300]!r}\nnginx:\n{p.log('nginx')[-3000:]}"
+        assert body == PDF, (len(body), body[:40])
+        assert h.get("content-type") == "application/pdf", h
+        assert "x-accel-redirect" not in h and "x-amz-request-id" not in h, h
+        p.stop_all()
         assert not _sanitizer_reports(p), _sanitizer_reports(p)
 
 
