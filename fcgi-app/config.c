@@ -63,6 +63,16 @@ static config_entry config_table[] = {
     {"S3_SECRET_ACCESS_KEY", NULL, NULL},
     {"S3_FORCE_PATH_STYLE", "false", NULL},
     {"S3_TIMEOUT_SECONDS", "30", NULL},
+    {"APNS_KEY_FILE", NULL, NULL}, /* honeydue-worker's push providers (push.h) */
+    {"APNS_KEY_ID", NULL, NULL},
+    {"APNS_TEAM_ID", NULL, NULL},
+    {"APNS_TOPIC", NULL, NULL},
+    {"APNS_ENV", "production", NULL},
+    {"APNS_URL", NULL, NULL},
+    {"FCM_CREDENTIALS_FILE", NULL, NULL},
+    {"FCM_URL", NULL, NULL},
+    {"PUSH_CA_FILE", NULL, NULL},
+    {"PUSH_TIMEOUT_SECONDS", "10", NULL},
 };
 
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))

@@ -16,6 +16,7 @@
  *     hd:unique:<key>        a pending unique job's claim
  *     hd:scheduler           the periodic scheduler's lock
  *     hd:periodic:<type>:<slot>  a periodic job's run, claimed once
+ *     hd:push                push counters, "<outcome>:<provider>" (jobs/push.c)
  *
  * Keys a request builds come from its arena. The job queue's, which
  * honeydue-worker builds without one, are written to the caller's buffer
@@ -60,6 +61,7 @@ extern const char keys_job_active[];
 extern const char keys_job_lease[];
 extern const char keys_job_dead[];
 extern const char keys_job_stats[];
+extern const char keys_push_stats[];
 extern const char keys_job_scheduler[];
 /* hd:queue: (a script appends the queue's name) */
 extern const char keys_job_queue_prefix[];

@@ -151,12 +151,13 @@ done:
 
 /* KEYS: the queues, then hd:scheduled, hd:active, hd:dead, hd:stats.
  * {size of each queue, scheduled, active, dead, {counter, value, ...}}. */
-static const char stats_lua[] = "local n = #KEYS - 4 local out = {} "
+static const char stats_lua[] = "local n = #KEYS - 5 local out = {} "
                                 "for i = 1, n do out[i] = redis.call('LLEN', KEYS[i]) end "
                                 "out[n + 1] = redis.call('ZCARD', KEYS[n + 1]) "
                                 "out[n + 2] = redis.call('HLEN', KEYS[n + 2]) "
                                 "out[n + 3] = redis.call('LLEN', KEYS[n + 3]) "
                                 "out[n + 4] = redis.call('HGETALL', KEYS[n + 4]) "
+                                "out[n + 5] = redis.call('HGETALL', KEYS[n + 5]) "
                                 "return out";
 
 static long long int_at(const redisReply *r, int i)
@@ -164,12 +165,24 @@ static long long int_at(const redisReply *r, int i)
     return r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
 }
 
+/* A flat HGETALL reply as {field: integer}. */
+static json_object *counters(const redisReply *h)
+{
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            json_object_object_add(o, h->element[i]->str,
+                                   json_object_new_int64(strtoll(h->element[i + 1]->str, NULL, 10)));
+    return o;
+}
+
 int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char keys[QUEUE_MAX][KEYS_JOB_MAX];
-    const char *argv[QUEUE_MAX + 4];
+    const char *argv[QUEUE_MAX + 5];
     int n = queue_defs_n;
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < n; i++)
@@ -178,24 +191,19 @@ int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
     argv[n + 1] = keys_job_active;
     argv[n + 2] = keys_job_dead;
     argv[n + 3] = keys_job_stats;
-    redisReply *r = redis_eval_checked(c, stats_lua, n + 4, n + 4, argv);
+    argv[n + 4] = keys_push_stats;
+    redisReply *r = redis_eval_checked(c, stats_lua, n + 5, n + 5, argv);
     int rc = -1;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 4 ||
-        r->element[n + 3]->type != REDIS_REPLY_ARRAY)
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 5 ||
+        r->element[n + 3]->type != REDIS_REPLY_ARRAY || r->element[n + 4]->type != REDIS_REPLY_ARRAY)
         goto done;
     for (int i = 0; i < n; i++)
         out->queued[i] = int_at(r, i);
     out->scheduled = int_at(r, n);
     out->active = int_at(r, n + 1);
     out->dead = int_at(r, n + 2);
-    out->counters = json_object_new_object();
-    const redisReply *h = r->element[n + 3];
-    for (size_t i = 0; i + 1 < h->elements; i += 2)
-        if (h->element[i]->type == REDIS_REPLY_STRING &&
-            h->element[i + 1]->type == REDIS_REPLY_STRING)
-            json_object_object_add(
-                out->counters, h->element[i]->str,
-                json_object_new_int64(strtoll(h->element[i + 1]->str, NULL, 10)));
+    out->counters = counters(r->element[n + 3]);
+    out->push = counters(r->element[n + 4]);
     rc = 0;
 done:
     if (r != NULL)

@@ -79,6 +79,7 @@ typedef struct {
     long long dead;
     json_object *counters; /* hd:stats: "outcome:type" -> count, in Redis's
                               order; the caller puts it */
+    json_object *push;     /* hd:push: "outcome:provider" -> count; likewise */
 } queue_stats;
 
 /* Read the queue's sizes and counters over connection C into *OUT.

@@ -6,7 +6,8 @@
  * and idle, requests, restarts, stuck and recycled workers). The job
  * queues come from what honeydue-worker keeps in Redis: the size of every
  * queue, the scheduled (retrying) and running jobs, the dead list, and the
- * counters per job type and outcome, in one Redis EVAL (queue_stats_read).
+ * counters per job type and outcome, and the push counters per provider,
+ * in one Redis EVAL (queue_stats_read).
  * When Redis is down the answer says so (honeydue_redis_up 0) rather than
  * failing the scrape.
  */
@@ -177,6 +178,7 @@ static const char *job_metrics(req *r)
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL) {
         json_object_put(st.counters);
+        json_object_put(st.push);
         return NULL;
     }
     fputs("# HELP honeydue_redis_up Whether the API reached Redis for this scrape.\n"
@@ -207,8 +209,28 @@ static const char *job_metrics(req *r)
                     (int)n, name,
                     (long long)json_object_get_int64(json_object_iter_peek_value(&it)));
     }
+    /* Pushes per provider and outcome (sent, failed, removed: a device
+     * the provider said is gone), written by honeydue-worker's push.send;
+     * every line present from the start, so a rate never misses its first
+     * increase. */
+    fputs("# HELP honeydue_push_total Push notifications by provider and outcome (sent, failed, "
+          "removed: the device was deleted).\n"
+          "# TYPE honeydue_push_total counter\n",
+          f);
+    static const char *const providers[] = {"apns", "fcm"};
+    static const char *const outcomes[] = {"sent", "failed", "removed"};
+    for (size_t p = 0; p < 2; p++)
+        for (size_t o = 0; o < 3; o++) {
+            char field[32];
+            snprintf(field, sizeof(field), "%s:%s", outcomes[o], providers[p]);
+            json_object *v = NULL;
+            json_object_object_get_ex(st.push, field, &v);
+            fprintf(f, "honeydue_push_total{provider=\"%s\",outcome=\"%s\"} %lld\n", providers[p],
+                    outcomes[o], v ? (long long)json_object_get_int64(v) : 0LL);
+        }
     fclose(f);
     json_object_put(st.counters);
+    json_object_put(st.push);
     const char *out = arena_strndup(r->a, buf, len);
     free(buf);
     return out;

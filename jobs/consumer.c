@@ -196,7 +196,7 @@ static const char fail_lua[] =
             "redis.call('HINCRBY', KEYS[5], 'failed:' .. ARGV[2], 1) "
             "return 1";
 
-int consumer_fail(json_object *job, const char *error, int fatal)
+int consumer_fail(json_object *job, const char *error, int fatal, double min_delay)
 {
     int attempt = job_int(job, "attempt", 0) + 1;
     int max = job_int(job, "max_attempts", 1);
@@ -205,8 +205,8 @@ int consumer_fail(json_object *job, const char *error, int fatal)
     json_object_object_add(job, "failed_at", json_object_new_int64((long long)time(NULL)));
     int dead = fatal || attempt >= max;
     char delay[32], deadmax[16], ukey[KEYS_JOB_MAX];
-    snprintf(delay, sizeof(delay), "%.3f",
-             dead ? -1.0 : consumer_backoff(attempt, base_ms, (double)random() / RAND_MAX));
+    double d = consumer_backoff(attempt, base_ms, (double)random() / RAND_MAX);
+    snprintf(delay, sizeof(delay), "%.3f", dead ? -1.0 : d > min_delay ? d : min_delay);
     snprintf(deadmax, sizeof(deadmax), "%d", DEAD_MAX);
     const char *args[] = {keys_job_active,
                           keys_job_lease,
@@ -332,7 +332,16 @@ json_object *consumer_stats(void)
         json_object_object_add(o, json_object_iter_peek_name(&it),
                                json_object_get(json_object_iter_peek_value(&it)));
     json_object_put(st.counters);
+    json_object_object_add(o, "push", st.push); /* "outcome:provider" -> count */
     return o;
+}
+
+void consumer_count(const char *key, const char *field)
+{
+    const char *argv[] = {"HINCRBY", key, field, "1"};
+    redisReply *r = redis_command(&conn, 4, argv, NULL);
+    if (r != NULL)
+        freeReplyObject(r);
 }
 
 json_object *consumer_dead_list(long n)

@@ -41,16 +41,21 @@ int consumer_extend(const char *id, int lease_s);
  * key. Returns 1, 0 when its lease had already been lost, -1 on error. */
 int consumer_ack(json_object *job);
 
-/* The job failed with ERROR: schedule its next attempt after the back-off,
+/* The job failed with ERROR: schedule its next attempt after the back-off
+ * (at least MIN_DELAY seconds: what a service asked for with Retry-After),
  * or move it to the dead list when it has no attempt left (or when FATAL,
  * for a job that can never succeed). Returns 1 when retried, 2 when dead,
  * -1 on error. */
-int consumer_fail(json_object *job, const char *error, int fatal);
+int consumer_fail(json_object *job, const char *error, int fatal, double min_delay);
 
 /* Seconds before attempt ATTEMPT (1 = the first retry): exponential from
  * HONEYDUE_JOB_RETRY_BASE_MS, capped at an hour, with jitter in [d/2, d].
  * Pure but for the random draw R in [0, 1). */
 double consumer_backoff(int attempt, long base_ms, double r);
+
+/* Add one to counter FIELD of hash KEY (keys.h), for /metrics; nothing
+ * when Redis is unavailable (a counter is not worth a retry). */
+void consumer_count(const char *key, const char *field);
 
 /* Move due jobs from hd:scheduled to their queues. Returns how many. */
 int consumer_promote(void);

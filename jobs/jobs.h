@@ -36,6 +36,10 @@ job_fn job_find(const char *type);
 /* Keep the running job's lease (call it between steps of a long job). */
 void job_heartbeat(void);
 
+/* The running job, if it returns JOB_RETRY, is not retried sooner than
+ * SECONDS from now (a service's Retry-After; at most an hour). */
+void job_retry_after(long seconds);
+
 /* noop.c: does nothing, for the bench and for checking the pipeline by
  * hand; payload {"sleep_ms": N} waits, {"fail": "why"} fails (retryable),
  * {"fatal": "why"} fails for good. */
@@ -55,6 +59,13 @@ int job_notify_member_joined(const job_ctx *c, json_object *payload, char *err, 
 
 /* reminders.c */
 int job_reminders_daily(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
+/* push.c */
+int job_push_send(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+
+/* Queue push.send for feed entry NOTIFICATION_ID (decimal text). 0, or -1
+ * when it could not be queued anywhere. */
+int push_enqueue(const char *notification_id);
 
 /* documents.c */
 int job_documents_sweep(const job_ctx *c, json_object *payload, char *err, size_t errcap);

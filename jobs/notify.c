@@ -2,8 +2,8 @@
  * notify.c - notify.task_created, notify.task_completed and
  * notify.member_joined: a feed entry for every other member of the
  * residence who wants that kind, and an email (email.notification) for
- * those who asked for email. Push would plug in here, next to the email:
- * notification_device holds the tokens (see migration 000008).
+ * those who asked for email, and a push.send for those who have push on
+ * and a device (the trigger of migration 000013 wrote which devices).
  */
 #include "jobs.h"
 
@@ -21,26 +21,34 @@ static long long payload_id(json_object *p, const char *key)
     return json_object_get_int64(v);
 }
 
-/* Enqueue one email.notification per row of RES (email, name, title, body).
- * Returns JOB_OK, or JOB_RETRY when one could not be queued anywhere. */
-static int email_rows(PGresult *res, char *err, size_t errcap)
+/* For each entry RES answers (id, email wanted, push wanted, address,
+ * name, title, body): one email.notification when its user wants email,
+ * one push.send when push. Returns JOB_OK, or JOB_RETRY when one could not
+ * be queued anywhere. */
+static int deliver_rows(PGresult *res, char *err, size_t errcap)
 {
     int rc = JOB_OK;
     for (int i = 0; i < PQntuples(res); i++) {
-        json_object *p = json_object_new_object();
-        json_object_object_add(p, "to", json_object_new_string(PQgetvalue(res, i, 0)));
-        json_object_object_add(p, "name", json_object_new_string(PQgetvalue(res, i, 1)));
-        json_object_object_add(p, "subject", json_object_new_string(PQgetvalue(res, i, 2)));
-        json_object_object_add(p, "text", json_object_new_string(PQgetvalue(res, i, 3)));
-        if (queue_enqueue("email.notification", p, NULL, 0, 0, NULL) < 0) {
-            snprintf(err, errcap, "could not queue an email");
+        if (PQgetvalue(res, i, 1)[0] == 't') {
+            json_object *p = json_object_new_object();
+            json_object_object_add(p, "to", json_object_new_string(PQgetvalue(res, i, 3)));
+            json_object_object_add(p, "name", json_object_new_string(PQgetvalue(res, i, 4)));
+            json_object_object_add(p, "subject", json_object_new_string(PQgetvalue(res, i, 5)));
+            json_object_object_add(p, "text", json_object_new_string(PQgetvalue(res, i, 6)));
+            if (queue_enqueue("email.notification", p, NULL, 0, 0, NULL) < 0) {
+                snprintf(err, errcap, "could not queue an email");
+                rc = JOB_RETRY;
+            }
+        }
+        if (PQgetvalue(res, i, 2)[0] == 't' && push_enqueue(PQgetvalue(res, i, 0)) < 0) {
+            snprintf(err, errcap, "could not queue a push");
             rc = JOB_RETRY;
         }
     }
     return rc;
 }
 
-/* Run named query NAME and email its rows. */
+/* Run named query NAME and deliver its rows. */
 static int notify(const char *name, int n, const char *const *params, char *err, size_t errcap)
 {
     char state[6] = "";
@@ -49,7 +57,7 @@ static int notify(const char *name, int n, const char *const *params, char *err,
         snprintf(err, errcap, "%s failed (sqlstate %s)", name, state[0] ? state : "none");
         return JOB_RETRY;
     }
-    int rc = email_rows(res, err, errcap);
+    int rc = deliver_rows(res, err, errcap);
     PQclear(res);
     return rc;
 }

@@ -4,7 +4,8 @@
  * (email.digest) listing the tasks due today and overdue. The day is
  * claimed in Postgres (notification_reminderlog) by the same statement that
  * writes the feed entry, so no restart, retry or second replica sends it
- * twice. The job runs every HONEYDUE_REMINDER_EVERY_SECONDS and catches up:
+ * twice; a push (push.send) goes with the feed entry when the user has push
+ * on. The job runs every HONEYDUE_REMINDER_EVERY_SECONDS and catches up:
  * a user whose hour passed while no worker ran gets it on the next run.
  */
 #include "jobs.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 
 #include "db.h"
+#include "log.h"
 #include "queue.h"
 
 #define BATCH "200"
@@ -31,6 +33,9 @@ int job_reminders_daily(const job_ctx *c, json_object *payload, char *err, size_
         }
         int n = PQntuples(res);
         for (int i = 0; i < n; i++) {
+            if (!PQgetisnull(res, i, 6) && PQgetvalue(res, i, 7)[0] == 't' &&
+                push_enqueue(PQgetvalue(res, i, 6)) < 0)
+                log_line(LOG_ERROR, "reminders", "a reminder's push could not be queued");
             if (PQgetvalue(res, i, 3)[0] != 't' || PQgetisnull(res, i, 5))
                 continue; /* no email wanted, or nothing due */
             json_object *p = json_object_new_object();

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mail.h"
 #include "queue.h"
+#include "push.h"
 #include "signals.h"
 #include "storage.h"
 
@@ -35,6 +36,7 @@ static int lease_s = 30;
 
 /* The job this process is running (for job_heartbeat and the timeout). */
 static const char *running_id;
+static long retry_after_s; /* job_retry_after: the running job's least retry delay */
 static long long last_extend_ms;
 
 static long long mono_ms(void)
@@ -66,6 +68,15 @@ static const sig_action runner_signals[] = {
 void runner_configure(void)
 {
     lease_s = (int)config_int("HONEYDUE_JOB_LEASE_SECONDS", 30);
+    /* Here, in the supervisor, so that what is on and off is said once per
+     * start or reload; each process opens its own connections. */
+    push_setup();
+}
+
+void job_retry_after(long seconds)
+{
+    if (seconds > retry_after_s)
+        retry_after_s = seconds > 3600 ? 3600 : seconds;
 }
 
 void job_heartbeat(void)
@@ -129,6 +140,7 @@ static void run_job(const char *text)
         rc = JOB_FATAL;
     } else {
         running_id = c.id;
+        retry_after_s = 0;
         last_extend_ms = mono_ms();
         /* The job's own timeout when it carries one, else its type's; one
          * second of grace, then the process ends (see on_alarm). */
@@ -146,7 +158,7 @@ static void run_job(const char *text)
     if (rc == JOB_OK) {
         outcome = consumer_ack(job) == 0 ? "ok-late" : "ok";
     } else {
-        int f = consumer_fail(job, err[0] ? err : "failed", rc == JOB_FATAL);
+        int f = consumer_fail(job, err[0] ? err : "failed", rc == JOB_FATAL, (double)retry_after_s);
         outcome = f == 2 ? "dead" : f == 1 ? "retry" : "lost";
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -191,6 +203,7 @@ int runner_loop(void)
     cache_close();
     mail_shutdown();
     storage_close();
+    push_shutdown();
     db_close();
     return 0;
 }

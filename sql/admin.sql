@@ -72,7 +72,12 @@ SELECT json_build_object(
                'completions', (SELECT count(*) FROM task_taskcompletion c
                                WHERE c.completed_by_id = u.id),
                'tokens', (SELECT count(*) FROM user_authtoken t WHERE t.user_id = u.id),
-               'devices', (SELECT count(*) FROM notification_device d WHERE d.user_id = u.id)))
+               'devices', (SELECT count(*) FROM notification_device d WHERE d.user_id = u.id)),
+           'devices', (SELECT coalesce(json_agg(json_build_object(
+                                   'id', d.id, 'platform', d.platform, 'created_at', d.created_at,
+                                   'last_seen_at', d.last_seen_at, 'last_push_at', d.last_push_at,
+                                   'last_push_result', d.last_push_result) ORDER BY d.id), '[]')
+                       FROM notification_device d WHERE d.user_id = u.id))
 FROM auth_user u
 WHERE u.id = $1
 

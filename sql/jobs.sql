@@ -9,7 +9,9 @@
 -- name: jobs_notify_task
 -- Job $4: tell every other member of task $1's residence who wants
 -- notifications of kind $3 ('task_created' or 'task_completed') that user
--- $2 did it. Answers the recipients who want it by email too.
+-- $2 did it. Answers each entry written: its id, whether its user wants
+-- it by email and by push (notification_push's trigger then wrote the
+-- devices: push.send sends them), address, name, title, body.
 WITH t AS (
     SELECT t.id, t.title, t.residence_id, r.name AS residence
     FROM task_task t JOIN residence_residence r ON r.id = t.residence_id
@@ -18,7 +20,9 @@ WITH t AS (
     SELECT coalesce(nullif(btrim(first_name || ' ' || last_name), ''), username) AS name
     FROM auth_user WHERE id = $2
 ), who AS (
-    SELECT e.user_id, e.email_enabled
+    SELECT e.user_id, e.email_enabled,
+           e.push_enabled AND EXISTS (SELECT 1 FROM notification_device d
+                                      WHERE d.user_id = e.user_id) AS push
     FROM notification_preference_effective e
     JOIN residence_residence_users m ON m.user_id = e.user_id
     JOIN t ON m.residence_id = t.residence_id
@@ -34,22 +38,24 @@ WITH t AS (
            $4::text
     FROM who, t
     ON CONFLICT (user_id, source_job) WHERE source_job IS NOT NULL DO NOTHING
-    RETURNING user_id, title, body
+    RETURNING id, user_id, title, body
 )
-SELECT u.email, coalesce(nullif(u.first_name, ''), u.username), ins.title, ins.body
+SELECT ins.id, who.email_enabled, who.push, u.email, coalesce(nullif(u.first_name, ''), u.username),
+       ins.title, ins.body
 FROM ins JOIN who USING (user_id) JOIN auth_user u ON u.id = ins.user_id
-WHERE who.email_enabled
 
 -- name: jobs_notify_member_joined
 -- Job $3: tell the other members of residence $1 who want it that user $2
--- joined. Answers the recipients who want it by email too.
+-- joined. Answers each entry written, as jobs_notify_task does.
 WITH r AS (
     SELECT id, name FROM residence_residence WHERE id = $1
 ), newcomer AS (
     SELECT coalesce(nullif(btrim(first_name || ' ' || last_name), ''), username) AS name
     FROM auth_user WHERE id = $2
 ), who AS (
-    SELECT e.user_id, e.email_enabled
+    SELECT e.user_id, e.email_enabled,
+           e.push_enabled AND EXISTS (SELECT 1 FROM notification_device d
+                                      WHERE d.user_id = e.user_id) AS push
     FROM notification_preference_effective e
     JOIN residence_residence_users m ON m.user_id = e.user_id AND m.residence_id = $1
     WHERE e.user_id <> $2 AND e.member_joined
@@ -60,11 +66,11 @@ WITH r AS (
            jsonb_build_object('residence_id', r.id, 'user_id', $2::bigint), $3::text
     FROM who, r
     ON CONFLICT (user_id, source_job) WHERE source_job IS NOT NULL DO NOTHING
-    RETURNING user_id, title, body
+    RETURNING id, user_id, title, body
 )
-SELECT u.email, coalesce(nullif(u.first_name, ''), u.username), ins.title, ins.body
+SELECT ins.id, who.email_enabled, who.push, u.email, coalesce(nullif(u.first_name, ''), u.username),
+       ins.title, ins.body
 FROM ins JOIN who USING (user_id) JOIN auth_user u ON u.id = ins.user_id
-WHERE who.email_enabled
 
 -- name: jobs_reminders_claim
 -- Up to $1 users whose reminder hour has come today, in the time zone of
@@ -72,13 +78,15 @@ WHERE who.email_enabled
 -- local day: claim the day (at most once, whatever runs concurrently), and
 -- for those with tasks due today or overdue, write the reminder to the feed.
 -- Answers, for each user claimed: id, email, name, email wanted, local
--- date, and the tasks as JSON (NULL when nothing is due: no reminder).
+-- date, the tasks as JSON (NULL when nothing is due: no reminder), the feed
+-- entry's id (NULL likewise) and whether to push it.
 WITH tz AS (
     SELECT DISTINCT ON (m.user_id) m.user_id, r.time_zone
     FROM residence_residence_users m JOIN residence_residence r ON r.id = m.residence_id
     ORDER BY m.user_id, m.joined_at, m.residence_id
 ), due AS (
-    SELECT e.user_id, e.email_enabled, (now() AT TIME ZONE tz.time_zone)::date AS local_date
+    SELECT e.user_id, e.email_enabled, e.push_enabled,
+           (now() AT TIME ZONE tz.time_zone)::date AS local_date
     FROM notification_preference_effective e JOIN tz USING (user_id)
     WHERE e.reminder
       AND extract(hour FROM now() AT TIME ZONE tz.time_zone) >= e.reminder_hour
@@ -116,14 +124,16 @@ WITH tz AS (
            'reminder:' || c.local_date
     FROM tasks k JOIN claimed c USING (user_id)
     ON CONFLICT (user_id, source_job) WHERE source_job IS NOT NULL DO NOTHING
-    RETURNING user_id
+    RETURNING id, user_id
 )
 SELECT u.id, u.email, coalesce(nullif(u.first_name, ''), u.username), d.email_enabled,
-       c.local_date, k.list
+       c.local_date, k.list, f.id,
+       d.push_enabled AND EXISTS (SELECT 1 FROM notification_device v WHERE v.user_id = u.id)
 FROM claimed c
 JOIN due d USING (user_id)
 JOIN auth_user u ON u.id = c.user_id
 LEFT JOIN tasks k ON k.user_id = c.user_id
+LEFT JOIN feed f ON f.user_id = c.user_id
 
 -- name: jobs_outbox_take
 -- Up to 100 jobs the API parked while Redis was down, removed as they are

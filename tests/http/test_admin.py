@@ -174,9 +174,13 @@ def test_user_detail_counts():
                    {"username": user["username"], "password": password}).status == 200
     r = request("GET", f"/api/admin/users/{user['id']}/", token=tok)
     assert r.status == 200, r.text
-    assert set(r.json) == USER_KEYS | {"counts"}
+    assert set(r.json) == USER_KEYS | {"counts", "devices"}
     assert r.json["counts"] == {"residences": 2, "residences_owned": 1, "tasks": 3,
                                 "tasks_created": 2, "completions": 1, "tokens": 2, "devices": 1}
+    # Each device's platform and last push (none yet), never its token.
+    [dev] = r.json["devices"]
+    assert dev["platform"] == "ios" and dev["last_push_at"] is None and dev["last_push_result"] is None
+    assert "token" not in dev
     assert r.json["username"] == user["username"]
     assert_error(request("GET", "/api/admin/users/999999999/", token=tok), 404, "not_found")
     assert other["id"] != user["id"]
