@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
     gcc make libc6-dev
     libfcgi-dev libfcgi-bin libpq-dev libhiredis-dev libjson-c-dev libsodium-dev
-    libcurl4-openssl-dev
+    libcurl4-openssl-dev libssl-dev
     spawn-fcgi nginx-light redis-server postgresql-15 postgresql-client-15
     wrk pgbouncer python3 python3-aiosmtpd openssl curl cppcheck clang-tidy clang-format procps iproute2
     python3-yaml python3-jsonschema python3-botocore
