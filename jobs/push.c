@@ -1,7 +1,7 @@
 /*
  * push.c - push.send: one feed entry to every device of its user
  * ({"notification_id": N}). The rows to send were written with the entry
- * (notification_push, migration 000013: only when the user has push on and
+ * (notification_push, migration 000014: only when the user has push on and
  * wants that kind); this job claims them, sends each through its platform's
  * provider (fcgi-app/push.h) and marks it, so a retry sends only what has
  * not gone out, and one bad device never stops the others:
