@@ -284,11 +284,17 @@ long storage_max_bytes(void)
 storage_rc storage_put(const char *type, uint64_t size, storage_read_fn read, void *ud,
                        char *name, char *sha256)
 {
-    if (backend == BACKEND_NONE || read == NULL)
+    random_hex(name, STORAGE_NAME_LEN / 2);
+    return storage_put_as(name, type, size, read, ud, sha256);
+}
+
+storage_rc storage_put_as(const char *name, const char *type, uint64_t size, storage_read_fn read,
+                          void *ud, char *sha256)
+{
+    if (backend == BACKEND_NONE || read == NULL || !storage_name_valid(name))
         return STORAGE_FAILED;
     hashed_src h = {.read = read, .ud = ud};
     crypto_hash_sha256_init(&h.sha);
-    random_hex(name, STORAGE_NAME_LEN / 2);
     storage_rc rc;
     if (backend == BACKEND_LOCAL) {
         rc = local_put(&h, size, name);
@@ -299,7 +305,7 @@ storage_rc storage_put(const char *type, uint64_t size, storage_read_fn read, vo
         if (h.aborted)
             rc = STORAGE_SOURCE;
     }
-    if (rc == STORAGE_OK) {
+    if (rc == STORAGE_OK && sha256 != NULL) {
         unsigned char digest[crypto_hash_sha256_BYTES];
         crypto_hash_sha256_final(&h.sha, digest);
         sodium_bin2hex(sha256, 65, digest, sizeof(digest));
