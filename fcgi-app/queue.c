@@ -149,14 +149,16 @@ done:
     return rc;
 }
 
-/* KEYS: the queues, then hd:scheduled, hd:active, hd:dead, hd:stats.
- * {size of each queue, scheduled, active, dead, {counter, value, ...}}. */
-static const char stats_lua[] = "local n = #KEYS - 4 local out = {} "
+/* KEYS: the queues, then hd:scheduled, hd:active, hd:dead, hd:stats,
+ * hd:documents. {size of each queue, scheduled, active, dead, {counter,
+ * value, ...}, {field, value, ...}}. */
+static const char stats_lua[] = "local n = #KEYS - 5 local out = {} "
                                 "for i = 1, n do out[i] = redis.call('LLEN', KEYS[i]) end "
                                 "out[n + 1] = redis.call('ZCARD', KEYS[n + 1]) "
                                 "out[n + 2] = redis.call('HLEN', KEYS[n + 2]) "
                                 "out[n + 3] = redis.call('LLEN', KEYS[n + 3]) "
                                 "out[n + 4] = redis.call('HGETALL', KEYS[n + 4]) "
+                                "out[n + 5] = redis.call('HGETALL', KEYS[n + 5]) "
                                 "return out";
 
 static long long int_at(const redisReply *r, int i)
@@ -169,7 +171,7 @@ int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char keys[QUEUE_MAX][KEYS_JOB_MAX];
-    const char *argv[QUEUE_MAX + 4];
+    const char *argv[QUEUE_MAX + 5];
     int n = queue_defs_n;
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < n; i++)
@@ -178,10 +180,12 @@ int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
     argv[n + 1] = keys_job_active;
     argv[n + 2] = keys_job_dead;
     argv[n + 3] = keys_job_stats;
-    redisReply *r = redis_eval_checked(c, stats_lua, n + 4, n + 4, argv);
+    argv[n + 4] = keys_job_documents;
+    redisReply *r = redis_eval_checked(c, stats_lua, n + 5, n + 5, argv);
     int rc = -1;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 4 ||
-        r->element[n + 3]->type != REDIS_REPLY_ARRAY)
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 5 ||
+        r->element[n + 3]->type != REDIS_REPLY_ARRAY ||
+        r->element[n + 4]->type != REDIS_REPLY_ARRAY)
         goto done;
     for (int i = 0; i < n; i++)
         out->queued[i] = int_at(r, i);
@@ -196,6 +200,19 @@ int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
             json_object_object_add(
                 out->counters, h->element[i]->str,
                 json_object_new_int64(strtoll(h->element[i + 1]->str, NULL, 10)));
+    const redisReply *d = r->element[n + 4];
+    for (size_t i = 0; i + 1 < d->elements; i += 2) {
+        if (d->element[i]->type != REDIS_REPLY_STRING ||
+            d->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        long long v = strtoll(d->element[i + 1]->str, NULL, 10);
+        if (strcmp(d->element[i]->str, "missing") == 0)
+            out->doc_missing = v;
+        else if (strcmp(d->element[i]->str, "orphans_removed") == 0)
+            out->doc_orphans_removed = v;
+        else if (strcmp(d->element[i]->str, "reconciled_at") == 0)
+            out->doc_reconciled_at = v;
+    }
     rc = 0;
 done:
     if (r != NULL)

@@ -58,6 +58,7 @@ int job_reminders_daily(const job_ctx *c, json_object *payload, char *err, size_
 
 /* documents.c */
 int job_documents_sweep(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_documents_reconcile(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 
 /* Periodic jobs (periodic.c): enqueued by whichever worker holds the
  * scheduler lock, once per period. */
