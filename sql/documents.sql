@@ -129,3 +129,10 @@ WHERE d.stored_name IS NOT NULL
   AND d.stored_name <> ALL ($1::text[])
 ORDER BY d.stored_name COLLATE "C"
 LIMIT greatest($5::int, 1)
+
+-- name: documents_file_type retry
+-- The content type of the document whose file is stored as $1; no row when
+-- no document names it (honeydue-worker storage copy-local).
+SELECT coalesce(content_type, 'application/octet-stream')
+FROM document_document
+WHERE stored_name = $1

@@ -9,7 +9,7 @@ module with the stack on STORAGE_BACKEND=local (STORAGE_DIR), then switches
 the stack to s3 (the stack's S3 server, objects under HD_S3_DIR) and runs
 it again; stored() and stored_bytes() look at whichever holds the files.
 Last, honeydue-worker's side: documents.reconcile (orphans removed, missing
-files reported)."""
+files reported) and `storage copy-local` (a directory into the bucket)."""
 import hashlib
 import json
 import os
@@ -17,6 +17,7 @@ import re
 import secrets
 import stat
 import subprocess
+import tempfile
 import time
 
 from lib import assert_error, psql, register_user, request
@@ -552,7 +553,7 @@ def test_deleting_an_account_removes_the_files_of_the_residences_it_took_along()
     assert psql(f"SELECT count(*) FROM document_document WHERE id = {doc['id']}") == "0"
 
 
-# ---- honeydue-worker: documents.reconcile -------------------------------------
+# ---- honeydue-worker: documents.reconcile and storage copy-local -------------
 
 WORKER = os.path.join(os.environ["HD_BIN"], "honeydue-worker")
 # The test stack's (tests/run.sh exports a short one); a day by default.
@@ -803,3 +804,88 @@ def test_reconcile_pages_through_the_storage_without_gaps_or_double_counts():
                 remove_object(name)
     wait_swept()
 
+
+def copy_local(src, **env):
+    """honeydue-worker storage copy-local SRC against the stack's bucket:
+    (exit status, output lines)."""
+    p = worker("storage", "copy-local", src, env=dict({"STORAGE_BACKEND": "s3"}, **env), check=False)
+    assert "Sanitizer" not in p.stderr, p.stderr
+    return p.returncode, p.stdout.splitlines()
+
+
+def test_storage_copy_local_puts_a_directory_s_stored_files_in_the_bucket_once():
+    _, tok, _ = register_user("dcopy")
+    rid = make_residence(tok)["id"]
+    files = []
+    for data, ctype in ((PDF + os.urandom(300000), "application/pdf"), (PNG, "image/png")):
+        d = make_document(tok, rid)
+        uploaded(tok, d["id"], data, ctype)
+        files.append((stored_name(d["id"]), data, ctype))
+    (a, a_data, a_type), (b, b_data, b_type) = files
+    orphan = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(dir=os.environ["HD_STATE"]) as src:
+        for name, data in ((a, a_data), (b, b_data), (".upload-0123456789abcdef", b"half an upload"),
+                           ("notes.txt", b"not a stored file"), (orphan, b"no document names me")):
+            with open(os.path.join(src, name), "wb") as f:
+                f.write(data)
+        subdir = secrets.token_hex(16)
+        os.mkdir(os.path.join(src, subdir))
+        # As if the files had been stored locally: the bucket does not have them.
+        for name, _, _ in files:
+            remove_object(name)
+        try:
+            rc, out = copy_local(src)
+            assert rc == 0, out
+            assert out[-1] == "copied 2, already there 0, skipped 4, failed 0", out
+            assert sorted(out[:-1]) == sorted([
+                f"copied {a} ({len(a_data)} bytes)", f"copied {b} ({len(b_data)} bytes)",
+                "skipped .upload-0123456789abcdef: a temporary upload",
+                "skipped notes.txt: not a stored file's name",
+                f"skipped {orphan}: no document names it",
+                f"skipped {subdir}: not a regular file"]), out
+            for name, data, ctype in files:
+                with open(object_paths(name)[0], "rb") as f:
+                    assert f.read() == data
+                with open(object_paths(name)[1], encoding="utf-8") as f:
+                    assert json.load(f)["headers"]["content-type"] == ctype
+            assert not os.path.exists(object_paths(orphan)[1])
+
+            # Again: nothing to copy.
+            rc, out = copy_local(src)
+            assert rc == 0 and out[-1] == "copied 0, already there 2, skipped 4, failed 0", out
+            assert f"already there {a} ({len(a_data)} bytes)" in out
+
+            # Interrupted part way: one object never arrived, another arrived
+            # cut short (a different size): both are put again.
+            remove_object(a)
+            put_object(b, b_data[:100])
+            rc, out = copy_local(src)
+            assert rc == 0 and out[-1] == "copied 2, already there 0, skipped 4, failed 0", out
+            for name, data, _ in files:
+                with open(object_paths(name)[0], "rb") as f:
+                    assert f.read() == data
+            for name, data, ctype in files:
+                d_id = int(psql(f"SELECT id FROM document_document WHERE stored_name = '{name}'"))
+                if BACKEND == "s3":  # the API serves the copies
+                    r = request("GET", f"/api/documents/{d_id}/file/", token=tok)
+                    assert r.status == 200 and r.body == data
+
+            # A bucket that refuses: every file fails, and the exit status says so.
+            remove_object(a)
+            rc, out = copy_local(src, S3_SECRET_ACCESS_KEY="x" * 40)
+            assert rc == 1 and out[-1] == "copied 0, already there 0, skipped 4, failed 2", out
+            assert f"failed {a}: the bucket refused it" in out
+
+            # Not the s3 settings, or not a directory: a usage error, nothing done.
+            p = worker("storage", "copy-local", src, env={"STORAGE_BACKEND": "local"}, check=False)
+            assert p.returncode == 2 and "STORAGE_BACKEND=s3" in p.stderr
+            rc, out = copy_local(os.path.join(src, "no-such-dir"))
+            assert rc == 2 and out == []
+            assert worker("storage", "copy", env={"STORAGE_BACKEND": "s3"}, check=False).returncode == 2
+        finally:
+            if BACKEND == "local":  # the bucket is not this pass's storage: leave it as it was
+                for name, _, _ in files:
+                    remove_object(name)
+            else:
+                rc, out = copy_local(src)  # the API's objects back
+                assert rc == 0, out
