@@ -16,6 +16,7 @@ const char keys_job_dead[] = JOB "dead";
 const char keys_job_stats[] = JOB "stats";
 const char keys_job_scheduler[] = JOB "scheduler";
 const char keys_job_queue_prefix[] = JOB "queue:";
+const char keys_job_documents[] = JOB "documents";
 const char keys_push_stats[] = JOB "push";
 
 const char *keys_auth(arena *a, const char *token_hash)

@@ -16,6 +16,8 @@
  *     hd:unique:<key>        a pending unique job's claim
  *     hd:scheduler           the periodic scheduler's lock
  *     hd:periodic:<type>:<slot>  a periodic job's run, claimed once
+ *     hd:documents           what documents.reconcile found (jobs/documents.c):
+ *                            missing, orphans_removed, reconciled_at
  *     hd:push                push counters, "<outcome>:<provider>" (jobs/push.c)
  *
  * Keys a request builds come from its arena. The job queue's, which
@@ -65,6 +67,8 @@ extern const char keys_push_stats[];
 extern const char keys_job_scheduler[];
 /* hd:queue: (a script appends the queue's name) */
 extern const char keys_job_queue_prefix[];
+/* hd:documents: documents.reconcile's numbers, which /metrics reads */
+extern const char keys_job_documents[];
 
 /* hd:queue:<QUEUE> */
 const char *keys_job_queue(char *out, size_t cap, const char *queue);

@@ -149,21 +149,18 @@ done:
     return rc;
 }
 
-/* KEYS: the queues, then hd:scheduled, hd:active, hd:dead, hd:stats.
- * {size of each queue, scheduled, active, dead, {counter, value, ...}}. */
-static const char stats_lua[] = "local n = #KEYS - 5 local out = {} "
+/* KEYS: the queues, then hd:scheduled, hd:active, hd:dead, hd:stats,
+ * hd:documents, hd:push. {size of each queue, scheduled, active, dead,
+ * {counter, value, ...}, {field, value, ...}, {field, value, ...}}. */
+static const char stats_lua[] = "local n = #KEYS - 6 local out = {} "
                                 "for i = 1, n do out[i] = redis.call('LLEN', KEYS[i]) end "
                                 "out[n + 1] = redis.call('ZCARD', KEYS[n + 1]) "
                                 "out[n + 2] = redis.call('HLEN', KEYS[n + 2]) "
                                 "out[n + 3] = redis.call('LLEN', KEYS[n + 3]) "
                                 "out[n + 4] = redis.call('HGETALL', KEYS[n + 4]) "
                                 "out[n + 5] = redis.call('HGETALL', KEYS[n + 5]) "
+                                "out[n + 6] = redis.call('HGETALL', KEYS[n + 6]) "
                                 "return out";
-
-static long long int_at(const redisReply *r, int i)
-{
-    return r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
-}
 
 /* A flat HGETALL reply as {field: integer}. */
 static json_object *counters(const redisReply *h)
@@ -177,12 +174,17 @@ static json_object *counters(const redisReply *h)
     return o;
 }
 
+static long long int_at(const redisReply *r, int i)
+{
+    return r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+}
+
 int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char keys[QUEUE_MAX][KEYS_JOB_MAX];
-    const char *argv[QUEUE_MAX + 5];
+    const char *argv[QUEUE_MAX + 6];
     int n = queue_defs_n;
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < n; i++)
@@ -191,11 +193,13 @@ int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
     argv[n + 1] = keys_job_active;
     argv[n + 2] = keys_job_dead;
     argv[n + 3] = keys_job_stats;
-    argv[n + 4] = keys_push_stats;
-    redisReply *r = redis_eval_checked(c, stats_lua, n + 5, n + 5, argv);
+    argv[n + 4] = keys_job_documents;
+    argv[n + 5] = keys_push_stats;
+    redisReply *r = redis_eval_checked(c, stats_lua, n + 6, n + 6, argv);
     int rc = -1;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 5 ||
-        r->element[n + 3]->type != REDIS_REPLY_ARRAY || r->element[n + 4]->type != REDIS_REPLY_ARRAY)
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 6 ||
+        r->element[n + 3]->type != REDIS_REPLY_ARRAY ||
+        r->element[n + 4]->type != REDIS_REPLY_ARRAY || r->element[n + 5]->type != REDIS_REPLY_ARRAY)
         goto done;
     for (int i = 0; i < n; i++)
         out->queued[i] = int_at(r, i);
@@ -203,7 +207,20 @@ int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
     out->active = int_at(r, n + 1);
     out->dead = int_at(r, n + 2);
     out->counters = counters(r->element[n + 3]);
-    out->push = counters(r->element[n + 4]);
+    out->push = counters(r->element[n + 5]);
+    const redisReply *d = r->element[n + 4];
+    for (size_t i = 0; i + 1 < d->elements; i += 2) {
+        if (d->element[i]->type != REDIS_REPLY_STRING ||
+            d->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        long long v = strtoll(d->element[i + 1]->str, NULL, 10);
+        if (strcmp(d->element[i]->str, "missing") == 0)
+            out->doc_missing = v;
+        else if (strcmp(d->element[i]->str, "orphans_removed") == 0)
+            out->doc_orphans_removed = v;
+        else if (strcmp(d->element[i]->str, "reconciled_at") == 0)
+            out->doc_reconciled_at = v;
+    }
     rc = 0;
 done:
     if (r != NULL)

@@ -79,7 +79,11 @@ typedef struct {
     long long dead;
     json_object *counters; /* hd:stats: "outcome:type" -> count, in Redis's
                               order; the caller puts it */
-    json_object *push;     /* hd:push: "outcome:provider" -> count; likewise */
+    /* hd:documents, what documents.reconcile keeps (0 before its first run):
+     * rows whose file its last complete run did not find, orphaned files it
+     * removed in all, and when its last complete run ended (Unix seconds). */
+    long long doc_missing, doc_orphans_removed, doc_reconciled_at;
+    json_object *push; /* hd:push: "outcome:provider" -> count; the caller puts it */
 } queue_stats;
 
 /* Read the queue's sizes and counters over connection C into *OUT.

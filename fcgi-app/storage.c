@@ -40,18 +40,26 @@ static long max_bytes = 10485760;
 
 /* ---- local: STORAGE_DIR ------------------------------------------------------- */
 
+/* STORAGE_DIR opened afresh for reading its entries: a new open file
+ * description, with an offset of its own (a dup of dir_fd would share
+ * one, so a second listing would start where the first ended and see
+ * nothing). NULL on failure. */
+static DIR *open_entries(void)
+{
+    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL && fd >= 0)
+        close(fd);
+    return d;
+}
+
 /* Remove temporary files an interrupted upload left (older than an hour:
  * another worker may be writing a young one right now). */
 static void remove_stale(void)
 {
-    int fd = dup(dir_fd);
-    if (fd < 0)
+    DIR *d = open_entries();
+    if (d == NULL)
         return;
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        return;
-    }
     time_t now = time(NULL);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -276,11 +284,17 @@ long storage_max_bytes(void)
 storage_rc storage_put(const char *type, uint64_t size, storage_read_fn read, void *ud,
                        char *name, char *sha256)
 {
-    if (backend == BACKEND_NONE || read == NULL)
+    random_hex(name, STORAGE_NAME_LEN / 2);
+    return storage_put_as(name, type, size, read, ud, sha256);
+}
+
+storage_rc storage_put_as(const char *name, const char *type, uint64_t size, storage_read_fn read,
+                          void *ud, char *sha256)
+{
+    if (backend == BACKEND_NONE || read == NULL || !storage_name_valid(name))
         return STORAGE_FAILED;
     hashed_src h = {.read = read, .ud = ud};
     crypto_hash_sha256_init(&h.sha);
-    random_hex(name, STORAGE_NAME_LEN / 2);
     storage_rc rc;
     if (backend == BACKEND_LOCAL) {
         rc = local_put(&h, size, name);
@@ -291,7 +305,7 @@ storage_rc storage_put(const char *type, uint64_t size, storage_read_fn read, vo
         if (h.aborted)
             rc = STORAGE_SOURCE;
     }
-    if (rc == STORAGE_OK) {
+    if (rc == STORAGE_OK && sha256 != NULL) {
         unsigned char digest[crypto_hash_sha256_BYTES];
         crypto_hash_sha256_final(&h.sha, digest);
         sodium_bin2hex(sha256, 65, digest, sizeof(digest));
@@ -391,13 +405,9 @@ static int by_name(const void *a, const void *b)
  * files is 56 MB, read in one job run), sorted. */
 static storage_rc local_list(storage_lister *l)
 {
-    int fd = dup(dir_fd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
+    DIR *d = open_entries();
+    if (d == NULL)
         return STORAGE_FAILED;
-    }
     size_t cap = 0;
     struct dirent *e;
     storage_rc rc = STORAGE_OK;

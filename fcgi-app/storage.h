@@ -79,6 +79,15 @@ typedef size_t (*storage_read_fn)(void *ud, char *buf, size_t cap);
 storage_rc storage_put(const char *type, uint64_t size, storage_read_fn read, void *ud,
                        char *name, char *sha256);
 
+/* storage_put under a name the caller gives: NAME must be a stored file's
+ * (storage_name_valid; else STORAGE_FAILED). For copying stored files
+ * between backends (honeydue-worker storage copy-local), never for an
+ * upload, whose name is always new. local: an existing NAME is never
+ * replaced (STORAGE_FAILED); s3: an existing object is (PutObject). SHA256
+ * may be NULL. */
+storage_rc storage_put_as(const char *name, const char *type, uint64_t size, storage_read_fn read,
+                          void *ud, char *sha256);
+
 /* Remove stored file NAME: STORAGE_OK also when it was already gone. */
 storage_rc storage_remove(const char *name);
 

@@ -6,8 +6,9 @@
  * and idle, requests, restarts, stuck and recycled workers). The job
  * queues come from what honeydue-worker keeps in Redis: the size of every
  * queue, the scheduled (retrying) and running jobs, the dead list, and the
- * counters per job type and outcome, and the push counters per provider,
- * in one Redis EVAL (queue_stats_read).
+ * counters per job type and outcome, what honeydue-worker's
+ * documents.reconcile found, and the push counters per provider, in one
+ * Redis EVAL (queue_stats_read).
  * When Redis is down the answer says so (honeydue_redis_up 0) rather than
  * failing the scrape.
  */
@@ -209,6 +210,19 @@ static const char *job_metrics(req *r)
                     (int)n, name,
                     (long long)json_object_get_int64(json_object_iter_peek_value(&it)));
     }
+    fprintf(f,
+            "# HELP honeydue_documents_missing Documents whose file the last complete "
+            "documents.reconcile did not find in the storage.\n"
+            "# TYPE honeydue_documents_missing gauge\nhoneydue_documents_missing %lld\n"
+            "# HELP honeydue_documents_orphans_removed_total Stored files no document named, "
+            "removed by documents.reconcile.\n"
+            "# TYPE honeydue_documents_orphans_removed_total counter\n"
+            "honeydue_documents_orphans_removed_total %lld\n"
+            "# HELP honeydue_documents_reconciled_timestamp_seconds When the last complete "
+            "documents.reconcile ended (0: never).\n"
+            "# TYPE honeydue_documents_reconciled_timestamp_seconds gauge\n"
+            "honeydue_documents_reconciled_timestamp_seconds %lld\n",
+            st.doc_missing, st.doc_orphans_removed, st.doc_reconciled_at);
     /* Pushes per provider and outcome (sent, failed, removed: a device
      * the provider said is gone), written by honeydue-worker's push.send;
      * every line present from the start, so a rate never misses its first

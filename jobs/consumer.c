@@ -310,6 +310,23 @@ int consumer_claim_periodic(const char *me, const char *type, long long slot, lo
     return (int)eval_int(claim_lua, 2, 5, args);
 }
 
+/* KEYS: hd:documents. ARGV: removed, complete (1/0), missing, at. */
+static const char documents_lua[] =
+    "redis.call('HINCRBY', KEYS[1], 'orphans_removed', ARGV[1]) "
+    "if ARGV[2] == '1' then "
+    "  redis.call('HSET', KEYS[1], 'missing', ARGV[3], 'reconciled_at', ARGV[4]) end "
+    "return 1";
+
+int consumer_documents_record(long long removed, int complete, long long missing, long long at)
+{
+    char r[24], m[24], t[24];
+    snprintf(r, sizeof(r), "%lld", removed);
+    snprintf(m, sizeof(m), "%lld", missing);
+    snprintf(t, sizeof(t), "%lld", at);
+    const char *args[] = {keys_job_documents, r, complete ? "1" : "0", m, t};
+    return eval_int(documents_lua, 1, 5, args) == 1 ? 0 : -1;
+}
+
 /* ---- the jobs CLI ---- */
 
 json_object *consumer_stats(void)

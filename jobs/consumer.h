@@ -74,6 +74,13 @@ int consumer_push(const char *job);
  * call claimed the slot (enqueue it now), 0 when not, -1 on error. */
 int consumer_claim_periodic(const char *me, const char *type, long long slot, long ttl_s);
 
+/* documents.reconcile's numbers, which /metrics reads (hd:documents): add
+ * REMOVED to the orphaned files removed; when COMPLETE (the run went
+ * through the whole listing), also set the rows found missing to MISSING
+ * and the end of the last complete run to AT (Unix seconds). Returns 0, or
+ * -1 when Redis is unavailable. */
+int consumer_documents_record(long long removed, int complete, long long missing, long long at);
+
 /* ---- for the jobs CLI ---- */
 
 /* The queues' sizes and the counters, as one JSON object: "queue:<name>",

@@ -69,6 +69,7 @@ int push_enqueue(const char *notification_id);
 
 /* documents.c */
 int job_documents_sweep(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_documents_reconcile(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 
 /* Periodic jobs (periodic.c): enqueued by whichever worker holds the
  * scheduler lock, once per period. */

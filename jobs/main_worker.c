@@ -4,6 +4,9 @@
  *   honeydue-worker [--pidfile PATH]   the supervisor and HONEYDUE_JOB_WORKERS
  *                                      job processes (runner.c)
  *   honeydue-worker jobs ...           the queues from a shell (cli.c)
+ *   honeydue-worker storage copy-local DIR
+ *                                      a local STORAGE_DIR into the bucket
+ *                                      (cli_storage.c)
  *
  * The pool runs on the same supervisor as the API's (fcgi-app/supervisor.h),
  * with the same signals: SIGHUP re-reads the configuration and replaces
@@ -40,11 +43,14 @@ int main(int argc, char **argv)
     log_set_level(config_get("LOG_LEVEL"));
     if (argc >= 2 && strcmp(argv[1], "jobs") == 0)
         return cli_jobs(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "storage") == 0)
+        return cli_storage(argc - 2, argv + 2);
     const char *pidfile = NULL;
     if (argc == 3 && strcmp(argv[1], "--pidfile") == 0) {
         pidfile = argv[2];
     } else if (argc > 1) {
-        fprintf(stderr, "usage: honeydue-worker [--pidfile PATH] | jobs ...\n");
+        fprintf(stderr, "usage: honeydue-worker [--pidfile PATH] | jobs ... | "
+                        "storage copy-local DIR\n");
         return 2;
     }
     static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "REDIS_URL", NULL};

@@ -3,7 +3,7 @@
  * notify.member_joined: a feed entry for every other member of the
  * residence who wants that kind, and an email (email.notification) for
  * those who asked for email, and a push.send for those who have push on
- * and a device (the trigger of migration 000013 wrote which devices).
+ * and a device (the trigger of migration 000014 wrote which devices).
  */
 #include "jobs.h"
 

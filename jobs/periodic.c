@@ -31,6 +31,7 @@ typedef struct {
 static const periodic_job periodic[] = {
     {"reminders.daily", "HONEYDUE_REMINDER_EVERY_SECONDS", 600},
     {"documents.sweep", "HONEYDUE_DOCUMENT_SWEEP_EVERY_SECONDS", 300},
+    {"documents.reconcile", "HONEYDUE_DOCUMENT_RECONCILE_EVERY_SECONDS", 86400},
 };
 
 void periodic_tick(void)

@@ -99,3 +99,40 @@ SELECT stored_name FROM document_filedeletion ORDER BY created_at, stored_name L
 -- name: documents_forget
 -- Files $1 (a text array) are removed: forget them.
 DELETE FROM document_filedeletion WHERE stored_name = ANY ($1::text[])
+
+-- name: documents_reconcile_start retry
+-- When documents.reconcile starts listing the storage, by the clock that
+-- stamps uploaded_at: a file uploaded after it may be missing from the
+-- listing, so its row is not checked.
+SELECT now()
+
+-- name: documents_unreferenced retry
+-- Of the stored files $1 (a text array of names), those no row names and
+-- no removal is pending for (document_filedeletion: the sweep's): orphans.
+SELECT n
+FROM unnest($1::text[]) AS n
+WHERE NOT EXISTS (SELECT 1 FROM document_document d WHERE d.stored_name = n)
+  AND NOT EXISTS (SELECT 1 FROM document_filedeletion f WHERE f.stored_name = n)
+
+-- name: documents_missing retry
+-- Rows whose file is not among the stored files $1 (a text array: one page
+-- of the storage's listing, which covers the names after $2 and up to $3,
+-- in byte order; NULL: from the first name, to the last) and that were
+-- uploaded before $4 (documents_reconcile_start). The first $5 by name
+-- (at least one, to carry the count), each with how many there are in all.
+SELECT d.id, d.stored_name, count(*) OVER ()
+FROM document_document d
+WHERE d.stored_name IS NOT NULL
+  AND d.uploaded_at < $4::timestamptz
+  AND ($2::text IS NULL OR d.stored_name COLLATE "C" > $2::text)
+  AND ($3::text IS NULL OR d.stored_name COLLATE "C" <= $3::text)
+  AND d.stored_name <> ALL ($1::text[])
+ORDER BY d.stored_name COLLATE "C"
+LIMIT greatest($5::int, 1)
+
+-- name: documents_file_type retry
+-- The content type of the document whose file is stored as $1; no row when
+-- no document names it (honeydue-worker storage copy-local).
+SELECT coalesce(content_type, 'application/octet-stream')
+FROM document_document
+WHERE stored_name = $1

@@ -1,6 +1,6 @@
 -- Named queries of jobs/push.c: sending a feed entry to its user's devices
 -- (notification_push, written by a trigger with the entry: migration
--- 000013). A query marked "retry" after its name is safe to run twice: db.c
+-- 000014). A query marked "retry" after its name is safe to run twice: db.c
 -- runs it once more on a new connection when Postgres went away under it
 -- (see fcgi-app/sqlfile.h).
 

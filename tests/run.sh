@@ -71,6 +71,10 @@ export HONEYDUE_WORKERS=2
 # The job worker on a short clock, so retries, leases and periodic runs can
 # be watched within a test.
 export HONEYDUE_JOB_RETRY_BASE_MS=200 HONEYDUE_JOB_LEASE_SECONDS=3 HONEYDUE_REMINDER_EVERY_SECONDS=2
+# documents.reconcile removes orphaned files ten minutes old rather than a
+# day: its tests (test_documents.py) age the files they plant just past
+# this, so they fail if the setting is not read.
+export HONEYDUE_DOCUMENT_ORPHAN_GRACE_SECONDS=600
 # The bucket's stall tests wait this long, not S3's default 30 s.
 export S3_TIMEOUT_SECONDS=3
 export HD_PORT_BASE=${HD_TEST_PORT_BASE:-28080}

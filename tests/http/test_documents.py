@@ -7,17 +7,23 @@ that nobody else learns any of it exists.
 The same tests run against both storage backends: tests/run.sh runs this
 module with the stack on STORAGE_BACKEND=local (STORAGE_DIR), then switches
 the stack to s3 (the stack's S3 server, objects under HD_S3_DIR) and runs
-it again; stored() and stored_bytes() look at whichever holds the files."""
+it again; stored() and stored_bytes() look at whichever holds the files.
+Last, honeydue-worker's side: documents.reconcile (orphans removed, missing
+files reported) and `storage copy-local` (a directory into the bucket)."""
 import hashlib
 import json
 import os
 import re
+import secrets
 import stat
+import subprocess
+import tempfile
 import time
 
 from lib import assert_error, psql, register_user, request
 from test_process import Pool
 from test_residences import add_member, make_residence
+from test_s3_server import send_signed, signed
 from test_tasks import make_task
 
 STORAGE = os.environ["STORAGE_DIR"]
@@ -545,3 +551,341 @@ def test_deleting_an_account_removes_the_files_of_the_residences_it_took_along()
     assert r.status == 204, r.text
     assert name not in wait_swept()
     assert psql(f"SELECT count(*) FROM document_document WHERE id = {doc['id']}") == "0"
+
+
+# ---- honeydue-worker: documents.reconcile and storage copy-local -------------
+
+WORKER = os.path.join(os.environ["HD_BIN"], "honeydue-worker")
+# The test stack's (tests/run.sh exports a short one); a day by default.
+GRACE = int(os.environ.get("HONEYDUE_DOCUMENT_ORPHAN_GRACE_SECONDS", "86400"))
+
+
+def worker(*args, env=None, check=True):
+    p = subprocess.run([WORKER, *args], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, **(env or {})))
+    assert not check or p.returncode == 0, f"honeydue-worker {args}: {p.returncode}\n{p.stdout}{p.stderr}"
+    return p
+
+
+def put_object(name, data):
+    """Put DATA in the bucket as stored file NAME, signed as any S3 client signs."""
+    status, _, body = send_signed(signed("PUT", PREFIX + name, body=data))
+    assert status == 200, (status, body)
+
+
+def remove_object(name):
+    for path in object_paths(name):
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def mtime(name):
+    if BACKEND == "local":
+        return os.stat(os.path.join(STORAGE, name)).st_mtime
+    with open(object_paths(name)[1], encoding="utf-8") as f:
+        return json.load(f)["mtime"]
+
+
+def set_age(name, seconds):
+    """Make stored file NAME look stored SECONDS ago: its mtime (local), or
+    the time the S3 server recorded for the object (what ListObjectsV2
+    answers as LastModified)."""
+    when = time.time() - seconds
+    if BACKEND == "local":
+        os.utime(os.path.join(STORAGE, name), (when, when))
+        return
+    meta_path = object_paths(name)[1]
+    with open(meta_path, encoding="utf-8") as f:
+        meta = json.load(f)
+    meta["mtime"] = when
+    with open(meta_path, "w", encoding="utf-8") as f:
+        json.dump(meta, f)
+
+
+def plant(data, age):
+    """A stored file that no document names, AGE seconds old; its name."""
+    name = secrets.token_hex(16)
+    if BACKEND == "local":
+        with open(os.path.join(STORAGE, name), "wb") as f:
+            f.write(data)
+    else:
+        put_object(name, data)
+    set_age(name, age)
+    return name
+
+
+def lose_file(name):
+    """Stored file NAME disappears behind the API's back."""
+    if BACKEND == "local":
+        os.unlink(os.path.join(STORAGE, name))
+    else:
+        remove_object(name)
+
+
+def job_count(name):
+    return json.loads(worker("jobs", "stats").stdout).get(name, 0)
+
+
+def run_reconcile():
+    """Enqueue documents.reconcile and wait until it ran; the worker's log
+    lines (parsed) written meanwhile."""
+    log = os.path.join(os.environ["HD_STATE"], "log", "worker.log")
+    offset = os.path.getsize(log)
+    done, failed = job_count("processed:documents.reconcile"), job_count("failed:documents.reconcile")
+    assert worker("jobs", "enqueue", "documents.reconcile").stdout.strip() == "queued"
+    deadline = time.time() + 30
+    while job_count("processed:documents.reconcile") == done:
+        assert job_count("failed:documents.reconcile") == failed, "documents.reconcile failed"
+        assert time.time() < deadline, "documents.reconcile did not run"
+        time.sleep(0.1)
+    with open(log, encoding="utf-8") as f:
+        f.seek(offset)
+        return [json.loads(line) for line in f.read().splitlines() if line.startswith("{")]
+
+
+def metrics():
+    r = request("GET", "/metrics")
+    assert r.status == 200, r.text
+    out = {}
+    for line in r.text.splitlines():
+        if line.startswith("honeydue_documents_"):
+            name, value = line.split()
+            out[name] = float(value)
+    assert "# TYPE honeydue_documents_missing gauge" in r.text
+    assert "# TYPE honeydue_documents_orphans_removed_total counter" in r.text
+    assert "# TYPE honeydue_documents_reconciled_timestamp_seconds gauge" in r.text
+    return out
+
+
+def rows_with_files():
+    """{stored name: document id} of every row with a file uploaded by now."""
+    out = psql("SELECT stored_name, id FROM document_document WHERE stored_name IS NOT NULL "
+               "AND uploaded_at < now()")
+    return {n: int(i) for n, i in (line.split("|") for line in out.splitlines() if line)}
+
+
+def test_reconcile_removes_old_orphans_keeps_young_ones_and_reports_missing_files():
+    _, tok, _ = register_user("drec")
+    rid = make_residence(tok)["id"]
+    docs = {}
+    for role, data, ctype in (("kept", PDF, "application/pdf"), ("lost", PNG, "image/png"),
+                              ("late", JPEG, "image/jpeg")):
+        d = make_document(tok, rid, title=role)
+        uploaded(tok, d["id"], data, ctype)
+        docs[role] = (d["id"], stored_name(d["id"]))
+    wait_swept()
+    kept, lost, late = docs["kept"][1], docs["lost"][1], docs["late"][1]
+    set_age(kept, GRACE + 3600)  # old, but a row names it: it stays
+    lose_file(lost)
+    lose_file(late)
+    # An upload that commits while the run lists the storage: its file may
+    # not be in the listing, so its row is not checked.
+    psql(f"UPDATE document_document SET uploaded_at = now() + interval '1 hour' WHERE id = {docs['late'][0]}")
+    old = plant(b"an orphan from long ago", GRACE + 600)
+    young = plant(b"an upload whose row is about to commit", 0)
+    try:
+        # What the job should find, worked out here from both sides.
+        before = {n for n in stored() if re.fullmatch(r"[0-9a-f]{32}", n)}
+        rows = rows_with_files()
+        pending = set(psql("SELECT stored_name FROM document_filedeletion").split())
+        orphans = {n for n in before - set(rows) - pending if mtime(n) < time.time() - GRACE}
+        missing = sorted(set(rows) - before)
+        assert old in orphans and young not in orphans and kept not in orphans
+        assert lost in missing and late not in missing and kept not in missing
+        m0 = metrics()
+        started = time.time()
+
+        lines = run_reconcile()
+
+        after = stored()
+        assert old not in after
+        assert {n for n in after if not n.startswith("tmp/")} == before - orphans
+        assert young in after and kept in after and set(rows) - set(missing) <= after
+        assert request("GET", f"/api/documents/{docs['kept'][0]}/file/", token=tok).body == PDF
+        # One line per missing file (the first 100 by name), then the totals.
+        named = [(x["document_id"], x["stored_name"]) for x in lines
+                 if x.get("event") == "documents" and x.get("stored_name")]
+        assert named == [(rows[n], n) for n in missing[:100]], named
+        summary = [x for x in lines if x.get("msg") == "reconciled the storage with the documents"]
+        assert len(summary) == 1, lines
+        assert summary[0]["missing"] == len(missing) and summary[0]["orphans_removed"] == len(orphans)
+        assert summary[0]["files"] == len(before) and summary[0]["backend"] == BACKEND
+        assert summary[0]["level"] == "warn"  # something is missing
+        if len(missing) > 100:
+            assert summary[0]["missing_logged"] == 100
+        removed_lines = [x for x in lines if x.get("msg", "").startswith(f"removed {old}:")]
+        assert len(removed_lines) == 1, lines
+        m1 = metrics()
+        assert m1["honeydue_documents_missing"] == len(missing)
+        assert m1["honeydue_documents_orphans_removed_total"] == \
+            m0["honeydue_documents_orphans_removed_total"] + len(orphans)
+        assert started - 1 <= m1["honeydue_documents_reconciled_timestamp_seconds"] <= time.time() + 1
+
+        # Found again next time, until someone acts; nothing more is removed.
+        lines = run_reconcile()
+        summary = [x for x in lines if x.get("msg") == "reconciled the storage with the documents"]
+        assert summary[0]["missing"] == len(missing) and summary[0]["orphans_removed"] == 0
+        assert young in stored()
+        assert metrics()["honeydue_documents_orphans_removed_total"] == \
+            m1["honeydue_documents_orphans_removed_total"]
+    finally:
+        for d in docs.values():
+            request("DELETE", f"/api/documents/{d[0]}/", token=tok)
+        if BACKEND == "local":
+            for name in (old, young):
+                if os.path.exists(os.path.join(STORAGE, name)):
+                    os.unlink(os.path.join(STORAGE, name))
+        else:
+            for name in (old, young):
+                remove_object(name)
+    wait_swept()
+
+
+def test_reconcile_pages_through_the_storage_without_gaps_or_double_counts():
+    # More files than one page of the listing (1000): the rows of each
+    # page's range of names are checked once, those between two pages and
+    # past the last one included.
+    _, tok, _ = register_user("drecp")
+    rid = make_residence(tok)["id"]
+    planted = [plant(b"o", 0) for _ in range(1005)]
+    old = set(planted[::2])
+    for name in old:
+        set_age(name, GRACE + 600)
+    docs = []
+    try:
+        listed = sorted(n for n in stored() if re.fullmatch(r"[0-9a-f]{32}", n))
+        assert len(listed) > 1000
+        young = set(listed) - old
+        # Rows whose file is missing, named to sit where a page's range
+        # begins and ends: before the first file, right after the first
+        # page's last one, right before it, after the very last file.
+        hexname = lambda v: format(v, "032x")  # noqa: E731
+        edge = int(listed[999], 16)
+        wanted = {hexname(0), hexname(edge + 1), hexname(edge - 1), "f" * 32} - set(listed)
+        for name in wanted:
+            d = make_document(tok, rid)
+            uploaded(tok, d["id"], PDF)
+            psql(f"UPDATE document_document SET stored_name = '{name}' WHERE id = {d['id']}")
+            docs.append(d["id"])
+        worker("jobs", "enqueue", "documents.sweep")  # the files the rows named before
+        wait_swept()
+        rows = rows_with_files()
+        pending = set(psql("SELECT stored_name FROM document_filedeletion").split())
+        orphans = {n for n in set(listed) - set(rows) - pending if mtime(n) < time.time() - GRACE}
+        missing = sorted(set(rows) - set(listed))
+        assert old <= orphans and wanted <= set(missing)
+        m0 = metrics()
+
+        lines = run_reconcile()
+
+        summary = [x for x in lines if x.get("msg") == "reconciled the storage with the documents"]
+        assert len(summary) == 1, lines
+        assert summary[0]["files"] == len(listed)
+        assert summary[0]["missing"] == len(missing) and summary[0]["orphans_removed"] == len(orphans)
+        named = [(x["document_id"], x["stored_name"]) for x in lines
+                 if x.get("event") == "documents" and x.get("stored_name")]
+        assert named == [(rows[n], n) for n in missing[:100]]
+        removed = [x for x in lines if x.get("msg", "").startswith("removed ")]
+        assert len(removed) == min(len(orphans), 100)  # then only counted
+        left = stored()
+        assert not orphans & left and young - orphans <= left
+        m1 = metrics()
+        assert m1["honeydue_documents_missing"] == len(missing)
+        assert m1["honeydue_documents_orphans_removed_total"] == \
+            m0["honeydue_documents_orphans_removed_total"] + len(orphans)
+    finally:
+        for d_id in docs:
+            request("DELETE", f"/api/documents/{d_id}/", token=tok)
+        for name in planted:
+            if BACKEND == "local":
+                if os.path.exists(os.path.join(STORAGE, name)):
+                    os.unlink(os.path.join(STORAGE, name))
+            else:
+                remove_object(name)
+    wait_swept()
+
+
+def copy_local(src, **env):
+    """honeydue-worker storage copy-local SRC against the stack's bucket:
+    (exit status, output lines)."""
+    p = worker("storage", "copy-local", src, env=dict({"STORAGE_BACKEND": "s3"}, **env), check=False)
+    assert "Sanitizer" not in p.stderr, p.stderr
+    return p.returncode, p.stdout.splitlines()
+
+
+def test_storage_copy_local_puts_a_directory_s_stored_files_in_the_bucket_once():
+    _, tok, _ = register_user("dcopy")
+    rid = make_residence(tok)["id"]
+    files = []
+    for data, ctype in ((PDF + os.urandom(300000), "application/pdf"), (PNG, "image/png")):
+        d = make_document(tok, rid)
+        uploaded(tok, d["id"], data, ctype)
+        files.append((stored_name(d["id"]), data, ctype))
+    (a, a_data, a_type), (b, b_data, b_type) = files
+    orphan = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(dir=os.environ["HD_STATE"]) as src:
+        for name, data in ((a, a_data), (b, b_data), (".upload-0123456789abcdef", b"half an upload"),
+                           ("notes.txt", b"not a stored file"), (orphan, b"no document names me")):
+            with open(os.path.join(src, name), "wb") as f:
+                f.write(data)
+        subdir = secrets.token_hex(16)
+        os.mkdir(os.path.join(src, subdir))
+        # As if the files had been stored locally: the bucket does not have them.
+        for name, _, _ in files:
+            remove_object(name)
+        try:
+            rc, out = copy_local(src)
+            assert rc == 0, out
+            assert out[-1] == "copied 2, already there 0, skipped 4, failed 0", out
+            assert sorted(out[:-1]) == sorted([
+                f"copied {a} ({len(a_data)} bytes)", f"copied {b} ({len(b_data)} bytes)",
+                "skipped .upload-0123456789abcdef: a temporary upload",
+                "skipped notes.txt: not a stored file's name",
+                f"skipped {orphan}: no document names it",
+                f"skipped {subdir}: not a regular file"]), out
+            for name, data, ctype in files:
+                with open(object_paths(name)[0], "rb") as f:
+                    assert f.read() == data
+                with open(object_paths(name)[1], encoding="utf-8") as f:
+                    assert json.load(f)["headers"]["content-type"] == ctype
+            assert not os.path.exists(object_paths(orphan)[1])
+
+            # Again: nothing to copy.
+            rc, out = copy_local(src)
+            assert rc == 0 and out[-1] == "copied 0, already there 2, skipped 4, failed 0", out
+            assert f"already there {a} ({len(a_data)} bytes)" in out
+
+            # Interrupted part way: one object never arrived, another arrived
+            # cut short (a different size): both are put again.
+            remove_object(a)
+            put_object(b, b_data[:100])
+            rc, out = copy_local(src)
+            assert rc == 0 and out[-1] == "copied 2, already there 0, skipped 4, failed 0", out
+            for name, data, _ in files:
+                with open(object_paths(name)[0], "rb") as f:
+                    assert f.read() == data
+            for name, data, ctype in files:
+                d_id = int(psql(f"SELECT id FROM document_document WHERE stored_name = '{name}'"))
+                if BACKEND == "s3":  # the API serves the copies
+                    r = request("GET", f"/api/documents/{d_id}/file/", token=tok)
+                    assert r.status == 200 and r.body == data
+
+            # A bucket that refuses: every file fails, and the exit status says so.
+            remove_object(a)
+            rc, out = copy_local(src, S3_SECRET_ACCESS_KEY="x" * 40)
+            assert rc == 1 and out[-1] == "copied 0, already there 0, skipped 4, failed 2", out
+            assert f"failed {a}: the bucket refused it" in out
+
+            # Not the s3 settings, or not a directory: a usage error, nothing done.
+            p = worker("storage", "copy-local", src, env={"STORAGE_BACKEND": "local"}, check=False)
+            assert p.returncode == 2 and "STORAGE_BACKEND=s3" in p.stderr
+            rc, out = copy_local(os.path.join(src, "no-such-dir"))
+            assert rc == 2 and out == []
+            assert worker("storage", "copy", env={"STORAGE_BACKEND": "s3"}, check=False).returncode == 2
+        finally:
+            if BACKEND == "local":  # the bucket is not this pass's storage: leave it as it was
+                for name, _, _ in files:
+                    remove_object(name)
+            else:
+                rc, out = copy_local(src)  # the API's objects back
+                assert rc == 0, out
