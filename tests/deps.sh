@@ -11,7 +11,7 @@ packages=(
     libcurl4-openssl-dev libssl-dev
     spawn-fcgi nginx-light redis-server postgresql-15 postgresql-client-15
     wrk pgbouncer python3 python3-aiosmtpd openssl curl cppcheck clang-tidy clang-format procps iproute2
-    python3-yaml python3-jsonschema python3-botocore
+    python3-yaml python3-jsonschema python3-botocore python3-h2 python3-jwt python3-cryptography
 )
 
 installed() {

@@ -5,7 +5,9 @@
 # as a file in STATE/mail/ and an S3-compatible server that checks every
 # request's signature (tests/s3_server.py, objects under STATE/s3/: the
 # documents' bucket with STORAGE_BACKEND=s3; local, STATE/storage/, is the
-# default, and `storage-backend` switches a running stack),
+# default, and `storage-backend` switches a running stack) and a push
+# server that plays APNs, FCM and Google's token endpoint over HTTP/2 and
+# keeps each accepted push as a file in STATE/push/sent/ (tests/push_server.py),
 # every file of it under one state directory. `make run` uses .run/ (port base
 # 8080), `make test` uses .run/test/ (port base 28080), the bench its own.
 #
@@ -16,20 +18,28 @@
 #   stack.sh status STATE            say what runs
 #   stack.sh redis-stop|redis-start|pg-stop|pg-start|smtp-stop|smtp-start STATE
 #   stack.sh s3-stop|s3-start STATE
+#   stack.sh push-stop|push-start STATE
 #   stack.sh fcgi-restart STATE BIN_DIR
 #   stack.sh storage-backend STATE local|s3 BIN_DIR   switch the pool and the worker
 #   stack.sh worker-stop STATE; stack.sh worker-start STATE [BIN_DIR]
 #
 # Ports: nginx on 127.0.0.1:$HD_PORT_BASE, Postgres on +1, Redis on +2, the SMTP
-# sink on +3, the S3 server on +7 (+4 to +6 are the test suites' own). Without
+# sink on +3, the S3 server on +7, the push server on +8 (+4 to +6 are the test
+# suites' own). Without
 # HD_PORT_BASE, the base that STATE was last started with (else 8080).
 # The S3 server's key pair is made once per state directory (STATE/s3_key_id,
 # STATE/s3_secret) and its settings written to STATE/env as S3_ENDPOINT,
 # S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY,
 # S3_FORCE_PATH_STYLE, with HD_S3_DIR (its data, and the .stall control file).
+# The push server's keys are made once per state directory too (STATE/push-keys/:
+# its TLS certificate, an APNs .p8 key with its key id and team id, an FCM
+# service account's JSON file) and its settings written to STATE/env as
+# APNS_URL, APNS_ENV, APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC,
+# FCM_URL, FCM_CREDENTIALS_FILE, PUSH_CA_FILE, with HD_PUSH_DIR (the pushes in
+# sent/, and the fault-control files).
 # HD_FRESH_DB=1 makes `up` drop every database but postgres and recreate
-# honeydue, and empty STATE/mail/ (the test harness: a clean run without a new
-# initdb).
+# honeydue, and empty STATE/mail/ and STATE/push/ (the test harness: a clean
+# run without a new initdb).
 set -euo pipefail
 umask 022
 
@@ -38,6 +48,8 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 FCGI_STOP_TIMEOUT=25
 S3_REGION=hd-local-1 # not us-east-1: a client that ignores S3_REGION fails
 S3_BUCKET=honeydue
+APNS_TOPIC=app.honeydue.local # the app's bundle id, as apns-topic
+FCM_PROJECT=honeydue-local
 HEALTH_TIMEOUT=20
 
 say() { echo "stack: $*"; }
@@ -76,6 +88,9 @@ set_state() {
     SMTP_PID=$STATE/smtp-sink.pid
     S3_DIR=$STATE/s3
     S3_PID=$STATE/s3-server.pid
+    PUSH_DIR=$STATE/push
+    PUSH_KEYS=$STATE/push-keys
+    PUSH_PID=$STATE/push-server.pid
 }
 
 set_bin() {
@@ -90,14 +105,15 @@ set_ports() {
         BASE=$(<"$STATE/port_base")
     fi
     BASE=${BASE:-8080}
-    if ! [[ $BASE =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65528 ]; then
-        die "HD_PORT_BASE must be a port number from 1024 to 65528, not '$BASE'"
+    if ! [[ $BASE =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ "$BASE" -gt 65527 ]; then
+        die "HD_PORT_BASE must be a port number from 1024 to 65527, not '$BASE'"
     fi
     HTTP_PORT=$BASE
     PG_PORT=$((BASE + 1))
     REDIS_PORT=$((BASE + 2))
     SMTP_PORT=$((BASE + 3))
     S3_PORT=$((BASE + 7))
+    PUSH_PORT=$((BASE + 8))
 }
 
 # alive PID: PID exists and is not a zombie (an orphan's reaper may be slow).
@@ -147,6 +163,7 @@ worker_pid() { live_pid "$WORKER_PID" honeydue-worker "env:HD_STATE=$STATE"; }
 nginx_pid() { live_pid "$NGINX_DIR/nginx.pid" nginx "cmd:-c $NGINX_DIR/nginx.conf "; }
 smtp_pid() { live_pid "$SMTP_PID" python3 "cmd:smtp_sink.py --dir $MAIL_DIR "; }
 s3_pid() { live_pid "$S3_PID" python3 "cmd:s3_server.py --dir $S3_DIR "; }
+push_pid() { live_pid "$PUSH_PID" python3 "cmd:push_server.py --dir $PUSH_DIR "; }
 redis_conf_port() { sed -n 's/^port //p' "$REDIS_DIR/redis.conf" 2>/dev/null || true; }
 
 # wait_gone PID SECONDS: wait until PID has exited.
@@ -203,8 +220,95 @@ make_s3_keys() {
     chmod 600 "$STATE/s3_secret"
 }
 
-# write_env: STATE/env, sourceable; the secrets stay in STATE/secret_key and
-# STATE/s3_secret.
+# make_push_keys: the push server's key material, made once per state
+# directory in STATE/push-keys/ (0700, its files 0600) with openssl: a
+# self-signed TLS certificate for 127.0.0.1 and localhost (tls.crt, which a
+# client must trust, and tls.key); an APNs signing key as Apple hands it out,
+# AuthKey_<KEY ID>.p8 (PKCS#8 PEM, EC P-256), with a random 10-character key
+# id and team id (apns_key_id, apns_team_id) and its public half
+# (apns-public.pem, what the server verifies with); an RSA-2048 key for the
+# FCM service account (fcm-key.pem) with its private_key_id and client_id.
+# The service account's JSON (fcm-service-account.json, shaped as Google's)
+# is rewritten at every up: its token_uri names this stack's port.
+make_push_keys() {
+    local k=$PUSH_KEYS id
+    (
+        umask 077
+        mkdir -p "$k"
+        chmod 700 "$k"
+        if [ ! -s "$k/tls.crt" ] || [ ! -s "$k/tls.key" ]; then
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+                -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+                -keyout "$k/tls.key.tmp" -out "$k/tls.crt.tmp" 2>>"$LOG/openssl.log" ||
+                die "openssl could not make the push server's certificate (see $LOG/openssl.log)"
+            mv "$k/tls.key.tmp" "$k/tls.key"
+            mv "$k/tls.crt.tmp" "$k/tls.crt"
+        fi
+        for id in apns_key_id apns_team_id; do
+            if [ ! -s "$k/$id" ]; then
+                python3 -c 'import secrets, string
+print("".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10)))' >"$k/$id.tmp"
+                mv "$k/$id.tmp" "$k/$id"
+            fi
+        done
+        id=$(<"$k/apns_key_id")
+        if [ ! -s "$k/AuthKey_$id.p8" ]; then
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$k/AuthKey_$id.p8.tmp" \
+                2>>"$LOG/openssl.log" || die "openssl could not make the APNs key (see $LOG/openssl.log)"
+            mv "$k/AuthKey_$id.p8.tmp" "$k/AuthKey_$id.p8"
+            rm -f "$k/apns-public.pem"
+        fi
+        if [ ! -s "$k/apns-public.pem" ]; then
+            openssl pkey -in "$k/AuthKey_$id.p8" -pubout -out "$k/apns-public.pem.tmp" 2>>"$LOG/openssl.log" ||
+                die "openssl could not read $k/AuthKey_$id.p8"
+            mv "$k/apns-public.pem.tmp" "$k/apns-public.pem"
+        fi
+        if [ ! -s "$k/fcm-key.pem" ]; then
+            openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$k/fcm-key.pem.tmp" \
+                2>>"$LOG/openssl.log" || die "openssl could not make the FCM key (see $LOG/openssl.log)"
+            mv "$k/fcm-key.pem.tmp" "$k/fcm-key.pem"
+            rm -f "$k/fcm_key_id"
+        fi
+        if [ ! -s "$k/fcm_key_id" ]; then
+            head -c 20 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$k/fcm_key_id.tmp"
+            mv "$k/fcm_key_id.tmp" "$k/fcm_key_id"
+        fi
+        if [ ! -s "$k/fcm_client_id" ]; then
+            python3 -c 'import secrets; print(10**20 + secrets.randbelow(9 * 10**20))' >"$k/fcm_client_id.tmp"
+            mv "$k/fcm_client_id.tmp" "$k/fcm_client_id"
+        fi
+        python3 - "$k" "$FCM_PROJECT" "https://127.0.0.1:$PUSH_PORT/token" <<'EOF'
+import json, os, sys
+k, project, token_uri = sys.argv[1:]
+def read(name):
+    with open(os.path.join(k, name)) as f:
+        return f.read().strip()
+email = f"honeydue-push@{project}.iam.gserviceaccount.com"
+account = {
+    "type": "service_account",
+    "project_id": project,
+    "private_key_id": read("fcm_key_id"),
+    "private_key": read("fcm-key.pem") + "\n",
+    "client_email": email,
+    "client_id": read("fcm_client_id"),
+    "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+    "token_uri": token_uri,
+    "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+    "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/"
+                            + email.replace("@", "%40"),
+    "universe_domain": "googleapis.com",
+}
+path = os.path.join(k, "fcm-service-account.json")
+with open(path + ".tmp", "w") as f:
+    json.dump(account, f, indent=2)
+    f.write("\n")
+os.replace(path + ".tmp", path)
+EOF
+    )
+}
+
+# write_env: STATE/env, sourceable; the secrets stay in STATE/secret_key,
+# STATE/s3_secret and STATE/push-keys/.
 write_env() {
     local tmp=$STATE/env.tmp name
     {
@@ -238,6 +342,19 @@ write_env() {
         printf 'export S3_FORCE_PATH_STYLE=true\n'
         printf 'export S3_TIMEOUT_SECONDS=%q\n' "${S3_TIMEOUT_SECONDS:-30}"
         printf 'export HD_S3_DIR=%q\n' "$S3_DIR"
+        # The push server's: APNs (api.sandbox.push.apple.com's stand-in), FCM
+        # (fcm.googleapis.com's; the service account's token_uri names the
+        # token endpoint), and the certificate a push client must trust.
+        printf 'export APNS_URL=%q\n' "https://127.0.0.1:$PUSH_PORT"
+        printf 'export APNS_ENV=sandbox\n'
+        printf 'export APNS_KEY_FILE=%q\n' "$PUSH_KEYS/AuthKey_$(<"$PUSH_KEYS/apns_key_id").p8"
+        printf 'export APNS_KEY_ID=%q\n' "$(<"$PUSH_KEYS/apns_key_id")"
+        printf 'export APNS_TEAM_ID=%q\n' "$(<"$PUSH_KEYS/apns_team_id")"
+        printf 'export APNS_TOPIC=%q\n' "$APNS_TOPIC"
+        printf 'export FCM_URL=%q\n' "https://127.0.0.1:$PUSH_PORT"
+        printf 'export FCM_CREDENTIALS_FILE=%q\n' "$PUSH_KEYS/fcm-service-account.json"
+        printf 'export PUSH_CA_FILE=%q\n' "$PUSH_KEYS/tls.crt"
+        printf 'export HD_PUSH_DIR=%q\n' "$PUSH_DIR"
         # Whatever the caller set for the app or the sanitizers comes along.
         while IFS= read -r name; do
             case $name in
@@ -495,6 +612,62 @@ s3_stop() {
     say "s3 server stopped (pid $pid)"
 }
 
+# ---- the push server -----------------------------------------------------------
+
+# push_start: tests/push_server.py (Debian's python3-h2, python3-jwt and
+# python3-cryptography, hence the system python) on PUSH_PORT, or the port it
+# last used, with the keys of STATE/push-keys/; it writes its pid file once
+# it listens.
+push_start() {
+    local pid i port k=$PUSH_KEYS
+    if pid=$(push_pid); then
+        say "push server already running (pid $pid)"
+        return 0
+    fi
+    if [ -n "${PUSH_PORT:-}" ]; then
+        echo "$PUSH_PORT" >"$STATE/push_port"
+    fi
+    { [ -r "$STATE/push_port" ] && [ -s "$k/fcm-service-account.json" ]; } ||
+        die "no $STATE/push_port (start the stack with up first)"
+    port=$(<"$STATE/push_port")
+    mkdir -p "$PUSH_DIR/sent"
+    rm -f "$PUSH_PID"
+    (
+        cd "$REPO"
+        exec setsid /usr/bin/python3 "$REPO/tests/push_server.py" --dir "$PUSH_DIR" --port "$port" \
+            --cert "$k/tls.crt" --key "$k/tls.key" --apns-key-id "$(<"$k/apns_key_id")" \
+            --apns-team-id "$(<"$k/apns_team_id")" --apns-public-key "$k/apns-public.pem" \
+            --apns-topic "$APNS_TOPIC" --fcm-credentials "$k/fcm-service-account.json" \
+            --pid-file "$PUSH_PID"
+    ) >>"$LOG/push-server.log" 2>&1 </dev/null &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        if push_pid >/dev/null; then
+            say "push server started on https://127.0.0.1:$port (APNs, FCM, token endpoint), pushes in $PUSH_DIR/sent/"
+            return 0
+        fi
+        alive "$pid" || break
+        sleep 0.1
+    done
+    tail_log "$LOG/push-server.log"
+    die "the push server did not start on 127.0.0.1:$port"
+}
+
+push_stop() {
+    local pid
+    pid=$(push_pid) || {
+        rm -f "$PUSH_PID"
+        return 0
+    }
+    kill -TERM "$pid"
+    if ! wait_gone "$pid" 10; then
+        echo "stack: push server (pid $pid) did not stop within 10 s" >&2
+        return 1
+    fi
+    rm -f "$PUSH_PID"
+    say "push server stopped (pid $pid)"
+}
+
 # ---- migrations and the FastCGI pool ----------------------------------------
 
 migrate_up() {
@@ -714,16 +887,21 @@ cmd_up() {
         rm -f "$MAIL_DIR"/*.eml "$MAIL_DIR"/.*.tmp "$MAIL_DIR/.fail"
         # ... no objects, no .stall.
         s3_pid >/dev/null || rm -rf -- "$S3_DIR"
+        # ... no pushes, no unregistered tokens, scripts or other controls
+        # (the server makes sent/ again when it records).
+        [ ! -d "$PUSH_DIR" ] || find "$PUSH_DIR" -mindepth 1 -delete
     fi
     storage_dir
     make_secret
     make_s3_keys
+    make_push_keys
     write_env
     pg_start
     pg_database
     redis_start
     smtp_start
     s3_start
+    push_start
     migrate_up
     fcgi_start
     nginx_start
@@ -741,6 +919,7 @@ cmd_down() {
     redis_stop || rc=1
     smtp_stop || rc=1
     s3_stop || rc=1
+    push_stop || rc=1
     pg_stop || rc=1
     return "$rc"
 }
@@ -775,6 +954,7 @@ cmd_status() {
     pid=$(worker_pid) && echo "honeydue-worker: pid $pid" || echo "honeydue-worker: stopped"
     pid=$(smtp_pid) && echo "smtp sink: pid $pid, mail in $MAIL_DIR/" || echo "smtp sink: stopped"
     pid=$(s3_pid) && echo "s3 server: pid $pid, objects in $S3_DIR/" || echo "s3 server: stopped"
+    pid=$(push_pid) && echo "push server: pid $pid, pushes in $PUSH_DIR/sent/" || echo "push server: stopped"
 }
 
 # json_get KEY...: read JSON on stdin, print the value at that path ("" if absent).
@@ -846,6 +1026,7 @@ cmd_demo() {
 
 honeyDue is up on $API_URL  (stop it: make stop; logs: ${STATE}/log/)
 mail the app sends lands in ${HD_MAIL_DIR#"$REPO"/}/ (one .eml file per message; SMTP sink at $SMTP_URL)
+pushes land in ${HD_PUSH_DIR#"$REPO"/}/sent/ (one .json file per push; APNs and FCM stand-in at $APNS_URL)
 demo user: demo / demo-password-123, token $token
 staff user: admin / admin-password-123, token $admin_token
 
@@ -916,6 +1097,16 @@ main() {
         [ $# -eq 1 ] || usage
         set_state "$1" || die "no stack in $1"
         S3_PORT='' s3_start
+        ;;
+    push-stop)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        push_stop
+        ;;
+    push-start)
+        [ $# -eq 1 ] || usage
+        set_state "$1" || die "no stack in $1"
+        PUSH_PORT='' push_start
         ;;
     fcgi-restart)
         [ $# -eq 2 ] || usage
