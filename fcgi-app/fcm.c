@@ -145,7 +145,7 @@ static const char *access_token(int fresh, push_outcome *o)
         long life = exp ? (long)json_object_get_int64(exp) : 3600;
         free(fcm.access);
         fcm.access = strdup(json_object_get_string(tok));
-        fcm.access_until = now + (life > FCM_EARLY * 2 ? life - FCM_EARLY : life / 2);
+        fcm.access_until = now + (life > 2L * FCM_EARLY ? life - FCM_EARLY : life / 2);
         result = fcm.access;
     } else if (done) { /* no answer, 429, 5xx: PUSH_RETRY */
         char why[sizeof(o->reason)];
@@ -254,7 +254,7 @@ static push_outcome attempt(const char *body, const char *access)
     push_resp r;
     push_post(&fcm.conn, fcm.send_url, n, body, strlen(body), &r);
     curl_slist_free_all(n);
-    int done, bad_token;
+    int done, bad_token = 0;
     o = push_common(&r, &done);
     if (r.status != 0 && r.status != 200)
         fcm_error(&r, &o, &bad_token);

@@ -4,8 +4,9 @@
 # against handlers/routes.c, counted as one test), then a private stack
 # under .run/test (HD_PORT_BASE 28080, a fresh database, the sanitized pool)
 # and the HTTP tests through its nginx, then mail_send into the stack's SMTP
-# sink (tests/unit/smtp_send.c) and the S3 client against the stack's S3
-# server (tests/unit/s3_client.c), then a graceful stop, after which every
+# sink (tests/unit/smtp_send.c), the S3 client against the stack's S3
+# server (tests/unit/s3_client.c) and the push clients against its push
+# server (tests/unit/push_client.c), then a graceful stop, after which every
 # sanitizer report the processes left (leaks included) counts as one
 # failure; then the fault suite (tests/fault/run.sh) on a stack of its own
 # under .run/fault (HD_TEST_PORT_BASE + 100, else 28180), counted likewise;
@@ -143,6 +144,16 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         exec "$BIN/tests/s3_client"
     ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/s3: \1/' | tee "$TMP/s3.out" || true
     count_summary s3 "$TMP/s3.out"
+    # (c3b) the push providers' clients (fcgi-app/apns.c, fcm.c) against the
+    # stack's push server: what the HTTP tests cannot reach through a job.
+    (
+        set -a
+        # shellcheck disable=SC1091
+        . "$STATE/env"
+        set +a
+        exec "$BIN/tests/push_client"
+    ) 2>&1 | sed -u 's/^\([0-9]* passed, [0-9]* failed\)$/push: \1/' | tee "$TMP/push.out" || true
+    count_summary push "$TMP/push.out"
     # (c4) the documents suite again, with the pool and the worker on
     # STORAGE_BACKEND=s3 (the stack's S3 server), and the bucket's failures.
     if tests/stack.sh storage-backend "$STATE" s3 "$BIN" >"$TMP/s3-switch.out" 2>&1; then
