@@ -2,9 +2,11 @@
 every route), user search, ordering, filters and pagination, a user's
 counts, activation and staff changes that take effect at once (the tokens'
 cached resolutions are dropped), residences, and the dashboard totals."""
+import secrets
 import urllib.parse
 from datetime import datetime
 
+from mail_jobs import wait_idle
 from lib import request, register_user, assert_error, psql, redis_cli, unique
 from test_residences import make_residence, add_member
 from test_tasks import make_task
@@ -168,18 +170,19 @@ def test_user_detail_counts():
     make_task(utok, own["id"])
     make_task(otok, shared["id"])
     assert request("POST", f"/api/tasks/{t1['id']}/complete/", token=utok).status == 201
-    assert request("POST", "/api/devices/", {"platform": "ios", "token": unique("dev").ljust(32, "0")},
+    assert request("POST", "/api/devices/", {"platform": "ios", "token": secrets.token_hex(32)},
                    token=utok).status == 201
     assert request("POST", "/api/auth/login/",
                    {"username": user["username"], "password": password}).status == 200
+    wait_idle()  # the task the other member made was pushed to the user's phone
     r = request("GET", f"/api/admin/users/{user['id']}/", token=tok)
     assert r.status == 200, r.text
     assert set(r.json) == USER_KEYS | {"counts", "devices"}
     assert r.json["counts"] == {"residences": 2, "residences_owned": 1, "tasks": 3,
                                 "tasks_created": 2, "completions": 1, "tokens": 2, "devices": 1}
-    # Each device's platform and last push (none yet), never its token.
+    # Each device's platform and last push, never its token.
     [dev] = r.json["devices"]
-    assert dev["platform"] == "ios" and dev["last_push_at"] is None and dev["last_push_result"] is None
+    assert dev["platform"] == "ios" and dev["last_push_at"] and dev["last_push_result"] == "sent"
     assert "token" not in dev
     assert r.json["username"] == user["username"]
     assert_error(request("GET", "/api/admin/users/999999999/", token=tok), 404, "not_found")
