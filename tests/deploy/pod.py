@@ -135,7 +135,7 @@ class Pod:
                                  f"has no key {item['key']} (volume {v['name']})"
                 continue
             self.put_secret_file(v["name"], item["path"], data[item["key"]], item.get("mode"))
-        self._own_volume(d, fs_group, 0o1777)
+        self._own_volume(d, fs_group, 0o755)  # not writable: the mount is read-only
 
     def put_secret_file(self, vname, path, content, mode=None):
         """Write PATH of secret volume VNAME as the kubelet does when the
