@@ -33,7 +33,10 @@
 #      that does not finish is reported with the undo command
 # The Secret honeydue-secrets must exist with a value for every key of
 # deploy/k8s/secret.yaml.example (checked in step 2, by the keys' names
-# alone: deploy.sh never reads a value).
+# alone: deploy.sh never reads a value). The Secret honeydue-push (the push
+# providers' key files, deploy/k8s/push-secret.yaml.example) is optional:
+# step 2 says in one line whether it exists and which of its keys it holds,
+# and never stops for it.
 # INGRESS_CLASS (default traefik, k3s's bundled ingress) names the
 # cluster's IngressClass. SKIP_BUILD=1 skips step 1 (the image is already
 # pushed). KUBECTL and DOCKER name the clients (kubectl and docker on PATH
@@ -137,6 +140,35 @@ for k in $SECRET_KEYS; do
 done
 [ -z "$missing" ] ||
     die "the Secret honeydue-secrets has no value for:$missing (see deploy/k8s/secret.yaml.example)"
+# The push Secret is optional (without it, or one of its keys, that provider
+# of the worker is off): one line saying what it holds, by the keys' names
+# alone like the check above, and whether APNs has its ids in the config file.
+PUSH_EXAMPLE=$REPO/deploy/k8s/push-secret.yaml.example
+PUSH_KEYS=$(sed -n '/^stringData:/,/^[^ #]/s/^  \([A-Za-z0-9_.-]*\):.*/\1/p' "$PUSH_EXAMPLE")
+[ -n "$PUSH_KEYS" ] || die "no keys under stringData in $PUSH_EXAMPLE"
+# shellcheck disable=SC2016 # the go-template's variables
+if ! push_have=$(kc get secret honeydue-push --ignore-not-found \
+    -o 'go-template={{.metadata.name}}{{"\n"}}{{range $k, $v := .data}}{{if $v}}{{$k}}{{"\n"}}{{end}}{{end}}'); then
+    say "push: could not read the Secret honeydue-push's keys; going on (push is optional)"
+elif [ -z "$push_have" ]; then
+    say "push: no Secret honeydue-push: push notifications off (deploy/k8s/push-secret.yaml.example says how to add it)"
+else
+    push_have=$(sed 1d <<<"$push_have") # the name: the Secret exists
+    held='' lacking='' ignored='' apns_ids=''
+    for k in $PUSH_KEYS; do
+        if grep -qxF -- "$k" <<<"$push_have"; then held+=" $k"; else lacking+=" $k"; fi
+    done
+    for k in $push_have; do
+        grep -qxF -- "$k" <<<"$PUSH_KEYS" || ignored+=" $k"
+    done
+    if [[ " $held " == *" apns-key.p8 "* ]]; then
+        for k in APNS_KEY_ID APNS_TEAM_ID APNS_TOPIC; do
+            grep -Eq "^[[:space:]]*${k}[[:space:]]*=[[:space:]]*[^[:space:]]" "$REPO/deploy/honeydue.conf" ||
+                apns_ids+=" $k"
+        done
+    fi
+    say "push: the Secret honeydue-push holds:${held:- nothing}${lacking:+; lacks (provider off):$lacking}${ignored:+; ignores (not a key the worker mounts):$ignored}${apns_ids:+; deploy/honeydue.conf has no$apns_ids (iOS push off)}"
+fi
 for f in "$OUT"/*.yaml; do
     case ${f##*/} in
     00-namespace.yaml | 40-api-deployment.yaml | 50-worker-deployment.yaml | 70-migrate-job.yaml) ;;

@@ -58,8 +58,22 @@ def render_configmap():
 
 
 def secret_template():
+    """secret.yaml.example: the Secret honeydue-secrets, the environment's."""
     (obj,) = load_file(os.path.join(K8S, "secret.yaml.example"))
     return obj
+
+
+def push_secret_template():
+    """push-secret.yaml.example: the Secret honeydue-push, the push
+    providers' key files (mounted into the worker's pod, optional)."""
+    (obj,) = load_file(os.path.join(K8S, "push-secret.yaml.example"))
+    return obj
+
+
+def secret_templates():
+    """Every Secret the manifests may refer to, by name (none is applied:
+    the cluster's are made from these examples)."""
+    return {o["metadata"]["name"]: o for o in (secret_template(), push_secret_template())}
 
 
 # ---- the schema --------------------------------------------------------------
@@ -74,6 +88,7 @@ QUANTITY = {"anyOf": [{"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G
                       {"type": "integer", "minimum": 0}]}
 INT_OR_STR = {"type": ["integer", "string"]}
 PORT = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, NAME]}
+MODE = {"type": "integer", "minimum": 0, "maximum": 0o777}  # a file mode (YAML's 0440 is octal)
 
 
 def obj(props, required=()):
@@ -156,8 +171,10 @@ DEFS = {
             "configMap": obj({"name": NAME, "defaultMode": INT, "optional": BOOL,
                               "items": {"type": "array", "items": obj(
                                   {"key": S, "path": S, "mode": INT}, ["key", "path"])}}, ["name"]),
-            "secret": obj({"secretName": NAME, "defaultMode": INT, "optional": BOOL,
-                           "items": {"type": "array"}}, ["secretName"]),
+            "secret": obj({"secretName": NAME, "defaultMode": MODE, "optional": BOOL,
+                           "items": {"type": "array", "items": obj(
+                               {"key": S, "path": S, "mode": MODE}, ["key", "path"])}},
+                          ["secretName"]),
             "emptyDir": obj({"medium": {"enum": ["", "Memory"]}, "sizeLimit": QUANTITY}),
             "persistentVolumeClaim": obj({"claimName": NAME, "readOnly": BOOL}, ["claimName"]),
         }, ["name"]),

@@ -7,7 +7,13 @@ Pod(workload, root, bin_dir, ...) reads the pod template and:
   from BIN_DIR), and takes its ENV and WORKDIR;
 - makes each volume a directory: emptyDir and persistentVolumeClaim under
   ROOT/vol/NAME (group fsGroup, setgid, as the kubelet leaves them), each
-  configMap written from deploy/k8s/ per container under ROOT/cm/;
+  configMap written from deploy/k8s/ per container under ROOT/cm/, each
+  secret volume under ROOT/vol/NAME from the test's SECRET_FILES (a Secret
+  the test does not give does not exist: an optional volume is then an
+  empty directory, as the kubelet mounts it; a required one fails), its
+  files root's with the volume's mode, and, under an fsGroup, that group
+  and group read added (the kubelet's SetVolumeOwnership: kubernetes
+  issue 57923);
 - runs a container's command + args with its env (value, configMapKeyRef,
   secretKeyRef, envFrom; the Secret is the test's, built from the template),
   under its runAsUser/runAsGroup with fsGroup and supplementalGroups as
@@ -60,7 +66,7 @@ def override_config(text, overrides):
 
 class Pod:
     def __init__(self, workload, root, bin_dir, ports=None, config=None, secret=None, extra_env=None,
-                 configmap_data=None):
+                 configmap_data=None, secret_files=None):
         self.w = workload
         self.spec = k8s.pod_spec(workload)
         self.root = os.path.abspath(root)
@@ -72,6 +78,9 @@ class Pod:
         # {(ConfigMap name, key): text} standing in for the committed data
         # (a test's own rendering of nginx.conf).
         self.configmap_data = configmap_data or {}
+        # {Secret name: {key: bytes}}: the Secrets that exist, for secret
+        # volumes (SECRET is the environment's, envFrom/secretKeyRef).
+        self.secret_files = secret_files or {}
         self.procs = {}
         self.image_env = {}
         self.image_workdir = "/"
@@ -91,6 +100,8 @@ class Pod:
         psc = self.spec.get("securityContext", {})
         fs_group = psc.get("fsGroup")
         for v in self.spec.get("volumes", []):
+            if "secret" in v:
+                self._write_secret(v, fs_group)
             if "emptyDir" in v or "persistentVolumeClaim" in v:
                 d = os.path.join(self.root, "vol", v["name"])
                 os.makedirs(d, exist_ok=True)
@@ -99,6 +110,57 @@ class Pod:
                     os.chmod(d, 0o2777 if "emptyDir" in v else 0o2775)
                 else:
                     os.chmod(d, 0o777)
+        for c in self.containers.values():
+            for m in c.get("volumeMounts", []):
+                v = self._volume(m["name"])
+                if "configMap" in v:
+                    self._write_configmap(c, v)
+
+    def _write_secret(self, v, fs_group):
+        """A secret volume as the kubelet leaves it: ROOT/vol/NAME holding
+        the Secret's keys (or the volume's items of them) as root's files of
+        the volume's mode, with the pod's fsGroup and group read under one;
+        empty when the Secret is absent and the volume optional."""
+        sv = v["secret"]
+        d = os.path.join(self.root, "vol", v["name"])
+        os.makedirs(d, exist_ok=True)
+        data = self.secret_files.get(sv["secretName"])
+        optional = sv.get("optional", False)
+        assert data is not None or optional, \
+            f"the kubelet would not start this pod: no Secret {sv['secretName']} (volume {v['name']})"
+        items = sv.get("items") or [{"key": k, "path": k} for k in (data or {})]
+        for item in items if data is not None else []:
+            if item["key"] not in data:
+                assert optional, f"the kubelet would not start this pod: Secret {sv['secretName']} " \
+                                 f"has no key {item['key']} (volume {v['name']})"
+                continue
+            self.put_secret_file(v["name"], item["path"], data[item["key"]], item.get("mode"))
+        self._own_volume(d, fs_group, 0o755)  # not writable: the mount is read-only
+
+    def put_secret_file(self, vname, path, content, mode=None):
+        """Write PATH of secret volume VNAME as the kubelet does when the
+        Secret appears or changes (it updates a mounted Secret in place)."""
+        sv = self._volume(vname)["secret"]
+        fs_group = self.spec.get("securityContext", {}).get("fsGroup")
+        mode = mode if mode is not None else sv.get("defaultMode", 0o644)
+        out = os.path.join(self.root, "vol", vname, path)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tmp = out + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(content)
+        if IS_ROOT:
+            os.chown(tmp, 0, fs_group if fs_group is not None else 0)
+        os.chmod(tmp, mode | (0o440 if fs_group is not None else 0))
+        os.replace(tmp, out)
+
+    def _own_volume(self, d, fs_group, mode):
+        if IS_ROOT:
+            os.chown(d, 0, fs_group if fs_group is not None else 0)
+        os.chmod(d, mode | (0o2000 if fs_group is not None else 0))
+
+    def refresh_configmaps(self):
+        """Rewrite every mounted ConfigMap's files, as the kubelet does when
+        a ConfigMap changes (after a test changes CONFIG or CONFIGMAP_DATA)."""
         for c in self.containers.values():
             for m in c.get("volumeMounts", []):
                 v = self._volume(m["name"])

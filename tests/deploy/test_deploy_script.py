@@ -15,6 +15,7 @@ import tempfile
 import threading
 
 import k8s
+import pod
 
 SCRIPT = os.path.join(k8s.REPO, "deploy", "deploy.sh")
 
@@ -42,6 +43,12 @@ case " $* " in
     echo $((n + 1)) >"$FAKE_LOG.polls"
     if [ "$n" -lt "${FAKE_PENDING_POLLS:-0}" ]; then exit 0; fi
     printf "%s" "${FAKE_JOB_CONDITIONS-Complete}"
+    ;;
+*" get secret honeydue-push "*)
+    # Absent unless FAKE_PUSH_KEYS is set (the names of its keys that have
+    # a value); --ignore-not-found makes an absent Secret print nothing.
+    [ "${FAKE_PUSH_RC:-0}" = 0 ] || exit "$FAKE_PUSH_RC"
+    [ -z "${FAKE_PUSH_KEYS+set}" ] || printf "honeydue-push\n%s" "$FAKE_PUSH_KEYS"
     ;;
 *" get secret "*)
     [ "${FAKE_SECRET_RC:-0}" = 0 ] || exit "$FAKE_SECRET_RC"
@@ -186,9 +193,69 @@ def test_a_secret_without_every_key_stops_before_the_job():
         assert not [c for c in calls if "70-migrate-job" in c or "delete job" in c], (gone, calls)
     rc, calls, out = _run(FAKE_SECRET_KEYS="")  # a Secret with nothing in it
     assert rc != 0 and all(k in out for k in keys), out
-    (ask,) = [c for c in calls if " get secret " in c]
+    (ask,) = [c for c in calls if " get secret honeydue-secrets " in c]
     assert " -o go-template=" in ask and ".data" in ask and "jsonpath" not in ask, ask
     assert not re.search(r" -o (yaml|json)\b", ask), ask
+
+
+PUSH_KEYS = ("apns-key.p8", "fcm-service-account.json")
+
+
+def _push_line(out):
+    lines = [x for x in out.splitlines() if x.startswith("deploy: push: ")]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+def test_the_push_secret_is_optional_and_said():
+    """The Secret honeydue-push is optional (without it the worker's push
+    providers are off): deploy.sh releases whatever it holds, and says in
+    one line, before anything rolls, whether it exists and which of its
+    keys it holds, asking for the keys' names only."""
+    assert set(PUSH_KEYS) == set(k8s.push_secret_template()["stringData"])
+    # Absent.
+    rc, calls, out = _run()
+    assert rc == 0, out
+    line = _push_line(out)
+    assert "no Secret honeydue-push" in line and "push notifications off" in line, line
+    (ask,) = [c for c in calls if " get secret honeydue-push " in c]
+    assert "--ignore-not-found" in ask and " -o go-template=" in ask and ".data" in ask, ask
+    assert not re.search(r" -o (yaml|json)\b", ask) and "jsonpath" not in ask, ask
+    assert out.index(line) < out.index("migrating with"), out  # said before the Job
+    assert "released registry.test/honeydue:v1.2.3" in out
+    # Both keys, and the config file with APNs' ids (a copy where they are set).
+    with _tree() as tree:
+        conf = os.path.join(tree, "deploy", "honeydue.conf")
+        with open(conf, encoding="utf-8") as f:
+            text = f.read()
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(pod.override_config(text, {"APNS_KEY_ID": "ABC123DEFG", "APNS_TEAM_ID": "DEF123GHIJ",
+                                               "APNS_TOPIC": "com.example.honeydue"}))
+        rc, calls, out = _run(repo=tree, FAKE_PUSH_KEYS="".join(k + "\n" for k in PUSH_KEYS))
+        assert rc == 0, out
+        line = _push_line(out)
+        assert line == "deploy: push: the Secret honeydue-push holds: apns-key.p8 fcm-service-account.json", line
+    # The committed config file has no APNs ids yet: said with the key.
+    rc, calls, out = _run(FAKE_PUSH_KEYS="".join(k + "\n" for k in PUSH_KEYS))
+    assert rc == 0, out
+    line = _push_line(out)
+    assert "holds: apns-key.p8 fcm-service-account.json" in line, line
+    assert re.search(r"deploy/honeydue.conf has no APNS_KEY_ID APNS_TEAM_ID APNS_TOPIC \(iOS push off\)", line), line
+    # One key only, and one under a name the worker never mounts (the file's
+    # own name, from --from-file=AuthKey_ABC123DEFG.p8 without KEY=).
+    rc, calls, out = _run(FAKE_PUSH_KEYS="fcm-service-account.json\nAuthKey_ABC123DEFG.p8\n")
+    assert rc == 0, out
+    line = _push_line(out)
+    assert "holds: fcm-service-account.json;" in line, line
+    assert "lacks (provider off): apns-key.p8" in line and "ignores" in line and "AuthKey_ABC123DEFG.p8" in line, line
+    assert "APNS_KEY_ID" not in line, line  # no APNs key: its ids are not the question
+    # An empty Secret, and one that cannot be read: still a release.
+    rc, calls, out = _run(FAKE_PUSH_KEYS="")
+    assert rc == 0 and "holds: nothing; lacks (provider off): apns-key.p8 fcm-service-account.json" in \
+        _push_line(out), out
+    rc, calls, out = _run(FAKE_PUSH_RC=1)
+    assert rc == 0 and "could not read the Secret honeydue-push" in _push_line(out), out
+    assert "released registry.test/honeydue:v1.2.3" in out
 
 
 def test_failed_rollout_is_reported_with_the_way_back():

@@ -60,8 +60,8 @@ def test_objects_live_in_the_namespace_and_names_are_unique():
 def test_references_between_objects_resolve():
     objs = [o for _, o in k8s.objects()]
     by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
-    secret = k8s.secret_template()
-    by[("Secret", secret["metadata"]["name"])] = secret
+    for name, secret in k8s.secret_templates().items():
+        by[("Secret", name)] = secret
     for w in _workloads():
         wname = f"{w['kind']} {w['metadata']['name']}"
         tmpl = w["spec"]["template"]
@@ -102,6 +102,11 @@ def test_references_between_objects_resolve():
                 assert cm, f"{wname}: no ConfigMap {v['configMap']['name']}"
                 for item in v["configMap"].get("items", []):
                     assert item["key"] in cm["data"], f"{wname}: no key {item['key']}"
+            if "secret" in v:
+                sec = by.get(("Secret", v["secret"]["secretName"]))
+                assert sec, f"{wname}: no Secret {v['secret']['secretName']} (nor its example)"
+                for item in v["secret"].get("items", []):
+                    assert item["key"] in sec["stringData"], f"{wname}: no key {item['key']}"
             if "persistentVolumeClaim" in v:
                 claim = v["persistentVolumeClaim"]["claimName"]
                 assert ("PersistentVolumeClaim", claim) in by, f"{wname}: no PVC {claim}"
@@ -565,3 +570,116 @@ def test_pod_nginx_waits_on_the_bucket_as_long_as_the_app():
                 assert r.returncode == 0 and "proxy_read_timeout 45s;" in r.stdout, r.stderr
             else:
                 assert r.returncode != 0 and "S3_TIMEOUT_SECONDS" in r.stderr, (value, r.stderr)
+
+
+# ---- push: the Secret honeydue-push (DESIGN.md 13; docs/deploying.md, Push) ----
+# honeydue-worker alone sends push notifications. Its two key files come
+# from the Secret honeydue-push, mounted read-only and optional into the
+# worker's pod only, where the config file's APNS_KEY_FILE and
+# FCM_CREDENTIALS_FILE point; the non-secret settings are in the config file.
+PUSH_SECRET = "honeydue-push"
+PUSH_FILE_SETTINGS = ("APNS_KEY_FILE", "FCM_CREDENTIALS_FILE")
+PUSH_SETTINGS = PUSH_FILE_SETTINGS + ("APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC", "APNS_ENV")
+PUSH_TEST_ONLY = ("APNS_URL", "FCM_URL", "PUSH_CA_FILE")  # the tests' stand-in's
+
+
+def _push_volumes(w):
+    return [v for v in k8s.pod_spec(w).get("volumes", [])
+            if v.get("secret", {}).get("secretName") == PUSH_SECRET]
+
+
+def test_worker_mounts_the_push_secret_read_only_and_optional():
+    w = k8s.find("Deployment", "honeydue-worker")
+    spec = k8s.pod_spec(w)
+    (v,) = _push_volumes(w)
+    sv = v["secret"]
+    # optional: a cluster without the Secret (or one of its keys) still starts the worker.
+    assert sv.get("optional") is True, sv
+    # Exactly the keys of the example, each to a file of its own name.
+    keys = set(k8s.push_secret_template()["stringData"])
+    assert {i["key"] for i in sv["items"]} == keys, sv["items"]
+    assert all(i["path"] == i["key"] for i in sv["items"]), sv["items"]
+    # Root's files, readable by the worker's uid only through the pod's
+    # fsGroup: the kubelet gives them that group and group read (0440); no
+    # write bit, nothing for others.
+    fs_group = spec["securityContext"].get("fsGroup")
+    (c,) = spec["containers"]
+    uid = c.get("securityContext", {}).get("runAsUser", spec["securityContext"].get("runAsUser"))
+    assert uid not in (None, 0) and fs_group is not None, (uid, fs_group)
+    for mode in [sv.get("defaultMode", 0o644)] + [i["mode"] for i in sv["items"] if "mode" in i]:
+        assert mode & 0o337 == 0 and mode & 0o400, oct(mode)
+    # Mounted read-only into the worker's one container.
+    (m,) = [m for m in c["volumeMounts"] if m["name"] == v["name"]]
+    assert m.get("readOnly") is True and "subPath" not in m, m  # subPath would never see a new key
+    # ... where the config file says the files are.
+    cfg = _config_file_of(w, c)
+    for setting in PUSH_FILE_SETTINGS:
+        path = cfg.get(setting, "")
+        assert os.path.dirname(path) == m["mountPath"].rstrip("/"), (setting, path, m["mountPath"])
+        assert os.path.basename(path) in {i["path"] for i in sv["items"]}, (setting, path)
+    # Files, not the environment: nothing of the push Secret as variables.
+    for e in c.get("envFrom", []):
+        assert e.get("secretRef", {}).get("name") != PUSH_SECRET, e
+    for e in c.get("env", []):
+        assert e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") != PUSH_SECRET, e
+
+
+def test_only_the_worker_gets_the_push_keys():
+    """The API never pushes, and the migrate Job neither: neither mounts
+    the push Secret, nor anything at the worker's mount path."""
+    w = k8s.find("Deployment", "honeydue-worker")
+    (c,) = k8s.pod_spec(w)["containers"]
+    (v,) = _push_volumes(w)
+    (path,) = [m["mountPath"] for m in c["volumeMounts"] if m["name"] == v["name"]]
+    for o in _workloads():
+        name = o["metadata"]["name"]
+        if name == "honeydue-worker":
+            continue
+        assert not _push_volumes(o), f"{name} has the push Secret as a volume"
+        for ct in k8s.all_containers(o):
+            for m in ct.get("volumeMounts", []):
+                assert m["mountPath"].rstrip("/") != path.rstrip("/"), (name, ct["name"], m)
+            for e in ct.get("envFrom", []):
+                assert e.get("secretRef", {}).get("name") != PUSH_SECRET, (name, ct["name"], e)
+            for e in ct.get("env", []):
+                assert e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") != PUSH_SECRET, \
+                    (name, ct["name"], e)
+
+
+def test_the_push_settings_are_in_the_config_file():
+    cfg = _cluster_config()
+    missing = [k for k in PUSH_SETTINGS if k not in cfg]
+    assert not missing, f"not in deploy/honeydue.conf: {missing}"
+    assert cfg["APNS_ENV"] == "production", cfg["APNS_ENV"]  # App Store and TestFlight builds
+    # Set when the account's values are known: then in their shapes.
+    if cfg["APNS_KEY_ID"]:
+        assert re.fullmatch(r"[A-Z0-9]{10}", cfg["APNS_KEY_ID"]), cfg["APNS_KEY_ID"]
+    if cfg["APNS_TEAM_ID"]:
+        assert re.fullmatch(r"[A-Z0-9]{10}", cfg["APNS_TEAM_ID"]), cfg["APNS_TEAM_ID"]
+    if cfg["APNS_TOPIC"]:
+        assert re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", cfg["APNS_TOPIC"]), cfg["APNS_TOPIC"]
+    # The stand-in's settings never reach the cluster: neither the config
+    # file nor any container's environment has them.
+    assert not set(PUSH_TEST_ONLY) & set(cfg), set(PUSH_TEST_ONLY) & set(cfg)
+    for o in _workloads():
+        for c in k8s.all_containers(o):
+            names = {e["name"] for e in c.get("env", [])}
+            assert not set(PUSH_TEST_ONLY) & names, (o["metadata"]["name"], c["name"])
+    # The key files are the Secret's, never settings' values of the Secret's own.
+    assert not set(PUSH_SETTINGS) & set(k8s.secret_template()["stringData"])
+
+
+def test_push_secret_template_holds_no_key():
+    s = k8s.push_secret_template()
+    assert s["kind"] == "Secret" and s["metadata"]["name"] == PUSH_SECRET
+    assert s["metadata"].get("namespace") == k8s.NAMESPACE
+    assert k8s.schema_errors(s) == [], k8s.schema_errors(s)
+    assert "data" not in s, "base64 data in the template: keys belong in the cluster only"
+    assert set(s["stringData"]) == {"apns-key.p8", "fcm-service-account.json"}, s["stringData"]
+    for key, value in s["stringData"].items():
+        assert "CHANGE_ME" in value, key
+        assert "PRIVATE KEY" not in value and "private_key" not in value, key
+        assert not re.search(r"[A-Za-z0-9+/=]{40,}", value), key  # no key material
+    # Not picked up by `kubectl apply -f deploy/k8s/`.
+    assert os.path.exists(os.path.join(k8s.K8S, "push-secret.yaml.example"))
+    assert not any("secret" in os.path.basename(f) for f in k8s.manifest_files())

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -48,9 +49,13 @@ def _psql(sql, db="postgres"):
 
 
 class Scratch:
-    """A fresh database and a temp root for one test; removes both."""
+    """A fresh database and a temp root for one test; removes both.
+    REDIS_DB: the Redis database its pods use (0, the stack's, by default;
+    another keeps the stack's own honeydue-worker, which works on 0, from
+    taking the jobs its pods enqueue; emptied before and after)."""
 
-    def __init__(self, label):
+    def __init__(self, label, redis_db=0):
+        self.redis_db = redis_db
         self.db = f"deploy_{label}_{secrets.token_hex(4)}"
         self.root = tempfile.mkdtemp(prefix=f"hd-pod-{label}.")
         os.chmod(self.root, 0o755)
@@ -58,21 +63,27 @@ class Scratch:
 
     def __enter__(self):
         _psql(f'CREATE DATABASE "{self.db}"')
+        if self.redis_db:
+            _redis("FLUSHDB", db=self.redis_db)
         return self
 
     def __exit__(self, *exc):
         for p in self.pods:
             p.stop_all()
         _psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        if self.redis_db:
+            _redis("FLUSHDB", db=self.redis_db)
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def pod(self, workload, ports=None, configmap_data=None):
+    def pod(self, workload, ports=None, configmap_data=None, config=None, secret_files=None):
         """A Pod of WORKLOAD on this scratch's database, the test Secret and
-        the sanitizers' logs in its own log directory (CONFIGMAP_DATA: pod.Pod's)."""
+        the sanitizers' logs in its own log directory (CONFIGMAP_DATA and
+        SECRET_FILES: pod.Pod's; CONFIG: more overrides of the config file)."""
         redis = re.match(r"redis://([^:/]+):(\d+)", _env("REDIS_URL"))
         config = {"DB_HOST": "127.0.0.1", "DB_PORT": _env("DB_PORT"), "DB_NAME": self.db,
                   "DB_USER": "postgres", "DB_SSLMODE": "disable",
-                  "REDIS_URL": f"redis://{redis.group(1)}:{redis.group(2)}/0"}
+                  "REDIS_URL": f"redis://{redis.group(1)}:{redis.group(2)}/{self.redis_db}",
+                  **(config or {})}
         # The bucket: the stack's S3 server stands for B2 (the key pair is
         # the Secret's, stack_secret). STORAGE_BACKEND stays the cluster's.
         config.update({k: _env(k) for k in ("S3_ENDPOINT", "S3_REGION", "S3_BUCKET",
@@ -82,7 +93,8 @@ class Scratch:
         extra = {"ASAN_OPTIONS": f"detect_leaks=1:abort_on_error=0:log_path={logs}/asan",
                  "UBSAN_OPTIONS": f"print_stacktrace=1:halt_on_error=0:log_path={logs}/ubsan"}
         p = pod.Pod(workload, root, _env("DEPLOY_BIN"), ports=ports, config=config,
-                    secret=stack_secret(), extra_env=extra, configmap_data=configmap_data)
+                    secret=stack_secret(), extra_env=extra, configmap_data=configmap_data,
+                    secret_files=secret_files)
         p.prepare()
         self.pods.append(p)
         return p
@@ -414,9 +426,10 @@ def _ask(port, method, path, source, headers=None, body=None):
         c.close()
 
 
-def _redis(*args):
+def _redis(*args, db=None):
     u = re.match(r"redis://([^:/]+):(\d+)(?:/(\d+))?", _env("REDIS_URL"))
-    p = subprocess.run(["redis-cli", "-h", u.group(1), "-p", u.group(2), "-n", u.group(3) or "0",
+    db = (u.group(3) or "0") if db is None else str(db)
+    p = subprocess.run(["redis-cli", "-h", u.group(1), "-p", u.group(2), "-n", db,
                         "--raw", *args], capture_output=True, text=True, timeout=20)
     assert p.returncode == 0, p.stderr
     return p.stdout.strip()
@@ -502,4 +515,242 @@ def test_api_pod_takes_the_client_address_only_from_whom_it_may():
                 st, body = _ask(port, "GET", path, source, headers)
                 assert st == 403 and b'"forbidden"' in body, (path, source, headers, st, body[:200])
         p.stop_all()
+        assert not _sanitizer_reports(p), _sanitizer_reports(p)
+
+
+# ---- push: the key files from the Secret honeydue-push (DESIGN.md 13) ---------
+# The worker's pod mounts the Secret's two keys read-only where the config
+# file's APNS_KEY_FILE and FCM_CREDENTIALS_FILE point; the tests build that
+# Secret from the stack's key files (tests/stack.sh: its push server on
+# base + 8 checks them as Apple and Google do) by following the manifest
+# from each setting to its volume's item. What only the stand-in needs is
+# added to the config file as the other tests add the stack's Postgres:
+# APNS_URL, FCM_URL and PUSH_CA_FILE, and the stand-in's key id, team id and
+# bundle id (the committed ones are the cluster's account's, empty until set).
+PUSH_REDIS_DB = 5  # not the stack's 0: its own worker would take our jobs
+PUSH_FILE_SETTINGS = ("APNS_KEY_FILE", "FCM_CREDENTIALS_FILE")
+
+
+def _worker_container(d):
+    (c,) = k8s.pod_spec(d)["containers"]
+    return c
+
+
+def _push_volume(d):
+    (v,) = [v for v in k8s.pod_spec(d)["volumes"] if v.get("secret", {}).get("secretName") == "honeydue-push"]
+    return v
+
+
+def _push_secret_files(d):
+    """{Secret name: {key: bytes}}: the Secret the worker's pod mounts, made
+    of the stack's key files, each under the key whose volume item lands
+    where the cluster's config file says that file is."""
+    cfg = pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+    c = _worker_container(d)
+    volumes = {v["name"]: v for v in k8s.pod_spec(d)["volumes"]}
+    out = {}
+    for setting in PUSH_FILE_SETTINGS:
+        path = cfg[setting]
+        (m,) = [m for m in c["volumeMounts"] if os.path.dirname(path) == m["mountPath"].rstrip("/")]
+        sv = volumes[m["name"]]["secret"]
+        (key,) = [i["key"] for i in sv["items"] if i["path"] == os.path.basename(path)]
+        with open(_env(setting), "rb") as f:
+            out.setdefault(sv["secretName"], {})[key] = f.read()
+    return out
+
+
+PUSH_CA = "/tmp/push-ca.crt"  # in the worker's /tmp: _put_push_ca puts the stand-in's there
+
+
+def _push_overrides():
+    """The test-only settings that point the worker at the stack's push
+    server, and the stand-in's ids."""
+    out = {k: _env(k) for k in ("APNS_URL", "FCM_URL", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC")}
+    out["PUSH_CA_FILE"] = PUSH_CA
+    return out
+
+
+def _put_push_ca(p, cname):
+    """The push server's CA certificate where PUSH_CA_FILE says, in the
+    container's /tmp (the stack's copy is in a 0700 directory, and a host
+    path under /tmp would be taken for the container's)."""
+    path = p.host_path(cname, PUSH_CA)
+    shutil.copyfile(_env("PUSH_CA_FILE"), path)
+    os.chmod(path, 0o644)
+
+
+def _log_lines(p, cname):
+    out = []
+    for line in p.log(cname).splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def _providers(p, cname, after=0):
+    """{event: msg} of the last apns and fcm lines from the (AFTER+1)th on."""
+    got = {}
+    for rec in _log_lines(p, cname)[after:]:
+        if rec.get("event") in ("apns", "fcm"):
+            got[rec["event"]] = rec.get("msg", "")
+    return got
+
+
+def _wait_providers(p, cname, proc, after=0, want=None, timeout=20):
+    """Wait for both providers to have said whether they are on (and, with
+    WANT, {event: substring} to be what they said)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = _providers(p, cname, after)
+        if set(got) == {"apns", "fcm"} and all(w in got[e] for e, w in (want or {}).items()):
+            return got
+        assert proc.poll() is None, f"the worker exited ({proc.returncode}):\n{p.log(cname)}"
+        time.sleep(0.2)
+    raise AssertionError(f"the providers said {_providers(p, cname, after)}, wanted {want}:\n"
+                         f"{p.log(cname)[-3000:]}")
+
+
+PUSH_ON = {"apns": "pushes to iOS devices through", "fcm": "pushes to Android devices through"}
+PUSH_OFF = {"apns": "no pushes to iOS devices", "fcm": "no pushes to Android devices"}
+
+
+def _push_records(token):
+    out = []
+    for path in sorted(glob.glob(os.path.join(_env("HD_PUSH_DIR"), "sent", "*.json"))):
+        try:
+            with open(path, encoding="utf-8") as f:
+                rec = json.load(f)
+        except (FileNotFoundError, ValueError):
+            continue
+        if rec.get("token") == token:
+            out.append(rec)
+    return out
+
+
+def _api(port, method, path, tok=None, body=None, want=(200, 201)):
+    st, _, raw = _call(port, method, path, tok, body)
+    assert st in want, f"{method} {path}: {st} {raw[:300]!r}"
+    return json.loads(raw) if raw else None
+
+
+def test_worker_pod_delivers_pushes_with_the_push_secret():
+    """The cluster's worker pod with the Secret honeydue-push mounted as the
+    manifest says: a member's iPhone and Android phone get the push for the
+    task another member created, through the API pod, from the stack's push
+    server's point of view (signed with the Secret's keys)."""
+    api = k8s.find("Deployment", "honeydue-api")
+    worker = k8s.find("Deployment", "honeydue-worker")
+    c = _worker_container(worker)
+    port = int(_env("DEPLOY_POD_PORT"))
+    with Scratch("push", redis_db=PUSH_REDIS_DB) as s:
+        a, _ = _start_api_pod(s, api, port)
+        w = s.pod(worker, config=_push_overrides(), secret_files=_push_secret_files(worker))
+        _put_push_ca(w, c["name"])
+        proc = w.start(c["name"])
+        _wait_providers(w, c["name"], proc, want=PUSH_ON)
+
+        def user(prefix):
+            name = f"{prefix}{secrets.token_hex(4)}"
+            r = _api(port, "POST", "/api/auth/register/",
+                     body={"username": name, "email": f"{name}@example.com", "password": f"pw-{name}-secret"})
+            return r["token"]
+
+        owner, member = user("pushown"), user("pushmem")
+        rid = _api(port, "POST", "/api/residences/", owner, {"name": "Elm Street"})["id"]
+        code = _api(port, "POST", f"/api/residences/{rid}/share-code/", owner)["code"]
+        _api(port, "POST", "/api/residences/join/", member, {"code": code}, want=(200,))
+        ios, android = secrets.token_hex(32), "fcm" + secrets.token_urlsafe(60).replace("-", "_")
+        for platform, token in (("ios", ios), ("android", android)):
+            _api(port, "POST", "/api/devices/", member, {"platform": platform, "token": token})
+        title = f"Bleed the radiators {secrets.token_hex(3)}"
+        _api(port, "POST", "/api/tasks/", owner, {"residence_id": rid, "title": title})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (_push_records(ios) and _push_records(android)):
+            assert proc.poll() is None, f"the worker exited ({proc.returncode}):\n{w.log(c['name'])}"
+            time.sleep(0.2)
+        got = {"apns": _push_records(ios), "fcm": _push_records(android)}
+        assert all(got.values()), f"pushes: {got}\nworker:\n{w.log(c['name'])[-4000:]}"
+        (rec,) = got["apns"]
+        assert rec["provider"] == "apns" and rec["topic"] == _env("APNS_TOPIC")
+        assert rec["provider_token"]["kid"] == _env("APNS_KEY_ID")  # signed with the Secret's .p8
+        assert rec["payload"]["aps"]["alert"]["title"] == f"New task: {title}", rec["payload"]
+        (rec,) = got["fcm"]
+        assert rec["provider"] == "fcm" and rec["payload"]["message"]["token"] == android
+        assert rec["payload"]["message"]["notification"]["title"] == f"New task: {title}"
+        if pod.IS_ROOT:
+            # The files as the kubelet left them: root's, the pod's fsGroup,
+            # 0440. That group is how the worker's uid read them (without an
+            # fsGroup they are root:root and it cannot); no other uid may.
+            fs_group = k8s.pod_spec(worker)["securityContext"].get("fsGroup")
+            cfg = pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+            for setting in PUSH_FILE_SETTINGS:
+                path = w.host_path(c["name"], cfg[setting])
+                st = os.stat(path)
+                assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, fs_group, 0o440), \
+                    (path, st.st_uid, st.st_gid, oct(st.st_mode))
+        start = time.monotonic()
+        proc.terminate()
+        assert w.wait_exit(c["name"], start + k8s.pod_spec(worker)["terminationGracePeriodSeconds"]) == 0, \
+            w.log(c["name"])
+        a.stop_all()
+        assert not _sanitizer_reports(w), _sanitizer_reports(w)
+        assert not _sanitizer_reports(a), _sanitizer_reports(a)
+
+
+def test_worker_pod_runs_without_the_push_secret():
+    """No Secret honeydue-push (a cluster that sends no push): the optional
+    volume is empty, the worker starts and runs with both providers off,
+    each said in its log, and stops cleanly."""
+    d = k8s.find("Deployment", "honeydue-worker")
+    c = _worker_container(d)
+    with Scratch("nopush") as s:
+        _run_migrate_job(s)
+        p = s.pod(d)  # no secret_files: no Secret but honeydue-secrets
+        v = _push_volume(d)
+        assert os.listdir(os.path.join(p.root, "vol", v["name"])) == []
+        proc = p.start(c["name"])
+        _wait_providers(p, c["name"], proc, want=PUSH_OFF)
+        time.sleep(2)
+        assert proc.poll() is None, f"the worker exited ({proc.returncode}):\n{p.log(c['name'])}"
+        start = time.monotonic()
+        proc.terminate()
+        assert p.wait_exit(c["name"], start + k8s.pod_spec(d)["terminationGracePeriodSeconds"]) == 0, \
+            p.log(c["name"])
+        assert not _sanitizer_reports(p), _sanitizer_reports(p)
+
+
+def test_worker_pod_takes_new_push_keys_on_sighup():
+    """docs/deploying.md, Push: the Secret created (or its keys rotated) and
+    the ids set in the config file while the worker runs. The kubelet
+    updates both mounted volumes in place; SIGHUP to the worker's pid 1
+    re-reads the config file and the key files: both providers come on."""
+    d = k8s.find("Deployment", "honeydue-worker")
+    c = _worker_container(d)
+    with Scratch("pushhup", redis_db=PUSH_REDIS_DB) as s:
+        _run_migrate_job(s)
+        overrides = _push_overrides()
+        ids = {k: overrides.pop(k) for k in ("APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC")}
+        p = s.pod(d, config=overrides)  # the committed ids (empty), no Secret
+        _put_push_ca(p, c["name"])
+        proc = p.start(c["name"])
+        _wait_providers(p, c["name"], proc, want=PUSH_OFF)
+        seen = len(_log_lines(p, c["name"]))
+        # kubectl create secret generic honeydue-push ...; the ids into
+        # deploy/honeydue.conf and its ConfigMap applied: the kubelet's sync.
+        (files,) = _push_secret_files(d).values()
+        v = _push_volume(d)
+        for item in v["secret"]["items"]:
+            p.put_secret_file(v["name"], item["path"], files[item["key"]], item.get("mode"))
+        p.config.update(ids)
+        p.refresh_configmaps()
+        proc.send_signal(signal.SIGHUP)
+        _wait_providers(p, c["name"], proc, after=seen, want=PUSH_ON)
+        start = time.monotonic()
+        proc.terminate()
+        assert p.wait_exit(c["name"], start + k8s.pod_spec(d)["terminationGracePeriodSeconds"]) == 0, \
+            p.log(c["name"])
         assert not _sanitizer_reports(p), _sanitizer_reports(p)
