@@ -468,8 +468,9 @@ static storage_rc s3_next_page(storage_lister *l)
     page.next_token = NULL;
     l->done = l->token == NULL;
     l->n = l->at = 0;
+    /* An empty page (an empty bucket) needs no room: l->entries may stay NULL. */
     storage_entry *grown = page.n ? realloc(l->entries, page.n * sizeof(*grown)) : l->entries;
-    if (grown == NULL) {
+    if (grown == NULL && page.n > 0) {
         s3_list_free(&page);
         return STORAGE_FAILED;
     }
@@ -494,7 +495,7 @@ storage_rc storage_list_next(storage_lister *l, const storage_entry **entries, s
     *n = 0;
     if (backend == BACKEND_LOCAL) {
         size_t k = l->n - l->at < PAGE ? l->n - l->at : PAGE;
-        *entries = l->entries + l->at;
+        *entries = k > 0 ? l->entries + l->at : NULL; /* no arithmetic on a NULL list */
         *n = k;
         l->at += k;
         return STORAGE_OK;

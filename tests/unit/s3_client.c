@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "s3.h"
+#include "storage.h"
 #include "test.h"
 
 #include <curl/curl.h>
@@ -400,6 +401,53 @@ TEST(expired_and_tampered_presigned_urls_are_403)
     free(url);
     CHECK(s3_delete(key) == S3_OK);
     s3_shutdown();
+}
+
+/* A new, empty bucket on the stack's server (CreateBucket, signed by
+ * libcurl); 0, or -1. */
+static int create_bucket(const char *name)
+{
+    char url[512], user[256], sigv4[128];
+    snprintf(url, sizeof(url), "%s/%s", getenv("S3_ENDPOINT"), name);
+    snprintf(user, sizeof(user), "%s:%s", getenv("S3_ACCESS_KEY_ID"),
+             getenv("S3_SECRET_ACCESS_KEY"));
+    snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", getenv("S3_REGION"));
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(
+        NULL, "x-amz-content-sha256: "
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    long status = 0;
+    if (c && h) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
+        curl_easy_setopt(c, CURLOPT_USERPWD, user);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status == 200 ? 0 : -1;
+}
+
+TEST(the_storage_listing_of_an_empty_bucket_is_empty_not_a_failure)
+{
+    char t[33], bucket[48];
+    token(t);
+    snprintf(bucket, sizeof(bucket), "empty-%.12s", t);
+    CHECK(setup(NULL, NULL) == 0 && create_bucket(bucket) == 0);
+    setenv("S3_BUCKET", bucket, 1);
+    setenv("STORAGE_BACKEND", "s3", 1);
+    CHECK(config_load() == 0 && storage_setup() == 0);
+    storage_lister *l = NULL;
+    const storage_entry *e = NULL;
+    size_t n = 99;
+    CHECK(storage_list_open(&l) == STORAGE_OK);
+    CHECK(l != NULL && storage_list_next(l, &e, &n) == STORAGE_OK && n == 0);
+    storage_list_close(l);
+    storage_close();
+    unsetenv("STORAGE_BACKEND");
 }
 
 TEST(virtual_host_style)
