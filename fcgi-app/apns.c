@@ -15,10 +15,12 @@
 #include "jwt.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define APNS_TOKEN_LIFE 3000 /* seconds a provider token is reused */
 
@@ -60,6 +62,10 @@ int apns_setup(void)
     const char *file = config_get("APNS_KEY_FILE");
     if (file == NULL || *file == '\0') {
         log_line(LOG_INFO, "apns", "APNS_KEY_FILE is not set: no pushes to iOS devices");
+        return 0;
+    }
+    if (access(file, F_OK) != 0 && errno == ENOENT) { /* the cluster's optional Secret is absent */
+        log_line(LOG_INFO, "apns", "APNS_KEY_FILE %s does not exist: no pushes to iOS devices", file);
         return 0;
     }
     const char *env = config_get("APNS_ENV");

@@ -17,10 +17,12 @@
 #include "jwt.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FCM_SCOPE "https://www.googleapis.com/auth/firebase.messaging"
 #define FCM_EARLY 60 /* seconds before its expiry an access token is renewed */
@@ -69,6 +71,11 @@ int fcm_setup(void)
     const char *file = config_get("FCM_CREDENTIALS_FILE");
     if (file == NULL || *file == '\0') {
         log_line(LOG_INFO, "fcm", "FCM_CREDENTIALS_FILE is not set: no pushes to Android devices");
+        return 0;
+    }
+    if (access(file, F_OK) != 0 && errno == ENOENT) { /* the cluster's optional Secret is absent */
+        log_line(LOG_INFO, "fcm", "FCM_CREDENTIALS_FILE %s does not exist: no pushes to Android devices",
+                 file);
         return 0;
     }
     json_object *cred = json_object_from_file(file), *pk;
