@@ -30,7 +30,7 @@ export function listPage(main, ctx, spec) {
       h("button", { type: "reset", class: "button secondary" }, "Clear")));
   const results = h("div", { class: "results", "aria-busy": "true" }, loading());
   let controller = null;
-  let last = "";
+  let last = null; // the query last loaded
 
   const values = () => {
     const out = {};
@@ -73,16 +73,17 @@ export function listPage(main, ctx, spec) {
       // A page button pressed is about to go away with the old page: the
       // focus then goes to the top of the new one.
       const refocus = results.contains(document.activeElement);
-      results.replaceChildren(
+      results.replaceChildren(...[
         h("p", { class: "count", tabindex: "-1" }, data.count === 0 ? `No ${spec.nouns} match.` : `${count} found.`),
         table({ caption: spec.caption(page), columns: spec.columns, rows: data.results, empty: "" }),
         data.count > pageSize || page > 1 ? pager({ count: data.count, page, pageSize, next: data.next,
-          previous: data.previous, go, label: `Pages of ${spec.nouns}` }) : null);
+          previous: data.previous, go, label: `Pages of ${spec.nouns}` }) : null,
+      ].filter(Boolean));
       if (refocus) results.querySelector(".count").focus();
       if (say) announce(data.count === 0 ? `No ${spec.nouns} match.` : `${count} found; page ${page}.`);
     } catch (e) {
       if (e.name === "AbortError") return;
-      last = "";
+      last = null;
       results.replaceChildren(errorBox(e, `Loading the ${spec.nouns}`));
       if (say) announce(`Loading the ${spec.nouns} failed.`, "error");
     } finally {
