@@ -6,6 +6,7 @@ import urllib.parse
 from datetime import datetime
 
 from lib import request, register_user, assert_error, psql, redis_cli, unique
+from mail_jobs import wait_idle
 from test_residences import make_residence, add_member
 from test_tasks import make_task
 
@@ -168,20 +169,32 @@ def test_user_detail_counts():
     make_task(utok, own["id"])
     make_task(otok, shared["id"])
     assert request("POST", f"/api/tasks/{t1['id']}/complete/", token=utok).status == 201
+    # The notifications of those tasks are written (by honeydue-worker)
+    # before the device exists: a push to its made-up token would have the
+    # push server answer BadDeviceToken, and the device would be deleted.
+    wait_idle()
     assert request("POST", "/api/devices/", {"platform": "ios", "token": unique("dev").ljust(32, "0")},
                    token=utok).status == 201
     assert request("POST", "/api/auth/login/",
                    {"username": user["username"], "password": password}).status == 200
     r = request("GET", f"/api/admin/users/{user['id']}/", token=tok)
     assert r.status == 200, r.text
-    assert set(r.json) == USER_KEYS | {"counts", "devices"}
+    assert set(r.json) == USER_KEYS | {"counts", "devices", "residences"}
     assert r.json["counts"] == {"residences": 2, "residences_owned": 1, "tasks": 3,
-                                "tasks_created": 2, "completions": 1, "tokens": 2, "devices": 1}
+                                "tasks_created": 2, "completions": 1, "tokens": 2, "devices": 1}, r.json["counts"]
     # Each device's platform and last push (none yet), never its token.
     [dev] = r.json["devices"]
     assert dev["platform"] == "ios" and dev["last_push_at"] is None and dev["last_push_result"] is None
     assert "token" not in dev
     assert r.json["username"] == user["username"]
+    # The residences they own or belong to, by id, with their role.
+    assert r.json["residences"] == [
+        {"id": own["id"], "name": own["name"], "role": "owner", "member_count": 1, "task_count": 2},
+        {"id": shared["id"], "name": shared["name"], "role": "member", "member_count": 2,
+         "task_count": 1}]
+    assert request("GET", f"/api/admin/users/{other['id']}/", token=tok).json["residences"] == [
+        {"id": shared["id"], "name": shared["name"], "role": "owner", "member_count": 2,
+         "task_count": 1}]
     assert_error(request("GET", "/api/admin/users/999999999/", token=tok), 404, "not_found")
     assert other["id"] != user["id"]
 
