@@ -90,7 +90,9 @@ function toLogin(message, next) {
   if (next !== undefined) afterLogin = next;
   me = null;
   setSignedIn(false);
-  if (location.hash === "#/login") route(false);
+  // Already there (a second call refused at once): drawn again with the
+  // notice, and the hashchange still to come is then of no effect.
+  if (location.hash === "#/login") route(false, true);
   else location.hash = "#/login";
 }
 
@@ -131,7 +133,7 @@ function signedIn(u) {
   const next = afterLogin && afterLogin !== "#/login" ? afterLogin : "#/";
   afterLogin = "";
   announce(`Signed in as ${u.username}.`);
-  if (location.hash === next) route(false);
+  if (location.hash === next) route(false, true);
   else location.hash = next;
 }
 
@@ -146,11 +148,14 @@ function setTitle(text) {
   document.title = `${text} · honeyDue admin`;
 }
 
-// route(initial): draw the page the hash names. A change of the query
-// alone (a search, the next page) on a page that can update itself keeps
-// the page and the focus; anything else is a new page whose heading gets
-// the focus (not on the first load: the browser's own start stays put).
-function route(initial) {
+// route(initial, force): draw the page the hash names. A change of the
+// query alone (a search, the next page) on a page that can update itself
+// keeps the page and the focus; anything else is a new page whose heading
+// gets the focus (not on the first load: the browser's own start stays
+// put). The page already drawn for this very hash is not drawn again
+// unless forced.
+function route(initial, force = false) {
+  if (!force && current && current.hash === location.hash) return;
   let { path, query } = parseHash();
   const signed = Boolean(token.get());
   let r = ROUTES.find((x) => x.re.test(path));
@@ -168,6 +173,7 @@ function route(initial) {
   const params = r ? path.match(r.re).slice(1) : [];
 
   if (current && current.path === path && current.page && current.page.update) {
+    current.hash = location.hash;
     current.page.update(query);
     return;
   }
@@ -195,7 +201,8 @@ function route(initial) {
     },
   };
   notice = "";
-  current = { path, controller, page: page.render(main, ctx) || null };
+  current = { path, hash: location.hash, controller, page: null };
+  current.page = page.render(main, ctx) || null;
   if (!initial) {
     const h1 = main.querySelector("h1");
     if (h1) h1.focus();

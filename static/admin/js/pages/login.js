@@ -63,8 +63,7 @@ export function render(main, ctx) {
     }
   });
 
-  main.append(heading("Sign in"),
-    h("p", { class: "lead" }, "The honeyDue admin panel, for staff accounts."),
-    ctx.notice ? h("p", { class: "notice", id: "login-notice" }, ctx.notice) : null,
-    form);
+  main.append(heading("Sign in"), h("p", { class: "lead" }, "The honeyDue admin panel, for staff accounts."));
+  if (ctx.notice) main.append(h("p", { class: "notice", id: "login-notice" }, ctx.notice));
+  main.append(form);
 }
