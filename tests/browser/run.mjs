@@ -22,7 +22,15 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+
+let chromium;
+try {
+  ({ chromium } = await import("playwright-core"));
+} catch (e) {
+  console.error(`run.mjs: playwright-core is not installed (${e.code || e.message}): ` +
+    "tests/deps.sh installs it (npm ci in tests/browser)");
+  process.exit(2);
+}
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
@@ -218,6 +226,13 @@ async function statusSays(page, re) {
   return page.locator("#status").textContent();
 }
 
+// Nothing the scripts built shows a JavaScript value as text.
+async function noStrayValues(page, what) {
+  const text = await page.locator("body").innerText();
+  const m = /\b(?:null|undefined|NaN|Invalid Date)\b|\[object \w+\]/.exec(text);
+  assert(!m, () => `${what}: the page shows "${m[0]}": ...${text.slice(Math.max(0, m.index - 60), m.index + 60)}...`);
+}
+
 async function noHorizontalScroll(page, what) {
   const [sw, vw] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
   assert(sw <= vw, `${what}: the page scrolls sideways at ${vw} px (scrollWidth ${sw})`);
@@ -397,6 +412,7 @@ test("an unknown (expired) token in storage returns to sign-in", async (t) => {
   await waitH1(page, "Sign in");
   await page.locator("#login-notice", { hasText: "Your session has ended" }).waitFor();
   eq(await storedToken(page), null, "the stored token");
+  await noStrayValues(page, "the sign-in page");
 });
 
 test("the dashboard shows the stack's totals and daily charts", async (t) => {
@@ -782,6 +798,7 @@ test("at 375 px wide no page scrolls sideways; wide tables scroll in their box",
       throw new AssertionError(`${hash} did not show ${ready}: ${e.message.split("\n")[0]}`);
     }
     await noHorizontalScroll(page, hash);
+    await noStrayValues(page, hash);
   }
   await page.goto(`${PANEL}#/users`);
   await page.locator("table.data").waitFor();
