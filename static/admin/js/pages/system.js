@@ -24,20 +24,25 @@ function readiness(ready) {
 }
 
 function pool(p) {
-  return facts([
-    ["Workers", `${num(p.workers)} of ${num(p.workers_wanted)}`],
-    ["Idle", num(p.idle)],
-    ["Busy", num(p.busy)],
-    ["Starting", num(p.starting)],
-    ["Most busy at once", num(p.max_active)],
-    ["Requests served", num(p.requests)],
-    ["Workers restarted", num(p.restarts)],
-    ["Killed for a slow request", num(p.killed_slow)],
-    ["Recycled", num(p.recycled)],
-    ["Waiting connections", `${num(p.listen_queue)} (most ${num(p.max_listen_queue)}, limit ${num(p.listen_queue_len)})`],
-    ["Up for", duration(p.uptime_s)],
-    ["Started", when(new Date(p.started_ms).toISOString())],
-  ], "facts tiles");
+  return h("div", {},
+    facts([
+      ["Workers", `${num(p.workers)} of ${num(p.workers_wanted)}`],
+      ["Idle", num(p.idle)],
+      ["Busy", num(p.busy)],
+      ["Starting", num(p.starting)],
+      ["Most busy at once", num(p.max_active)],
+      ["Requests served", num(p.requests)],
+      ["Workers restarted", num(p.restarts)],
+      ["Killed for a slow request", num(p.killed_slow)],
+      ["Recycled", num(p.recycled)],
+      ["Connections waiting", num(p.listen_queue)],
+    ], "facts tiles"),
+    facts([
+      ["Most connections waiting", num(p.max_listen_queue)],
+      ["Accept queue limit", num(p.listen_queue_len)],
+      ["Up for", duration(p.uptime_s)],
+      ["Started", when(new Date(p.started_ms).toISOString())],
+    ], "facts spaced"));
 }
 
 function workers(list) {
