@@ -322,12 +322,9 @@ static const char dead_apply_lua[] =
 
 int queue_dead_apply(redis_conn *c, const char *id, queue_dead_op op, long long *count, long *us)
 {
-    const char *argv[] = {keys_job_dead,
-                          id ? "one" : "all",
-                          id ? id : "",
-                          op == QUEUE_DEAD_RETRY ? "retry" : "discard",
-                          keys_job_queue_prefix,
-                          queue_fallback()};
+    const char *argv[] = {keys_job_dead,         id ? "one" : "all",
+                          id ? id : "",          op == QUEUE_DEAD_RETRY ? "retry" : "discard",
+                          keys_job_queue_prefix, queue_fallback()};
     return redis_eval_int(c, dead_apply_lua, 1, 6, argv, count, us);
 }
 

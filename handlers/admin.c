@@ -160,8 +160,8 @@ int admin_stats_series(req *r)
     const char *msg =
         page_parse_int(req_query(r, "days"), SERIES_DAYS_DEFAULT, SERIES_DAYS_MAX, &days);
     if (msg != NULL)
-        return reply_invalid_field(r, "days",
-                                   strcmp(msg, "is out of range") == 0 ? "must be at most 365" : msg);
+        return reply_invalid_field(
+            r, "days", strcmp(msg, "is out of range") == 0 ? "must be at most 365" : msg);
     const char *params[] = {param_id(r, days)};
     return reply_query(r, "admin_stats_series", 1, params, 200);
 }

@@ -16,17 +16,17 @@
 #define TARGET_ID_MAX 64
 
 static const char *const audit_actions[] = {
-    "user.deactivate", "user.reactivate", "user.grant_staff", "user.revoke_staff",
-    "job.retry",       "job.discard",     "jobs.retry_all",   "jobs.discard_all",
-    NULL};
+    "user.deactivate",   "user.reactivate",  "user.grant_staff",
+    "user.revoke_staff", "job.retry",        "job.discard",
+    "jobs.retry_all",    "jobs.discard_all", NULL};
 static const char *const audit_target_types[] = {"user", "job", "jobs", NULL};
 
-int admin_audit_record(req *r, const char *action, const char *target_type,
-                       const char *target_id, const char *details)
+int admin_audit_record(req *r, const char *action, const char *target_type, const char *target_id,
+                       const char *details)
 {
     char state[6];
-    const char *params[] = {param_id(r, r->user_id), action,  target_type,
-                            target_id,               details, r->remote_addr};
+    const char *params[] = {param_id(r, r->user_id), action, target_type, target_id, details,
+                            r->remote_addr};
     PGresult *res = db_exec("admin_audit_insert", 6, params, state, &r->db_us);
     if (res == NULL) {
         resp_db_error(r, state);
@@ -49,8 +49,7 @@ static const char *filter(req *r, const char *name)
 }
 
 /* Filter NAME, which must be one of CHOICES (a field error otherwise). */
-static const char *choice(req *r, const char *name, const char *const *choices,
-                          json_object *errors)
+static const char *choice(req *r, const char *name, const char *const *choices, json_object *errors)
 {
     const char *v = filter(r, name);
     if (v == NULL)
@@ -79,7 +78,8 @@ int admin_audit_list(req *r)
     if (target_id != NULL) {
         size_t len = strlen(target_id);
         if (!jv_utf8_valid(target_id, len))
-            json_object_object_add(errors, "target_id", json_object_new_string("must be valid UTF-8"));
+            json_object_object_add(errors, "target_id",
+                                   json_object_new_string("must be valid UTF-8"));
         else if (jv_utf8_len(target_id, len) > TARGET_ID_MAX)
             json_object_object_add(errors, "target_id", json_object_new_string("is too long"));
     }
@@ -87,8 +87,8 @@ int admin_audit_list(req *r)
         return reply_invalid(r, errors);
     json_object_put(errors);
     char state[6];
-    const char *params[] = {actor, action, target_type, target_id, page_limit(r, &p),
-                            page_offset(r, &p)};
+    const char *params[] = {
+        actor, action, target_type, target_id, page_limit(r, &p), page_offset(r, &p)};
     PGresult *res = db_exec("admin_audit_list", 6, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);

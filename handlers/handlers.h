@@ -123,8 +123,8 @@ int admin_audit_list(req *r);
  * Postgres writes its entry in its own statement). Returns 0, or sends the
  * error (503 database down, 403 when the user no longer exists) and
  * returns -1. */
-int admin_audit_record(req *r, const char *action, const char *target_type,
-                       const char *target_id, const char *details);
+int admin_audit_record(req *r, const char *action, const char *target_type, const char *target_id,
+                       const char *details);
 
 /* contractors.c */
 int contractors_list(req *r);

@@ -31,8 +31,8 @@ int cli_jobs(int argc, char **argv)
         return ok ? 0 : 1;
     }
     if (argc >= 1 && strcmp(argv[0], "dead") == 0) {
-        json_object *a = queue_dead_texts(consumer_redis(),
-                                          strtol(argc >= 2 ? argv[1] : "20", NULL, 10), NULL);
+        json_object *a =
+            queue_dead_texts(consumer_redis(), strtol(argc >= 2 ? argv[1] : "20", NULL, 10), NULL);
         for (size_t i = 0; a && i < json_object_array_length(a); i++)
             puts(json_object_get_string(json_object_array_get_idx(a, i)));
         int ok = a != NULL;

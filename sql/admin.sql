@@ -1,5 +1,5 @@
 -- Named queries of handlers/admin.c: the admin panel's view of every user
--- and residence (staff only; the route flag is the authorization, so these
+-- and residence, and the dashboard's numbers (staff only; the route flag is the authorization, so these
 -- queries are not scoped to a user). Searches are case-insensitive
 -- substring matches of $1 (NULL for none; every character literal, no
 -- wildcards); they and the orderings scan the table, which is fine for a
