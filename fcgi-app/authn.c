@@ -69,7 +69,8 @@ int authn_request(req *r)
     r->is_staff = PQgetvalue(res, 0, 1)[0] == 't';
     int stale = PQgetvalue(res, 0, 2)[0] == 't';
     PQclear(res);
-    if (stale) { /* hourly at most: a failure only delays the record */
+    if (stale) { /* hourly at most, with the day's activity (auth_user_activity) in the
+                  * same statement: a failure only delays the record */
         PGresult *touch = db_exec("auth_token_touch", 1, params, NULL, &r->db_us);
         if (touch != NULL)
             PQclear(touch);

@@ -268,8 +268,7 @@ int resp_etagged(req *r, const char *etag, const char *body, size_t len)
     return resp_send(r, 200, body, len);
 }
 
-int resp_error_fields(req *r, int status, const char *code, const char *message,
-                      json_object *fields)
+json_object *resp_error_obj(const char *code, const char *message, json_object *fields)
 {
     json_object *err = json_object_new_object();
     json_object_object_add(err, "code", json_object_new_string(code));
@@ -278,7 +277,13 @@ int resp_error_fields(req *r, int status, const char *code, const char *message,
         json_object_object_add(err, "fields", fields);
     json_object *top = json_object_new_object();
     json_object_object_add(top, "error", err);
-    return resp_obj(r, status, top);
+    return top;
+}
+
+int resp_error_fields(req *r, int status, const char *code, const char *message,
+                      json_object *fields)
+{
+    return resp_obj(r, status, resp_error_obj(code, message, fields));
 }
 
 int resp_error(req *r, int status, const char *code, const char *message)

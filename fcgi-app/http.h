@@ -124,6 +124,10 @@ int resp_etagged(req *r, const char *etag, const char *body, size_t len);
 /* Send {"error": {"code": CODE, "message": MESSAGE}}. */
 int resp_error(req *r, int status, const char *code, const char *message);
 
+/* The body resp_error_fields sends, without sending it: a new object
+ * (caller puts) that takes FIELDS (may be NULL). */
+json_object *resp_error_obj(const char *code, const char *message, json_object *fields);
+
 /* As resp_error with "fields": FIELDS (taken, may be NULL). */
 int resp_error_fields(req *r, int status, const char *code, const char *message,
                       json_object *fields);

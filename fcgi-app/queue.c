@@ -162,6 +162,16 @@ static const char stats_lua[] = "local n = #KEYS - 6 local out = {} "
                                 "out[n + 6] = redis.call('HGETALL', KEYS[n + 6]) "
                                 "return out";
 
+/* Add the microseconds since T0 (monotonic) to *US, when US is not NULL. */
+static void add_us(long *us, const struct timespec *t0)
+{
+    if (us == NULL)
+        return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *us += (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
 /* A flat HGETALL reply as {field: integer}. */
 static json_object *counters(const redisReply *h)
 {
@@ -225,10 +235,203 @@ int queue_stats_read(redis_conn *c, queue_stats *out, long *us)
 done:
     if (r != NULL)
         freeReplyObject(r);
-    if (us) {
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        *us += (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    add_us(us, &t0);
+    return rc;
+}
+
+/* ---- the dead list, and what is scheduled or running ----
+ * One implementation for `honeydue-worker jobs dead|retry|delete` (over the
+ * consumer's connection) and the admin API (over the cache's). */
+
+json_object *queue_dead_texts(redis_conn *c, long n, long *us)
+{
+    char last[24];
+    snprintf(last, sizeof(last), "%ld", n - 1);
+    const char *argv[] = {"LRANGE", keys_job_dead, "0", last};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    redisReply *r = redis_command(c, 4, argv, NULL);
+    add_us(us, &t0);
+    if (r == NULL)
+        return NULL;
+    json_object *a = NULL;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        a = json_object_new_array();
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                json_object_array_add(
+                    a, json_object_new_string_len(r->element[i]->str, (int)r->element[i]->len));
     }
+    freeReplyObject(r);
+    return a;
+}
+
+/* KEYS: hd:dead. ARGV: "one" or "all", the id (for "one"). {n, type}: for
+ * "all", the dead list's length; for "one", 1 and the job's type when it is
+ * there, else 0. */
+static const char dead_peek_lua[] =
+    "if ARGV[1] == 'all' then return {redis.call('LLEN', KEYS[1]), false} end "
+    "for _, job in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do "
+    "  local ok, j = pcall(cjson.decode, job) "
+    "  if ok and type(j) == 'table' and j.id == ARGV[2] then "
+    "    return {1, type(j.type) == 'string' and j.type or '?'} end "
+    "end return {0, false}";
+
+int queue_dead_peek(redis_conn *c, const char *id, long long *n, char *type, size_t cap, long *us)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const char *argv[] = {keys_job_dead, id ? "one" : "all", id ? id : ""};
+    redisReply *r = redis_eval_checked(c, dead_peek_lua, 1, 3, argv);
+    int rc = -1;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
+        goto done;
+    *n = r->element[0]->integer;
+    if (type != NULL && cap > 0) {
+        type[0] = '\0';
+        if (r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING)
+            snprintf(type, cap, "%s", r->element[1]->str);
+    }
+    rc = 0;
+done:
+    if (r != NULL)
+        freeReplyObject(r);
+    add_us(us, &t0);
+    return rc;
+}
+
+/* KEYS: hd:dead. ARGV: "one" or "all", the id (for "one"), "retry" or
+ * "discard", the queues' key prefix, the fallback queue. How many left the
+ * dead list. A retried job starts over: back on its queue with no attempt
+ * made and no error. An entry that is not a job document (the consumer
+ * puts what it cannot parse there as it is) can be discarded, not retried. */
+static const char dead_apply_lua[] =
+    "local n = 0 "
+    "for _, job in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do "
+    "  local ok, j = pcall(cjson.decode, job) "
+    "  if not ok or type(j) ~= 'table' then j = nil end "
+    "  if ARGV[1] == 'all' or (j and j.id == ARGV[2]) then "
+    "    redis.call('LREM', KEYS[1], 1, job) n = n + 1 "
+    "    if ARGV[3] == 'retry' and j then "
+    "      j.attempt = 0 j.last_error = nil j.failed_at = nil "
+    "      local q = type(j.queue) == 'string' and j.queue or ARGV[5] "
+    "      redis.call('LPUSH', ARGV[4] .. q, cjson.encode(j)) end "
+    "  end "
+    "end return n";
+
+int queue_dead_apply(redis_conn *c, const char *id, queue_dead_op op, long long *count, long *us)
+{
+    const char *argv[] = {keys_job_dead,         id ? "one" : "all",
+                          id ? id : "",          op == QUEUE_DEAD_RETRY ? "retry" : "discard",
+                          keys_job_queue_prefix, queue_fallback()};
+    return redis_eval_int(c, dead_apply_lua, 1, 6, argv, count, us);
+}
+
+/* KEYS: hd:scheduled, hd:active, hd:lease, hd:dead. ARGV: the most of each
+ * to list. Three arrays: the scheduled jobs (soonest first), the running
+ * ones (soonest lease expiry first), the dead ones (newest first); each job
+ * {id, type, queue, attempt, max_attempts, last_error, at} where at is its
+ * run time, its lease's expiry or when it died (Unix seconds), and a field
+ * the document lacks is nil. Only these fields leave Redis, never a
+ * payload; an entry that is not a job document with an id is left out. */
+static const char jobs_list_lua[] =
+    "local lim = tonumber(ARGV[1]) "
+    "local function str(v) if type(v) == 'string' then return v end return false end "
+    "local function num(v) if type(v) == 'number' then return math.floor(v) end return false end "
+    "local function job(text, at) "
+    "  local ok, j = pcall(cjson.decode, text) "
+    "  if not ok or type(j) ~= 'table' or type(j.id) ~= 'string' then return nil end "
+    "  return {j.id, str(j.type), str(j.queue), num(j.attempt), num(j.max_attempts), "
+    "          str(j.last_error), at or num(j.failed_at)} "
+    "end "
+    "local out = {{}, {}, {}} "
+    "local s = redis.call('ZRANGE', KEYS[1], 0, lim - 1, 'WITHSCORES') "
+    "for i = 1, #s, 2 do "
+    "  local x = job(s[i], math.floor(tonumber(s[i + 1]))) "
+    "  if x then table.insert(out[1], x) end "
+    "end "
+    "local l = redis.call('ZRANGE', KEYS[3], 0, lim - 1, 'WITHSCORES') "
+    "for i = 1, #l, 2 do "
+    "  local text = redis.call('HGET', KEYS[2], l[i]) "
+    "  if text then "
+    "    local x = job(text, math.floor(tonumber(l[i + 1]))) "
+    "    if x then table.insert(out[2], x) end "
+    "  end "
+    "end "
+    "for _, text in ipairs(redis.call('LRANGE', KEYS[4], 0, lim - 1)) do "
+    "  local x = job(text, nil) "
+    "  if x then table.insert(out[3], x) end "
+    "end "
+    "return out";
+
+/* Field I of a job's reply: a string, or DEF when it is nil. */
+static json_object *job_str_at(const redisReply *j, size_t i, const char *def)
+{
+    if (i < j->elements && j->element[i]->type == REDIS_REPLY_STRING)
+        return json_object_new_string_len(j->element[i]->str, (int)j->element[i]->len);
+    return def != NULL ? json_object_new_string(def) : NULL;
+}
+
+static json_object *job_int_at(const redisReply *j, size_t i, long long def)
+{
+    if (i < j->elements && j->element[i]->type == REDIS_REPLY_INTEGER)
+        return json_object_new_int64(j->element[i]->integer);
+    return json_object_new_int64(def);
+}
+
+enum { JOB_ID, JOB_TYPE, JOB_QUEUE, JOB_ATTEMPT, JOB_MAX, JOB_ERROR, JOB_AT };
+
+/* One listed job as the admin API shows it. KIND: 0 scheduled, 1 running,
+ * 2 dead. */
+static json_object *job_entry(const redisReply *j, int kind)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", job_str_at(j, JOB_ID, ""));
+    json_object_object_add(o, "type", job_str_at(j, JOB_TYPE, "?"));
+    json_object_object_add(o, "queue", job_str_at(j, JOB_QUEUE, queue_fallback()));
+    json_object_object_add(o, "attempt", job_int_at(j, JOB_ATTEMPT, 0));
+    if (kind != 1)
+        json_object_object_add(o, "max_attempts", job_int_at(j, JOB_MAX, 1));
+    if (kind == 0) {
+        json_object_object_add(o, "run_at", job_int_at(j, JOB_AT, 0));
+        json_object_object_add(o, "last_error", job_str_at(j, JOB_ERROR, NULL));
+    } else if (kind == 1) {
+        json_object_object_add(o, "lease_until", job_int_at(j, JOB_AT, 0));
+    } else {
+        json_object_object_add(o, "last_error", job_str_at(j, JOB_ERROR, ""));
+        json_object_object_add(o, "failed_at", job_int_at(j, JOB_AT, 0));
+    }
+    return o;
+}
+
+int queue_jobs_read(redis_conn *c, int limit, queue_jobs *out, long *us)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *argv[] = {keys_job_scheduled, keys_job_active, keys_job_lease, keys_job_dead, lim};
+    memset(out, 0, sizeof(*out));
+    redisReply *r = redis_eval_checked(c, jobs_list_lua, 4, 5, argv);
+    int rc = -1;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        goto done;
+    json_object *lists[3];
+    for (int k = 0; k < 3; k++) {
+        lists[k] = json_object_new_array();
+        const redisReply *l = r->element[k];
+        for (size_t i = 0; l->type == REDIS_REPLY_ARRAY && i < l->elements; i++)
+            if (l->element[i]->type == REDIS_REPLY_ARRAY)
+                json_object_array_add(lists[k], job_entry(l->element[i], k));
+    }
+    out->scheduled = lists[0];
+    out->running = lists[1];
+    out->dead = lists[2];
+    rc = 0;
+done:
+    if (r != NULL)
+        freeReplyObject(r);
+    add_us(us, &t0);
     return rc;
 }

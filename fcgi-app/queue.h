@@ -1,8 +1,9 @@
 /*
  * queue.h - the job queue as honeydue-fcgi sees it (DESIGN §8): the API
  * enqueues side effects (email, notifications) that honeydue-worker runs;
- * /metrics and the worker's CLI read its sizes and counters. The worker's
- * side is jobs/consumer.h.
+ * /metrics, the admin API and the worker's CLI read its sizes and counters;
+ * the admin API and the CLI list and retry or discard jobs through the same
+ * functions here. The worker's side is jobs/consumer.h.
  *
  * A job is one JSON object:
  *   {"id": "<32 hex>", "type": "email.welcome", "queue": "default",
@@ -90,5 +91,49 @@ typedef struct {
  * Returns 0, or -1 when Redis is unavailable (*OUT is then zeroed). US as
  * for queue_enqueue. */
 int queue_stats_read(redis_conn *c, queue_stats *out, long *us);
+
+/* ---- the dead list (hd:dead, newest first), and what is scheduled or
+ * running: the one implementation behind `honeydue-worker jobs
+ * dead|retry|delete` (jobs/cli.c) and the admin API (handlers/admin_jobs.c).
+ * Each takes the connection to use (the worker's consumer connection, or
+ * the API's shared one); US as for queue_enqueue. ---- */
+
+/* The newest N dead jobs (N of 0: all of them), newest first, as a JSON
+ * array of their texts, payloads included (the operator's CLI). The caller
+ * puts it; NULL when Redis is unavailable. */
+json_object *queue_dead_texts(redis_conn *c, long n, long *us);
+
+/* Look before acting. With ID: *N is 1 when dead job ID is in the list
+ * (and its type, "?" when it has none, is copied to TYPE, CAP bytes), else
+ * 0. With ID NULL: *N is how many dead jobs there are (TYPE gets "").
+ * Returns 0, or -1 when Redis is unavailable. */
+int queue_dead_peek(redis_conn *c, const char *id, long long *n, char *type, size_t cap, long *us);
+
+typedef enum {
+    QUEUE_DEAD_RETRY,   /* back to its queue, attempts and error reset */
+    QUEUE_DEAD_DISCARD, /* dropped */
+} queue_dead_op;
+
+/* Apply OP to dead job ID, or to every dead job when ID is NULL, in one
+ * script. Returns 0 with *COUNT set to how many left the dead list (0 when
+ * ID was not there), or -1 when Redis is unavailable. */
+int queue_dead_apply(redis_conn *c, const char *id, queue_dead_op op, long long *count, long *us);
+
+/* The jobs waiting for their run time (or a retry), running under a lease,
+ * and dead, as the admin API lists them: JSON arrays of at most LIMIT
+ * objects each, built from a few fields of each job and never its payload
+ * (which can hold a password-reset code). The caller puts the three. */
+typedef struct {
+    json_object *scheduled; /* {id, type, queue, attempt, max_attempts, run_at,
+                               last_error|null}, soonest first */
+    json_object *running;   /* {id, type, queue, attempt, lease_until}, soonest
+                               lease expiry first */
+    json_object *dead;      /* {id, type, queue, attempt, max_attempts, last_error,
+                               failed_at}, newest first */
+} queue_jobs;
+
+/* Read them over C into *OUT in one script. Returns 0, or -1 when Redis is
+ * unavailable (*OUT is then all NULL). */
+int queue_jobs_read(redis_conn *c, int limit, queue_jobs *out, long *us);
 
 #endif

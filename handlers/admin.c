@@ -1,10 +1,14 @@
 /*
  * admin.c - the admin panel's API: every user (search, ordering, activation
- * and staff flags), every residence, and the dashboard's totals. Every route
- * here is flagged ROUTE_STAFF, so the worker has already answered 401 or 403
- * to anyone else. Deactivating a user revokes their tokens and drops their
- * cached resolutions at once; a staff change drops those resolutions too, so
- * either takes effect on the user's next request.
+ * and staff flags), every residence, the dashboard's totals and daily
+ * series, and the system's health (the pool's status and readiness, as
+ * the internal endpoints answer them). The job queue is admin_jobs.c, the
+ * audit log admin_audit.c. Every route here is flagged ROUTE_STAFF, so the
+ * worker has already answered 401 or 403 to anyone else. Deactivating a
+ * user revokes their tokens and drops their cached resolutions at once; a
+ * staff change drops those resolutions too, so either takes effect on the
+ * user's next request. Each change of a flag is an audit entry written by
+ * the statement that makes it.
  */
 #include "handlers.h"
 #include "authn.h"
@@ -14,6 +18,8 @@
 #include <string.h>
 
 #define SEARCH_MAX 100
+#define SERIES_DAYS_DEFAULT 30
+#define SERIES_DAYS_MAX 365
 
 static const char *const user_orderings[] = {
     "id",          "-id",          "username",   "-username",   "email", "-email",
@@ -34,17 +40,25 @@ static const char *search_param(req *r, json_object *errors)
     return q;
 }
 
-/* GET /api/admin/users/?q=&is_active=&ordering=&page=&page_size= */
+/* A boolean query parameter NAME: its text ("true"/"false"), NULL when
+ * absent, or a field error in ERRORS. */
+static const char *bool_param(req *r, const char *name, json_object *errors)
+{
+    const char *v = req_query(r, name);
+    if (v != NULL && param_bool(v) < 0)
+        json_object_object_add(errors, name, json_object_new_string("must be true or false"));
+    return v;
+}
+
+/* GET /api/admin/users/?q=&is_active=&is_staff=&ordering=&page=&page_size= */
 int admin_users_list(req *r)
 {
     page_req p;
     json_object *errors = json_object_new_object();
     page_from_query(r, &p, errors);
     const char *q = search_param(r, errors);
-    const char *active = req_query(r, "is_active");
-    if (active != NULL && param_bool(active) < 0)
-        json_object_object_add(errors, "is_active",
-                               json_object_new_string("must be true or false"));
+    const char *active = bool_param(r, "is_active", errors);
+    const char *staff = bool_param(r, "is_staff", errors);
     const char *ordering = req_query(r, "ordering");
     if (ordering == NULL || *ordering == '\0')
         ordering = "id";
@@ -58,8 +72,8 @@ int admin_users_list(req *r)
         return reply_invalid(r, errors);
     json_object_put(errors);
     char state[6];
-    const char *params[] = {q, active, ordering, page_limit(r, &p), page_offset(r, &p)};
-    PGresult *res = db_exec("admin_users_list", 5, params, state, &r->db_us);
+    const char *params[] = {q, active, ordering, page_limit(r, &p), page_offset(r, &p), staff};
+    PGresult *res = db_exec("admin_users_list", 6, params, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
     return page_send(r, &p, res, NULL);
@@ -83,7 +97,8 @@ static int sets_false(json_object *clean, const char *name)
     return json_object_object_get_ex(clean, name, &v) && !json_object_get_boolean(v);
 }
 
-/* PATCH /api/admin/users/{id}/ {"is_active"?, "is_staff"?} */
+/* PATCH /api/admin/users/{id}/ {"is_active"?, "is_staff"?}: the update,
+ * the revoked tokens and the audit entries are one statement. */
 int admin_users_update(req *r)
 {
     json_object *body, *clean, *errors;
@@ -98,8 +113,9 @@ int admin_users_update(req *r)
                           "staff users cannot deactivate or un-staff themselves");
     }
     char state[6];
-    const char *params[] = {param_id(r, r->params[0]), json_object_to_json_string(clean)};
-    PGresult *res = db_exec("admin_users_update", 2, params, state, &r->db_us);
+    const char *params[] = {param_id(r, r->params[0]), json_object_to_json_string(clean),
+                            param_id(r, r->user_id), r->remote_addr};
+    PGresult *res = db_exec("admin_users_update", 4, params, state, &r->db_us);
     json_object_put(clean);
     if (res == NULL)
         return resp_db_error(r, state);
@@ -126,7 +142,41 @@ int admin_residences_list(req *r)
     return page_send(r, &p, res, NULL);
 }
 
+int admin_residences_get(req *r)
+{
+    const char *params[] = {param_id(r, r->params[0])};
+    return reply_query(r, "admin_residences_get", 1, params, 200);
+}
+
 int admin_stats(req *r)
 {
     return reply_query(r, "admin_stats", 0, NULL, 200);
+}
+
+/* GET /api/admin/stats/series/?days=N (1..365, default 30) */
+int admin_stats_series(req *r)
+{
+    long long days;
+    const char *msg =
+        page_parse_int(req_query(r, "days"), SERIES_DAYS_DEFAULT, SERIES_DAYS_MAX, &days);
+    if (msg != NULL)
+        return reply_invalid_field(
+            r, "days", strcmp(msg, "is out of range") == 0 ? "must be at most 365" : msg);
+    const char *params[] = {param_id(r, days)};
+    return reply_query(r, "admin_stats_series", 1, params, 200);
+}
+
+/* GET /api/admin/system/: {"status": the body of GET /api/internal/status/,
+ * "ready": the body of GET /api/ready/ with its "status_code"}. Always a
+ * 200: each part says how it is. */
+int admin_system_get(req *r)
+{
+    int status_code, ready_code;
+    json_object *status = status_body(&status_code);
+    json_object *ready = health_ready_body(r, &ready_code);
+    json_object_object_add(ready, "status_code", json_object_new_int(ready_code));
+    json_object *out = json_object_new_object();
+    json_object_object_add(out, "status", status);
+    json_object_object_add(out, "ready", ready);
+    return resp_obj(r, 200, out);
 }

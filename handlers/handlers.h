@@ -23,11 +23,21 @@ extern const size_t routes_n;
 int health_get(req *r);
 int health_ready_get(req *r);
 
+/* The answer of GET /api/ready/ without sending it: the body (new object,
+ * caller puts) and its HTTP status (200, or 503 with an error body) in
+ * *STATUS. */
+json_object *health_ready_body(req *r, int *status);
+
 /* metrics.c */
 int metrics_get(req *r);
 
 /* status.c */
 int status_get(req *r);
+
+/* The answer of GET /api/internal/status/ without sending it: the body
+ * (new object, caller puts) and its HTTP status (200, or 503 with an
+ * error body when there is no scoreboard) in *STATUS. */
+json_object *status_body(int *status);
 
 /* static_data.c */
 int static_data_get(req *r);
@@ -94,7 +104,27 @@ int admin_users_list(req *r);
 int admin_users_get(req *r);
 int admin_users_update(req *r);
 int admin_residences_list(req *r);
+int admin_residences_get(req *r);
 int admin_stats(req *r);
+int admin_stats_series(req *r);
+int admin_system_get(req *r);
+
+/* admin_jobs.c (ROUTE_STAFF) */
+int admin_jobs_get(req *r);
+int admin_jobs_dead_retry(req *r);
+int admin_jobs_dead_discard(req *r);
+
+/* admin_audit.c (ROUTE_STAFF) */
+int admin_audit_list(req *r);
+
+/* Record that the request's user did ACTION to TARGET_TYPE TARGET_ID (NULL
+ * for none), with DETAILS (a JSON object's text), from r->remote_addr: one
+ * admin_auditlog entry, for an action outside Postgres (a change in
+ * Postgres writes its entry in its own statement). Returns 0, or sends the
+ * error (503 database down, 403 when the user no longer exists) and
+ * returns -1. */
+int admin_audit_record(req *r, const char *action, const char *target_type, const char *target_id,
+                       const char *details);
 
 /* contractors.c */
 int contractors_list(req *r);

@@ -1,6 +1,7 @@
 /*
  * health.c - liveness (no dependency touched) and readiness (Postgres and
- * the schema checked; Redis reported, never required).
+ * the schema checked; Redis reported, never required). Staff see the
+ * readiness answer through GET /api/admin/system/ too (admin.c).
  */
 #include "handlers.h"
 #include "cache.h"
@@ -14,21 +15,32 @@ int health_get(req *r)
     return resp_json(r, 200, "{\"status\":\"ok\"}");
 }
 
-int health_ready_get(req *r)
+json_object *health_ready_body(req *r, int *status)
 {
     char state[6];
     PGresult *res = db_exec("health_schema_version", 0, NULL, state, &r->db_us);
     const char *redis = redis_status(cache_redis());
+    *status = 503;
     if (res == NULL)
-        return resp_error(r, 503, "service_unavailable", "postgres is unavailable");
+        return resp_error_obj("service_unavailable", "postgres is unavailable", NULL);
     const char *version = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "0";
-    if (strtoll(version, NULL, 10) < schema_newest_embedded()) {
-        PQclear(res);
-        return resp_error(r, 503, "schema_behind", "the database schema is older than this build");
-    }
-    const char *body = arena_sprintf(
-        r->a, "{\"status\":\"ok\",\"postgres\":\"ok\",\"schema_version\":%s,\"redis\":\"%s\"}",
-        version[0] ? version : "0", redis);
+    long long v = strtoll(version, NULL, 10);
     PQclear(res);
-    return resp_json(r, 200, body);
+    if (v < schema_newest_embedded())
+        return resp_error_obj("schema_behind", "the database schema is older than this build",
+                              NULL);
+    json_object *out = json_object_new_object();
+    json_object_object_add(out, "status", json_object_new_string("ok"));
+    json_object_object_add(out, "postgres", json_object_new_string("ok"));
+    json_object_object_add(out, "schema_version", json_object_new_int64(v));
+    json_object_object_add(out, "redis", json_object_new_string(redis));
+    *status = 200;
+    return out;
+}
+
+int health_ready_get(req *r)
+{
+    int status;
+    json_object *body = health_ready_body(r, &status);
+    return resp_obj(r, status, body);
 }

@@ -1,7 +1,8 @@
 /*
  * status.c - GET /api/internal/status/: the pool as the scoreboard sees it
  * (php-fpm's `?full` status page, in JSON). nginx answers it only on
- * loopback and the pod network.
+ * loopback and the pod network; staff see the same body through
+ * GET /api/admin/system/ (admin.c), which status_body builds for both.
  */
 #include "handlers.h"
 #include "scoreboard.h"
@@ -10,11 +11,13 @@
 
 static const char *const state_names[] = {"free", "starting", "idle", "busy"};
 
-int status_get(req *r)
+json_object *status_body(int *status)
 {
     scoreboard *b = sb_get();
-    if (b == NULL)
-        return resp_error(r, 503, "service_unavailable", "no scoreboard");
+    if (b == NULL) {
+        *status = 503;
+        return resp_error_obj("service_unavailable", "no scoreboard", NULL);
+    }
     sb_sample_listen();
     int64_t now = sb_now_ms();
     int counts[4] = {0, 0, 0, 0};
@@ -76,5 +79,13 @@ int status_get(req *r)
     json_object *out = json_object_new_object();
     json_object_object_add(out, "pool", pool);
     json_object_object_add(out, "workers", workers);
-    return resp_obj(r, 200, out);
+    *status = 200;
+    return out;
+}
+
+int status_get(req *r)
+{
+    int status;
+    json_object *body = status_body(&status);
+    return resp_obj(r, status, body);
 }

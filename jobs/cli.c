@@ -1,5 +1,7 @@
 /*
  * cli.c - `honeydue-worker jobs ...`: the operator's view of the queues.
+ * The dead-list operations are fcgi-app/queue.c's, the same ones the admin
+ * API runs (POST /api/admin/jobs/dead/retry/ and .../discard/).
  *
  *   jobs stats                  queue sizes and job counters (JSON)
  *   jobs dead [N]               the newest N dead jobs, one JSON per line
@@ -29,7 +31,8 @@ int cli_jobs(int argc, char **argv)
         return ok ? 0 : 1;
     }
     if (argc >= 1 && strcmp(argv[0], "dead") == 0) {
-        json_object *a = consumer_dead_list(strtol(argc >= 2 ? argv[1] : "20", NULL, 10));
+        json_object *a =
+            queue_dead_texts(consumer_redis(), strtol(argc >= 2 ? argv[1] : "20", NULL, 10), NULL);
         for (size_t i = 0; a && i < json_object_array_length(a); i++)
             puts(json_object_get_string(json_object_array_get_idx(a, i)));
         int ok = a != NULL;
@@ -38,7 +41,9 @@ int cli_jobs(int argc, char **argv)
     }
     if (argc == 2 && (strcmp(argv[0], "retry") == 0 || strcmp(argv[0], "delete") == 0)) {
         long long n;
-        if (consumer_dead_apply(argv[1], argv[0], &n) == 0)
+        const char *id = strcmp(argv[1], "all") == 0 ? NULL : argv[1];
+        queue_dead_op op = strcmp(argv[0], "retry") == 0 ? QUEUE_DEAD_RETRY : QUEUE_DEAD_DISCARD;
+        if (queue_dead_apply(consumer_redis(), id, op, &n, NULL) == 0)
             printf("%lld\n", n);
         else
             fprintf(stderr, "redis unavailable\n");

@@ -1,6 +1,7 @@
 /*
  * consumer.c - take, extend, acknowledge, fail, promote and recover jobs
- * (see consumer.h), and what the jobs CLI reads and does. Every move
+ * (see consumer.h), and the queue's numbers for the jobs CLI (its dead-list
+ * operations are fcgi-app/queue.c's, shared with the admin API). Every move
  * between Redis keys is one Lua script, which gets its keys and key
  * prefixes from keys.h in KEYS and ARGV; the scripts use Redis's own clock
  * (TIME) so that several workers agree on what "expired" and "due" mean.
@@ -353,50 +354,15 @@ json_object *consumer_stats(void)
     return o;
 }
 
+redis_conn *consumer_redis(void)
+{
+    return &conn;
+}
+
 void consumer_count(const char *key, const char *field)
 {
     const char *argv[] = {"HINCRBY", key, field, "1"};
     redisReply *r = redis_command(&conn, 4, argv, NULL);
     if (r != NULL)
         freeReplyObject(r);
-}
-
-json_object *consumer_dead_list(long n)
-{
-    char last[24];
-    snprintf(last, sizeof(last), "%ld", n - 1);
-    const char *argv[] = {"LRANGE", keys_job_dead, "0", last};
-    redisReply *r = redis_command(&conn, 4, argv, NULL);
-    if (r == NULL)
-        return NULL;
-    json_object *a = NULL;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        a = json_object_new_array();
-        for (size_t i = 0; i < r->elements; i++)
-            if (r->element[i]->type == REDIS_REPLY_STRING)
-                json_object_array_add(
-                    a, json_object_new_string_len(r->element[i]->str, (int)r->element[i]->len));
-    }
-    freeReplyObject(r);
-    return a;
-}
-
-/* KEYS: hd:dead. ARGV: id or "all", "retry" or "delete", the queues' key
- * prefix, the fallback queue. A retried job starts over. */
-static const char dead_lua[] =
-    "local n = 0 "
-    "for _, job in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do "
-    "  local ok, j = pcall(cjson.decode, job) "
-    "  if ARGV[1] == 'all' or (ok and j.id == ARGV[1]) then "
-    "    redis.call('LREM', KEYS[1], 1, job) n = n + 1 "
-    "    if ARGV[2] == 'retry' and ok then "
-    "      j.attempt = 0 j.last_error = nil j.failed_at = nil "
-    "      redis.call('LPUSH', ARGV[3] .. (j.queue or ARGV[4]), cjson.encode(j)) end "
-    "  end "
-    "end return n";
-
-int consumer_dead_apply(const char *id, const char *action, long long *count)
-{
-    const char *args[] = {keys_job_dead, id, action, keys_job_queue_prefix, queue_fallback()};
-    return redis_eval_int(&conn, dead_lua, 1, 5, args, count, NULL);
 }

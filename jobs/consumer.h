@@ -22,6 +22,8 @@
 
 #include <json-c/json.h>
 
+#include "redis.h"
+
 /* Set up the connection to REDIS_URL (connected lazily). Returns 0, or -1
  * when REDIS_URL is malformed (logged; every call then fails). */
 int consumer_setup(void);
@@ -88,14 +90,8 @@ int consumer_documents_record(long long removed, int complete, long long missing
  * The caller puts it; NULL when Redis is unavailable. */
 json_object *consumer_stats(void);
 
-/* The newest N dead jobs (N of 0: all of them), newest first, as a JSON
- * array of their texts. The caller puts it; NULL when Redis is
- * unavailable. */
-json_object *consumer_dead_list(long n);
-
-/* ACTION ("retry": back to its queue with its attempts reset, or "delete")
- * the dead job whose id is ID, or every dead job when ID is "all". Returns
- * 0 with *COUNT set to how many, or -1 when Redis is unavailable. */
-int consumer_dead_apply(const char *id, const char *action, long long *count);
+/* The consumer's connection (5 s timeout), for the CLI's dead-list
+ * operations (queue_dead_* in fcgi-app/queue.h). */
+redis_conn *consumer_redis(void);
 
 #endif

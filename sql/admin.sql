@@ -1,5 +1,5 @@
 -- Named queries of handlers/admin.c: the admin panel's view of every user
--- and residence (staff only; the route flag is the authorization, so these
+-- and residence, and the dashboard's numbers (staff only; the route flag is the authorization, so these
 -- queries are not scoped to a user). Searches are case-insensitive
 -- substring matches of $1 (NULL for none; every character literal, no
 -- wildcards); they and the orderings scan the table, which is fine for a
@@ -13,7 +13,7 @@
 
 -- name: admin_users_list retry
 -- $1 search over username, email, first and last name (or NULL); $2
--- is_active filter (or NULL); $3 ordering, one of id -id username -username
+-- is_active filter (or NULL); $6 is_staff filter (or NULL); $3 ordering, one of id -id username -username
 -- email -email date_joined -date_joined last_login -last_login (never-logged-in
 -- users last either way); $4 page size, $5 offset. One row: matching count,
 -- the page.
@@ -37,6 +37,7 @@ WITH q AS (
            OR strpos(lower(u.email), q.s) > 0 OR strpos(lower(u.first_name), q.s) > 0
            OR strpos(lower(u.last_name), q.s) > 0)
       AND ($2::boolean IS NULL OR u.is_active = $2::boolean)
+      AND ($6::boolean IS NULL OR u.is_staff = $6::boolean)
 )
 SELECT (SELECT count(*) FROM f),
        (SELECT coalesce(json_agg(json_build_object(
@@ -51,7 +52,8 @@ SELECT (SELECT count(*) FROM f),
         FROM f WHERE f.n > $5::bigint AND f.n <= $5::bigint + $4::int)
 
 -- name: admin_users_get retry
--- User $1 with counts of what they have and did.
+-- User $1 with counts of what they have and did, their devices, and the
+-- residences they own or belong to (by id).
 SELECT json_build_object(
            'id', u.id, 'username', u.username, 'email', u.email,
            'first_name', u.first_name, 'last_name', u.last_name,
@@ -77,25 +79,56 @@ SELECT json_build_object(
                                    'id', d.id, 'platform', d.platform, 'created_at', d.created_at,
                                    'last_seen_at', d.last_seen_at, 'last_push_at', d.last_push_at,
                                    'last_push_result', d.last_push_result) ORDER BY d.id), '[]')
-                       FROM notification_device d WHERE d.user_id = u.id))
+                       FROM notification_device d WHERE d.user_id = u.id),
+           'residences', (SELECT coalesce(json_agg(json_build_object(
+                                     'id', r.id, 'name', r.name,
+                                     'role', CASE WHEN r.owner_id = u.id THEN 'owner'
+                                                  ELSE 'member' END,
+                                     'member_count', (SELECT count(*)
+                                                      FROM residence_residence_users m
+                                                      WHERE m.residence_id = r.id),
+                                     'task_count', (SELECT count(*) FROM task_task t
+                                                    WHERE t.residence_id = r.id))
+                                     ORDER BY r.id), '[]')
+                          FROM residence_residence r
+                          WHERE r.owner_id = u.id
+                             OR r.id IN (SELECT residence_id FROM residence_residence_users
+                                         WHERE user_id = u.id)))
 FROM auth_user u
 WHERE u.id = $1
 
 -- name: admin_users_update
--- Set is_active and/or is_staff of user $1 from $2 (jsonb). Deactivating
--- revokes every token of the user in the same statement. One row per token
--- hash whose cached resolution must go (revoked, or carrying the old
--- is_staff), or one row with a NULL hash; no row when there is no such user.
--- Columns: the user's JSON, the hash.
+-- Staff user $3, from address $4 (or NULL), sets is_active and/or is_staff
+-- of user $1 from $2 (jsonb). Deactivating revokes every token of the user
+-- in the same statement. Each flag that changed is an admin_auditlog entry
+-- written by the same statement (the row is locked, so the old values are
+-- the ones this update replaced, whatever ran concurrently): nothing when
+-- nothing changed. One row per token hash whose cached resolution must go
+-- (revoked, or carrying the old is_staff), or one row with a NULL hash; no
+-- row when there is no such user. Columns: the user's JSON, the hash.
 WITH p AS (
     SELECT * FROM jsonb_populate_record(NULL::auth_user, $2::jsonb)
 ), u AS (
     UPDATE auth_user u
     SET is_active = coalesce(p.is_active, u.is_active),
         is_staff = coalesce(p.is_staff, u.is_staff)
-    FROM p
-    WHERE u.id = $1
-    RETURNING u.*
+    FROM p, (SELECT id, is_active, is_staff FROM auth_user WHERE id = $1 FOR UPDATE) old
+    WHERE u.id = old.id
+    RETURNING u.*, old.is_active AS was_active, old.is_staff AS was_staff
+), audit AS (
+    INSERT INTO admin_auditlog (actor_id, actor_username, action, target_type, target_id,
+                                details, remote_addr)
+    SELECT a.id, a.username, c.action, 'user', u.id::text,
+           jsonb_build_object('username', u.username), $4
+    FROM u
+    JOIN auth_user a ON a.id = $3
+    CROSS JOIN LATERAL (VALUES
+        (1, CASE WHEN u.was_active AND NOT u.is_active THEN 'user.deactivate'
+                 WHEN NOT u.was_active AND u.is_active THEN 'user.reactivate' END),
+        (2, CASE WHEN NOT u.was_staff AND u.is_staff THEN 'user.grant_staff'
+                 WHEN u.was_staff AND NOT u.is_staff THEN 'user.revoke_staff' END)) AS c(n, action)
+    WHERE c.action IS NOT NULL
+    ORDER BY c.n
 ), revoked AS (
     DELETE FROM user_authtoken t USING u
     WHERE t.user_id = u.id AND NOT u.is_active
@@ -135,6 +168,76 @@ SELECT (SELECT count(*) FROM f),
                    'task_count', (SELECT count(*) FROM task_task t WHERE t.residence_id = r.id))
                    ORDER BY r.id), '[]')
         FROM pg JOIN residence_residence r ON r.id = pg.id JOIN auth_user o ON o.id = r.owner_id)
+
+-- name: admin_residences_get retry
+-- Residence $1 with its owner, its members (by the date they joined) and
+-- its tasks counted by state. The states do not overlap, so open +
+-- completed + archived + cancelled = total: cancelled (whether archived or
+-- not), archived, completed (a one-time task done), open (the rest);
+-- overdue counts the open tasks due before today where the residence is.
+SELECT json_build_object(
+           'id', r.id, 'name', r.name, 'city', r.city, 'country', r.country,
+           'time_zone', r.time_zone, 'created_at', r.created_at,
+           'owner', json_build_object('id', o.id, 'username', o.username, 'email', o.email),
+           'members', (SELECT coalesce(json_agg(json_build_object(
+                                  'id', mu.id, 'username', mu.username, 'email', mu.email,
+                                  'is_owner', mu.id = r.owner_id, 'joined_at', m.joined_at)
+                                  ORDER BY m.joined_at, mu.id), '[]')
+                       FROM residence_residence_users m
+                       JOIN auth_user mu ON mu.id = m.user_id
+                       WHERE m.residence_id = r.id),
+           'task_counts', (SELECT json_build_object(
+                                      'total', count(*),
+                                      'open', count(*) FILTER (WHERE NOT t.cancelled
+                                                               AND NOT t.archived
+                                                               AND NOT t.completed),
+                                      'completed', count(*) FILTER (WHERE NOT t.cancelled
+                                                                    AND NOT t.archived
+                                                                    AND t.completed),
+                                      'archived', count(*) FILTER (WHERE NOT t.cancelled
+                                                                   AND t.archived),
+                                      'cancelled', count(*) FILTER (WHERE t.cancelled),
+                                      'overdue', count(*) FILTER (
+                                          WHERE NOT t.cancelled AND NOT t.archived
+                                            AND NOT t.completed
+                                            AND t.due_date < (now() AT TIME ZONE r.time_zone)::date))
+                           FROM task_task t
+                           WHERE t.residence_id = r.id))
+FROM residence_residence r
+JOIN auth_user o ON o.id = r.owner_id
+WHERE r.id = $1
+
+-- name: admin_stats_series retry
+-- The last $1 UTC days, oldest first, ending today, every day present:
+-- users who joined that day (signups) and users recorded as active that
+-- day (auth_user_activity, one row per user per day).
+WITH today AS (
+    SELECT (now() AT TIME ZONE 'UTC')::date AS d
+), days AS (
+    SELECT today.d - ($1::int - 1) + i AS day
+    FROM today, generate_series(0, $1::int - 1) AS i
+), signups AS (
+    SELECT (u.date_joined AT TIME ZONE 'UTC')::date AS day, count(*) AS n
+    FROM auth_user u, today
+    WHERE u.date_joined >= (today.d - ($1::int - 1))::timestamp AT TIME ZONE 'UTC'
+    GROUP BY 1
+), active AS (
+    SELECT a.day, count(*) AS n
+    FROM auth_user_activity a, today
+    WHERE a.day >= today.d - ($1::int - 1)
+    GROUP BY 1
+)
+SELECT json_build_object(
+           'days', $1::int,
+           'today', to_char(today.d, 'YYYY-MM-DD'),
+           'series', (SELECT json_agg(json_build_object(
+                                 'date', to_char(days.day, 'YYYY-MM-DD'),
+                                 'signups', coalesce(s.n, 0),
+                                 'active', coalesce(a.n, 0)) ORDER BY days.day)
+                      FROM days
+                      LEFT JOIN signups s ON s.day = days.day
+                      LEFT JOIN active a ON a.day = days.day))
+FROM today
 
 -- name: admin_stats retry
 -- Totals for the dashboard. "Seen" counts users whose last_active falls in

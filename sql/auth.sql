@@ -18,10 +18,18 @@ WHERE t.key_hash = $1 AND u.is_active
 -- name: auth_token_touch
 -- Record that token $1 was used, at most once an hour, so the admin API's
 -- last_active and its 7/30-day figures count people whose app stays logged
--- in for months. A write, so not retry: authn.c ignores its failure (the
--- record waits for the next request) rather than run it again.
-UPDATE user_authtoken SET last_used = now()
-WHERE key_hash = $1 AND (last_used IS NULL OR last_used < now() - interval '1 hour')
+-- in for months; and, in the same statement, that its user was active
+-- today (UTC), one auth_user_activity row per user per day at most. A
+-- write, so not retry: authn.c ignores its failure (the record waits for
+-- the next request) rather than run it again.
+WITH t AS (
+    UPDATE user_authtoken SET last_used = now()
+    WHERE key_hash = $1 AND (last_used IS NULL OR last_used < now() - interval '1 hour')
+    RETURNING user_id
+)
+INSERT INTO auth_user_activity (user_id, day)
+SELECT user_id, (now() AT TIME ZONE 'UTC')::date FROM t
+ON CONFLICT DO NOTHING
 
 -- name: users_taken retry
 -- Which of username ($1) and email ($2) are already in use.
@@ -30,13 +38,17 @@ FROM auth_user
 WHERE lower(username) = lower($1) OR lower(email) = lower($2)
 
 -- name: users_create
--- A new user and their first token, in one statement: the user's JSON, id.
+-- A new user and their first token, in one statement, and their first day
+-- of activity (auth_user_activity): the user's JSON, id.
 WITH u AS (
     INSERT INTO auth_user (username, email, password, first_name, last_name, last_login)
     VALUES ($1, $2, $3, coalesce($4, ''), coalesce($5, ''), now())
     RETURNING *
 ), t AS (
     INSERT INTO user_authtoken (key_hash, user_id) SELECT $6, id FROM u
+), a AS (
+    INSERT INTO auth_user_activity (user_id, day)
+    SELECT id, (now() AT TIME ZONE 'UTC')::date FROM u
 )
 SELECT json_build_object('id', id, 'username', username, 'email', email,
                          'email_verified', email_verified,
@@ -54,9 +66,13 @@ ORDER BY id
 LIMIT 1
 
 -- name: tokens_create
--- A new token for user $2; returns the user's JSON.
+-- A new token for user $2 (a login), who is active today (UTC: one
+-- auth_user_activity row per day at most); returns the user's JSON.
 WITH t AS (
     INSERT INTO user_authtoken (key_hash, user_id) VALUES ($1, $2)
+), a AS (
+    INSERT INTO auth_user_activity (user_id, day) VALUES ($2, (now() AT TIME ZONE 'UTC')::date)
+    ON CONFLICT DO NOTHING
 ), u AS (
     UPDATE auth_user SET last_login = now() WHERE id = $2 RETURNING *
 )
@@ -235,6 +251,7 @@ FROM c
 -- The address received the code, so it is verified too. No row when the
 -- code is no longer live (a concurrent confirmation used it); else one row
 -- per revoked token: the user's JSON, the token's hash (NULL when none).
+-- Like a login, it records the user as active today (auth_user_activity).
 WITH c AS (
     DELETE FROM user_verificationcode c USING auth_user u
     WHERE c.user_id = $1 AND c.purpose = 'password_reset' AND u.id = c.user_id AND u.is_active
@@ -250,6 +267,10 @@ WITH c AS (
     DELETE FROM user_authtoken t USING c WHERE t.user_id = c.user_id RETURNING t.key_hash
 ), new AS (
     INSERT INTO user_authtoken (key_hash, user_id) SELECT $4, user_id FROM c
+), a AS (
+    INSERT INTO auth_user_activity (user_id, day)
+    SELECT user_id, (now() AT TIME ZONE 'UTC')::date FROM c
+    ON CONFLICT DO NOTHING
 )
 SELECT json_build_object('id', u.id, 'username', u.username, 'email', u.email,
                          'email_verified', u.email_verified,

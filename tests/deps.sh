@@ -1,9 +1,14 @@
 #!/bin/bash
 # deps.sh - install the Debian 12 packages that building, running, testing and
-# benchmarking honeydue-fcgi need (make run / make test / make bench call it).
-# Idempotent and silent when everything is present; otherwise it names what is
-# missing on one line and installs it with apt (root only).
+# benchmarking honeydue-fcgi need (make run / make test / make bench call it),
+# and the browser tests' node packages (tests/browser: playwright-core, exactly
+# as package-lock.json has it, with `npm ci`; it drives Debian's chromium and
+# never downloads a browser). Idempotent and silent when everything is
+# present; otherwise it names what is missing on one line and installs it
+# with apt (root only) or npm.
 set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
     gcc make libc6-dev
@@ -12,6 +17,7 @@ packages=(
     spawn-fcgi nginx-light redis-server postgresql-15 postgresql-client-15
     wrk pgbouncer python3 python3-aiosmtpd openssl curl cppcheck clang-tidy clang-format procps iproute2
     python3-yaml python3-jsonschema python3-botocore python3-h2 python3-jwt python3-cryptography
+    chromium
 )
 
 installed() {
@@ -31,20 +37,42 @@ for p in "${packages[@]}"; do
     missing+=("$p")
 done
 
-[ "${#missing[@]}" -eq 0 ] && exit 0
+# Node.js and npm for the browser tests: the machine's own (any package or
+# install that puts node and npm on PATH), else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 
-echo "deps: installing ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: missing packages and not root: run as root, or: apt-get install ${missing[*]}" >&2
-    exit 1
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "deps: missing packages and not root: run as root, or: apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    # The stack runs its own Postgres, Redis and nginx under .run/: keep the
+    # packages' maintainer scripts from starting the system-wide services too.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The stack runs its own Postgres, Redis and nginx under .run/: keep the
-# packages' maintainer scripts from starting the system-wide services too.
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    trap 'rm -f "$policy"' EXIT
+
+# tests/browser/node_modules as package-lock.json says: `npm ci` (which
+# starts from an empty node_modules) only when the lock file differs from
+# the one the last install recorded, so a second run does nothing.
+browser=$REPO/tests/browser
+stamp=$browser/node_modules/.installed-package-lock.json
+if ! cmp -s "$browser/package-lock.json" "$stamp" 2>/dev/null ||
+    [ ! -e "$browser/node_modules/playwright-core/package.json" ]; then
+    echo "deps: npm ci in tests/browser (playwright-core)"
+    if ! out=$(cd "$browser" && npm ci --no-audit --no-fund --loglevel=error 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "deps: npm ci in tests/browser failed" >&2
+        exit 1
+    fi
+    cp "$browser/package-lock.json" "$stamp"
 fi
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -6,9 +6,11 @@
 # and the HTTP tests through its nginx, then mail_send into the stack's SMTP
 # sink (tests/unit/smtp_send.c), the S3 client against the stack's S3
 # server (tests/unit/s3_client.c) and the push clients against its push
-# server (tests/unit/push_client.c), then a graceful stop, after which every
-# sanitizer report the processes left (leaks included) counts as one
-# failure; then the fault suite (tests/fault/run.sh) on a stack of its own
+# server (tests/unit/push_client.c), the documents suite again on
+# STORAGE_BACKEND=s3, then the admin panel in Debian's Chromium
+# (tests/browser/run.mjs, playwright-core installed by tests/deps.sh), then
+# a graceful stop, after which every sanitizer report the processes left
+# (leaks included) counts as one failure; then the fault suite (tests/fault/run.sh) on a stack of its own
 # under .run/fault (HD_TEST_PORT_BASE + 100, else 28180), counted likewise;
 # then the deploy tests (tests/deploy/run.sh: deploy/'s manifests,
 # Dockerfile and deploy.sh, and the pods run on this host, with a stack of
@@ -171,6 +173,17 @@ if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then
         echo "FAIL switching the stack to STORAGE_BACKEND=s3"
         failed=$((failed + 1))
     fi
+    # (c5) The admin panel (static/admin/) in a real browser: Debian's
+    # Chromium driven by playwright-core, against this stack, through its
+    # nginx; its own data made through the API, psql and the jobs CLI.
+    (
+        set -a
+        # shellcheck disable=SC1091
+        . "$STATE/env"
+        set +a
+        exec node tests/browser/run.mjs
+    ) 2>&1 | tee "$TMP/browser.out" || true
+    count_summary browser "$TMP/browser.out"
 else
     echo "run: the test stack did not start: counted as one failure; HTTP tests not run"
     failed=$((failed + 1))

@@ -236,6 +236,13 @@ def test_api_pod_serves_through_its_nginx_and_drains_on_termination():
         assert st == 200 and b"\nopenapi: " in body, (st, body[:40])
         st, body = _get(port, "/")
         assert st == 200 and b"<html" in body.lower(), st
+        # ... the admin panel too (static/admin/, copied with the rest), with
+        # its own policy from the pod's rendering of the template.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/", timeout=3) as r:
+            assert r.status == 200 and b'src="/admin/js/app.js"' in r.read()
+            assert "script-src 'self';" in r.headers["Content-Security-Policy"], r.headers
+        st, _ = _get(port, "/admin/js/app.js")
+        assert st == 200, st
         # /metrics from loopback (the pod's own network) is allowed.
         st, _ = _get(port, "/metrics")
         assert st == 200, st

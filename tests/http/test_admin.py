@@ -1,13 +1,19 @@
 """The admin API: staff only (401 without a token, 403 for everyone else, on
 every route), user search, ordering, filters and pagination, a user's
-counts, activation and staff changes that take effect at once (the tokens'
-cached resolutions are dropped), residences, and the dashboard totals."""
+counts and residences, activation and staff changes that take effect at
+once (the tokens' cached resolutions are dropped), residences and one
+residence's members and task counts, the dashboard totals and the daily
+signup/active series (auth_user_activity), and the system view (the
+internal status and readiness answers, for staff). The job queue is
+test_admin_jobs.py, the audit log test_admin_audit.py."""
+import os
+import re
 import secrets
 import urllib.parse
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
+from lib import REPO, request, register_user, assert_error, psql, redis_cli, spec, stack, unique
 from mail_jobs import wait_idle
-from lib import request, register_user, assert_error, psql, redis_cli, unique
 from test_residences import make_residence, add_member
 from test_tasks import make_task
 
@@ -18,9 +24,23 @@ COUNT_KEYS = {"residences", "residences_owned", "tasks", "tasks_created", "compl
 STATS_KEYS = {"users", "active_users", "staff_users", "residences", "tasks", "completions",
               "seen_last_7_days", "seen_last_30_days", "generated_at"}
 
-ADMIN_ROUTES = [("GET", "/api/admin/users/"), ("GET", "/api/admin/users/1/"),
-                ("PATCH", "/api/admin/users/1/"), ("GET", "/api/admin/residences/"),
-                ("GET", "/api/admin/stats/")]
+
+
+def admin_routes():
+    """(METHOD, path) of every operation under /api/admin/ in openapi.yaml,
+    {id} as 1; the test fails unless they are exactly the ROUTE_STAFF lines
+    of handlers/routes.c, so a new admin route cannot be left out."""
+    ops = {(m.upper(), t) for t, item in spec()["paths"].items() if t.startswith("/api/admin/")
+           for m in item if m in ("get", "post", "put", "patch", "delete")}
+    with open(os.path.join(REPO, "handlers", "routes.c"), encoding="utf-8") as f:
+        staff = {(m, p) for m, p in re.findall(r'\{"([A-Z]+)", "([^"]+)", \w+, ROUTE_STAFF', f.read())}
+    assert ops == staff, (sorted(ops ^ staff), "openapi.yaml and routes.c differ")
+    assert len(ops) >= 12
+    return sorted((m, t.replace("{id}", "1")) for m, t in ops)
+
+
+# A body each accepts, so that only the staff check can refuse.
+ADMIN_BODIES = {"PATCH": {"is_active": True}, "POST": {"all": True}}
 
 
 def make_staff(prefix="staff"):
@@ -53,14 +73,16 @@ def ids(page):
 
 def test_every_admin_route_is_staff_only():
     _, tok, _ = register_user("plain")
-    for method, path in ADMIN_ROUTES:
-        body = {"is_active": True} if method == "PATCH" else None
+    audit = psql("SELECT count(*) FROM admin_auditlog")
+    for method, path in admin_routes():
+        body = ADMIN_BODIES.get(method)
         assert_error(request(method, path, body), 401, "not_authenticated")
         assert_error(request(method, path, body, token="f" * 40), 401, "not_authenticated")
         assert_error(request(method, path, body, token=tok), 403, "forbidden")
     # Also for ids that do not exist, and with nothing changed for user 1.
     assert_error(request("PATCH", "/api/admin/users/999999999/", {"is_active": False}, token=tok),
                  403, "forbidden")
+    assert psql("SELECT count(*) FROM admin_auditlog") == audit  # nothing was done
 
 
 def test_staff_reads_the_user_list():
@@ -166,25 +188,36 @@ def test_user_detail_counts():
     own = make_residence(utok)
     shared = make_residence(otok)
     add_member(shared["id"], user["id"])
+    # The phone is there before the other member's task, whose notification
+    # is then pushed to it (a notification written before a device exists
+    # is never pushed to it: registering it later would race the job).
+    assert request("POST", "/api/devices/", {"platform": "ios", "token": secrets.token_hex(32)},
+                   token=utok).status == 201
     t1 = make_task(utok, own["id"])
     make_task(utok, own["id"])
     make_task(otok, shared["id"])
     assert request("POST", f"/api/tasks/{t1['id']}/complete/", token=utok).status == 201
-    assert request("POST", "/api/devices/", {"platform": "ios", "token": secrets.token_hex(32)},
-                   token=utok).status == 201
     assert request("POST", "/api/auth/login/",
                    {"username": user["username"], "password": password}).status == 200
     wait_idle()  # the task the other member made was pushed to the user's phone
     r = request("GET", f"/api/admin/users/{user['id']}/", token=tok)
     assert r.status == 200, r.text
-    assert set(r.json) == USER_KEYS | {"counts", "devices"}
+    assert set(r.json) == USER_KEYS | {"counts", "devices", "residences"}
     assert r.json["counts"] == {"residences": 2, "residences_owned": 1, "tasks": 3,
-                                "tasks_created": 2, "completions": 1, "tokens": 2, "devices": 1}
+                                "tasks_created": 2, "completions": 1, "tokens": 2, "devices": 1}, r.json["counts"]
     # Each device's platform and last push, never its token.
     [dev] = r.json["devices"]
     assert dev["platform"] == "ios" and dev["last_push_at"] and dev["last_push_result"] == "sent"
     assert "token" not in dev
     assert r.json["username"] == user["username"]
+    # The residences they own or belong to, by id, with their role.
+    assert r.json["residences"] == [
+        {"id": own["id"], "name": own["name"], "role": "owner", "member_count": 1, "task_count": 2},
+        {"id": shared["id"], "name": shared["name"], "role": "member", "member_count": 2,
+         "task_count": 1}]
+    assert request("GET", f"/api/admin/users/{other['id']}/", token=tok).json["residences"] == [
+        {"id": shared["id"], "name": shared["name"], "role": "owner", "member_count": 2,
+         "task_count": 1}]
     assert_error(request("GET", "/api/admin/users/999999999/", token=tok), 404, "not_found")
     assert other["id"] != user["id"]
 
@@ -359,3 +392,226 @@ def test_admin_wrong_method_is_405():
     assert_error(r, 405)
     assert r.headers["allow"] == "GET, PATCH"
     assert_error(request("POST", "/api/admin/stats/", {}, token=tok), 405)
+
+
+def test_user_list_is_staff_filter():
+    _, tok = make_staff()
+    tag = unique("stf")
+    made = [register_named(f"s{i}{tag}")[0] for i in range(3)]
+    psql(f"UPDATE auth_user SET is_staff = true WHERE id = {made[1]['id']}")
+    assert ids(users(tok, q=tag, is_staff="true")) == [made[1]["id"]]
+    assert ids(users(tok, q=tag, is_staff="false")) == [made[0]["id"], made[2]["id"]]
+    assert ids(users(tok, q=tag)) == [u["id"] for u in made]
+    psql(f"UPDATE auth_user SET is_active = false WHERE id = {made[2]['id']}")
+    assert ids(users(tok, q=tag, is_staff="false", is_active="true")) == [made[0]["id"]]
+    assert users(tok, is_staff="true")["count"] == int(
+        psql("SELECT count(*) FROM auth_user WHERE is_staff"))
+    for bad in ("yes", "1", "TRUE", ""):
+        r = request("GET", "/api/admin/users/?" + urllib.parse.urlencode({"is_staff": bad}), token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"] == {"is_staff": "must be true or false"}
+
+
+def test_residence_detail_members_and_task_counts():
+    _, tok = make_staff()
+    owner, otok, _ = register_user("rdo")
+    member, _, _ = register_user("rdm")
+    res = make_residence(otok, name=unique("Detail"), city="Lyon", time_zone="Europe/Paris")
+    add_member(res["id"], member["id"])
+    psql(f"UPDATE residence_residence_users SET joined_at = now() + interval '1 minute' "
+         f"WHERE residence_id = {res['id']} AND user_id = {member['id']}")
+    t = {k: make_task(otok, res["id"], title=k)["id"]
+         for k in ("open", "overdue", "due_today", "done", "archived", "cancelled", "both")}
+    psql(f"UPDATE task_task SET due_date = current_date + 30 WHERE id = {t['open']}")
+    # Overdue is by the residence's date: three days ago is past everywhere.
+    psql(f"UPDATE task_task SET due_date = current_date - 3 WHERE id = {t['overdue']}")
+    psql(f"UPDATE task_task SET due_date = (now() AT TIME ZONE 'Europe/Paris')::date "
+         f"WHERE id = {t['due_today']}")
+    psql(f"UPDATE task_task SET completed = true, due_date = current_date - 3 WHERE id = {t['done']}")
+    psql(f"UPDATE task_task SET archived = true, due_date = current_date - 3 WHERE id = {t['archived']}")
+    psql(f"UPDATE task_task SET cancelled = true WHERE id = {t['cancelled']}")
+    psql(f"UPDATE task_task SET cancelled = true, archived = true WHERE id = {t['both']}")
+    r = request("GET", f"/api/admin/residences/{res['id']}/", token=tok)
+    assert r.status == 200, r.text
+    d = r.json
+    assert set(d) == {"id", "name", "city", "country", "time_zone", "created_at", "owner", "members",
+                      "task_counts"}
+    assert (d["id"], d["name"], d["city"], d["time_zone"]) == (res["id"], res["name"], "Lyon",
+                                                               "Europe/Paris")
+    assert d["owner"] == {"id": owner["id"], "username": owner["username"], "email": owner["email"]}
+    assert [(m["id"], m["username"], m["email"], m["is_owner"]) for m in d["members"]] == [
+        (owner["id"], owner["username"], owner["email"], True),
+        (member["id"], member["username"], member["email"], False)]
+    assert d["members"][0]["joined_at"] < d["members"][1]["joined_at"]
+    assert d["task_counts"] == {"total": 7, "open": 3, "completed": 1, "archived": 1,
+                                "cancelled": 2, "overdue": 1}, d["task_counts"]
+    empty = make_residence(otok)
+    r = request("GET", f"/api/admin/residences/{empty['id']}/", token=tok)
+    assert r.json["task_counts"] == {"total": 0, "open": 0, "completed": 0, "archived": 0,
+                                     "cancelled": 0, "overdue": 0}
+    assert [m["id"] for m in r.json["members"]] == [owner["id"]]
+    assert_error(request("GET", "/api/admin/residences/999999999/", token=tok), 404, "not_found")
+
+
+def utc_today():
+    return datetime.now(timezone.utc).date()
+
+
+def series(tok, days=None):
+    r = request("GET", "/api/admin/stats/series/" + (f"?days={days}" if days is not None else ""),
+                token=tok)
+    assert r.status == 200, r.text
+    return r.json
+
+
+def by_date(s):
+    return {e["date"]: (e["signups"], e["active"]) for e in s["series"]}
+
+
+def test_series_has_every_day_oldest_first_ending_today():
+    _, tok = make_staff()
+    s = series(tok)
+    today = utc_today()
+    assert s["days"] == 30 and s["today"] == today.isoformat()
+    assert s["today"] == psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+    assert [e["date"] for e in s["series"]] == [(today - timedelta(days=29 - i)).isoformat()
+                                               for i in range(30)]
+    for n in (1, 7, 365):
+        got = series(tok, n)
+        assert got["days"] == n and len(got["series"]) == n
+        assert got["series"][-1]["date"] == today.isoformat()
+        assert got["series"][0]["date"] == (today - timedelta(days=n - 1)).isoformat()
+    for bad, msg in (("0", "must be a positive integer"), ("366", "must be at most 365"),
+                     ("-3", "must be a positive integer"), ("x", "must be a positive integer"),
+                     ("", "must be a positive integer"), ("30.5", "must be a positive integer")):
+        r = request("GET", f"/api/admin/stats/series/?days={bad}", token=tok)
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"] == {"days": msg}, (bad, r.json)
+
+
+def test_series_counts_signups_and_active_users_per_day_with_zeros():
+    _, tok = make_staff()
+    today = utc_today()
+    d2, d5, d9 = (today - timedelta(days=n) for n in (2, 5, 9))
+    before = by_date(series(tok, 10))
+    a, atok, _ = register_user("sera")
+    b, _, _ = register_user("serb")
+    c, _, _ = register_user("serc")
+    # Backdated: a and b joined 5 days ago, c 2 days ago (noon UTC).
+    for u, d in ((a, d5), (b, d5), (c, d2)):
+        psql(f"UPDATE auth_user SET date_joined = '{d} 12:00:00+00' WHERE id = {u['id']}")
+    # Activity: a on days -5 and -2, b on day -2; a twice on one day is one user.
+    psql(f"INSERT INTO auth_user_activity (user_id, day) VALUES ({a['id']}, '{d5}'), "
+         f"({a['id']}, '{d2}'), ({b['id']}, '{d2}')")
+    after = by_date(series(tok, 10))
+    assert set(after) == set(before) and len(after) == 10
+    delta = {k: (after[k][0] - before[k][0], after[k][1] - before[k][1]) for k in after}
+    # Registering is activity today for all three (their join dates moved).
+    assert delta[d5.isoformat()] == (2, 1), delta
+    assert delta[d2.isoformat()] == (1, 2), delta
+    assert delta[today.isoformat()] == (0, 3), delta
+    assert all(v == (0, 0) for k, v in delta.items()
+               if k not in (d5.isoformat(), d2.isoformat(), today.isoformat())), delta
+    # A day nobody touches is there, as zeros.
+    assert d9.isoformat() in after
+    # A deleted user's activity goes with them (and their signup).
+    psql(f"DELETE FROM auth_user WHERE id = {b['id']}")
+    gone = by_date(series(tok, 10))
+    assert gone[d5.isoformat()] == (after[d5.isoformat()][0] - 1, after[d5.isoformat()][1])
+    assert gone[d2.isoformat()] == (after[d2.isoformat()][0], after[d2.isoformat()][1] - 1)
+    assert request("GET", "/api/auth/me/", token=atok).status == 200
+
+
+def activity_days(uid):
+    return psql(f"SELECT string_agg(day::text, ',' ORDER BY day) FROM auth_user_activity "
+                f"WHERE user_id = {uid}")
+
+
+def test_activity_is_recorded_once_a_day_where_last_used_is_written_and_at_login():
+    user, tok, password = register_user("act")
+    uid = user["id"]
+    today = utc_today().isoformat()
+    assert activity_days(uid) == today  # registering
+    key = psql(f"SELECT key_hash FROM user_authtoken WHERE user_id = {uid}")
+
+    def use_token_uncached():
+        redis_cli("DEL", f"auth:{key}")
+        assert request("GET", "/api/auth/me/", token=tok).status == 200
+
+    # A token whose last use is over an hour old writes last_used and the day.
+    psql(f"DELETE FROM auth_user_activity WHERE user_id = {uid}")
+    psql(f"UPDATE user_authtoken SET last_used = now() - interval '2 hours' WHERE user_id = {uid}")
+    use_token_uncached()
+    assert activity_days(uid) == today
+    # Within the hour nothing is written, not even a missing day (the write
+    # goes with last_used's, never on every request).
+    psql(f"DELETE FROM auth_user_activity WHERE user_id = {uid}")
+    use_token_uncached()
+    assert activity_days(uid) == ""
+    # The same day twice is one row.
+    psql(f"UPDATE user_authtoken SET last_used = now() - interval '2 hours' WHERE user_id = {uid}")
+    use_token_uncached()
+    psql(f"UPDATE user_authtoken SET last_used = now() - interval '2 hours' WHERE user_id = {uid}")
+    use_token_uncached()
+    assert activity_days(uid) == today
+    # Logging in records the day too.
+    psql(f"DELETE FROM auth_user_activity WHERE user_id = {uid}")
+    r = request("POST", "/api/auth/login/", {"username": user["username"], "password": password})
+    assert r.status == 200, r.text
+    assert activity_days(uid) == today
+    # Days already there are kept.
+    yesterday = (utc_today() - timedelta(days=1)).isoformat()
+    psql(f"INSERT INTO auth_user_activity (user_id, day) VALUES ({uid}, '{yesterday}')")
+    assert request("POST", "/api/auth/login/",
+                   {"username": user["username"], "password": password}).status == 200
+    assert activity_days(uid) == f"{yesterday},{today}"
+
+
+VOLATILE_WORKER = {"state", "requests", "rss_kb", "request"}
+VOLATILE_POOL = {"uptime_s", "idle", "busy", "max_active", "listen_queue", "max_listen_queue",
+                 "requests"}
+
+
+def comparable(status):
+    """A pool status without what changes from one request to the next."""
+    pool = {k: v for k, v in status["pool"].items() if k not in VOLATILE_POOL}
+    workers = sorted(({k: v for k, v in w.items() if k not in VOLATILE_WORKER}
+                      for w in status["workers"]), key=lambda w: w["pid"])
+    return pool, workers
+
+
+def test_system_answers_what_the_internal_endpoints_answer():
+    _, tok = make_staff()
+    r = request("GET", "/api/admin/system/", token=tok)
+    assert r.status == 200, r.text
+    assert set(r.json) == {"status", "ready"}
+    ready = request("GET", "/api/ready/")
+    assert ready.status == 200
+    assert r.json["ready"] == {**ready.json, "status_code": 200}
+    internal = request("GET", "/api/internal/status/")
+    assert internal.status == 200, internal.text
+    assert set(r.json["status"]) == set(internal.json) == {"pool", "workers"}
+    assert set(r.json["status"]["pool"]) == set(internal.json["pool"])
+    assert comparable(r.json["status"]) == comparable(internal.json)
+    # The request asking is the busy one, seen from inside.
+    busy = [w["request"] for w in r.json["status"]["workers"] if w["state"] == "busy"]
+    assert any(b and b["path"] == "/api/admin/system/" for b in busy), busy
+
+
+def test_system_reports_postgres_down_as_ready_does():
+    _, tok = make_staff()
+    # Tokens are resolved from Redis for 60 s after use; this one was just used.
+    assert request("GET", "/api/admin/system/", token=tok).status == 200
+    stack("pg-stop")
+    try:
+        ready = request("GET", "/api/ready/")
+        r = request("GET", "/api/admin/system/", token=tok)
+    finally:
+        stack("pg-start")
+        stack("fcgi-restart", os.environ["HD_BIN"])
+    assert ready.status == 503, ready.text
+    assert r.status == 200, r.text
+    assert r.json["ready"] == {**ready.json, "status_code": 503}
+    assert r.json["ready"]["error"]["code"] == "service_unavailable"
+    assert set(r.json["status"]) == {"pool", "workers"}  # the pool is fine
+    assert request("GET", "/api/admin/system/", token=tok).json["ready"]["status_code"] == 200

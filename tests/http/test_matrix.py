@@ -47,7 +47,7 @@ def owner_world():
     ids = {
         "/api/residences/": rid, "/api/tasks/": task["id"], "/api/contractors/": contractor["id"],
         "/api/documents/": doc["id"], "/api/notifications/": int(nid),
-        "/api/admin/users/": owner["id"],
+        "/api/admin/users/": owner["id"], "/api/admin/residences/": rid,
     }
     return tok, owner, ids, completion["id"]
 

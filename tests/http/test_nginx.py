@@ -59,6 +59,58 @@ def test_landing_page_keeps_to_its_own_csp():
             assert request("GET", url).status == 200, url
 
 
+ADMIN_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+             "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+             "form-action 'self'; frame-ancestors 'none'")
+
+
+def assert_admin_headers(r):
+    """The admin panel's answers: the other security headers as everywhere,
+    the strict policy of its contract, and revalidation on every use."""
+    h = r.headers
+    assert h["content-security-policy"] == ADMIN_CSP, h["content-security-policy"]
+    assert h["x-content-type-options"] == "nosniff"
+    assert h["x-frame-options"] == "DENY"
+    assert h["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert h["permissions-policy"]
+
+
+def test_admin_panel_is_served_with_its_strict_csp_and_revalidated():
+    r = request("GET", "/admin/")
+    assert r.status == 200, r.text[:200]
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<script type="module" src="/admin/js/app.js"></script>' in r.text
+    assert_admin_headers(r)
+    assert r.headers["cache-control"] == "no-cache" and r.headers["etag"], r.headers
+    again = request("GET", "/admin/", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status == 304 and again.body == b""
+    assert_admin_headers(again)
+    # The panel routes on the #fragment: any path that is not a file is the
+    # panel too; /admin is sent to /admin/ whatever host it was asked as.
+    for path in ("/admin/index.html", "/admin/users", "/admin/users/12"):
+        other = request("GET", path)
+        assert other.status == 200 and other.body == r.body, path
+        assert_admin_headers(other)
+    moved = request("GET", "/admin", headers={"Host": "admin.example.com:8443"})
+    assert moved.status == 301 and moved.headers["location"] == "/admin/", moved.headers["location"]
+    # Modules and styles: their real types, revalidated too (never the
+    # landing page's 30 days: an old module must not run beside a new one).
+    for path, ctype in (("/admin/js/app.js", "application/javascript; charset=utf-8"),
+                        ("/admin/js/pages/dashboard.js", "application/javascript; charset=utf-8"),
+                        ("/admin/admin.css", "text/css; charset=utf-8")):
+        a = request("GET", path)
+        assert a.status == 200 and a.headers["content-type"] == ctype, (path, a.status, a.headers["content-type"])
+        assert a.headers["cache-control"] == "no-cache", (path, a.headers["cache-control"])
+        assert_admin_headers(a)
+    # A missing module is a 404, not index.html under a script's name.
+    missing = request("GET", "/admin/js/no-such-module.js")
+    assert missing.status == 404 and b"<script" not in missing.body
+    # The strict policy is the panel's alone: the landing page and the API
+    # keep theirs.
+    assert_security_headers(request("GET", "/"))
+    assert_security_headers(request("GET", "/administrator.html"))
+
+
 def test_missing_static_file_is_404():
     assert request("GET", "/no-such-page.html").status == 404
 
