@@ -1,11 +1,12 @@
 #!/bin/bash
-# deps.sh - install the Debian 12 packages that building, running, testing and
-# benchmarking honeydue-fcgi need (make run / make test / make bench call it),
-# and the browser tests' node packages (tests/browser: playwright-core, exactly
-# as package-lock.json has it, with `npm ci`; it drives Debian's chromium and
-# never downloads a browser). Idempotent and silent when everything is
-# present; otherwise it names what is missing on one line and installs it
-# with apt (root only) or npm.
+# deps.sh [browser] - install the Debian 12 packages that building, running,
+# testing and benchmarking honeydue-fcgi need (make run / make test / make
+# bench call it); with "browser" (make test) also Debian's chromium and the
+# browser tests' node packages (tests/browser: playwright-core, exactly as
+# package-lock.json has it, with `npm ci`; it drives Debian's chromium and
+# never downloads a browser), which `make run` does not need. Idempotent and
+# silent when everything is present; otherwise it names what is missing on
+# one line and installs it with apt (root only) or npm.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,8 +18,10 @@ packages=(
     spawn-fcgi nginx-light redis-server postgresql-15 postgresql-client-15
     wrk pgbouncer python3 python3-aiosmtpd openssl curl cppcheck clang-tidy clang-format procps iproute2
     python3-yaml python3-jsonschema python3-botocore python3-h2 python3-jwt python3-cryptography
-    chromium
 )
+browser_tests=0
+[ "${1:-}" = browser ] && browser_tests=1
+[ "$browser_tests" -eq 1 ] && packages+=(chromium)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
@@ -39,7 +42,7 @@ done
 
 # Node.js and npm for the browser tests: the machine's own (any package or
 # install that puts node and npm on PATH), else Debian's.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+if [ "$browser_tests" -eq 1 ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
     missing+=(nodejs npm)
 fi
 
@@ -64,6 +67,7 @@ fi
 # tests/browser/node_modules as package-lock.json says: `npm ci` (which
 # starts from an empty node_modules) only when the lock file differs from
 # the one the last install recorded, so a second run does nothing.
+[ "$browser_tests" -eq 1 ] || exit 0
 browser=$REPO/tests/browser
 stamp=$browser/node_modules/.installed-package-lock.json
 if ! cmp -s "$browser/package-lock.json" "$stamp" 2>/dev/null ||
