@@ -38,8 +38,9 @@ int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimi
     static size_t dummy_mem;
     if (dummy_hash[0] != '\0' && dummy_ops == pw_ops && dummy_mem == pw_mem)
         return 0;
-    char random_pw[33];
-    crypto_token_new(random_pw); /* 40 chars; the first 32 are enough */
+    char random_pw[TOKEN_LEN + 1];
+    if (crypto_token_new(random_pw, sizeof(random_pw)) != 0) /* 40 chars; 32 are enough */
+        return -1;
     random_pw[32] = '\0';
     if (crypto_pwhash_str(dummy_hash, random_pw, 32, pw_ops, pw_mem) != 0) {
         dummy_hash[0] = '\0';
@@ -50,11 +51,14 @@ int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimi
     return 0;
 }
 
-void crypto_token_new(char *out)
+int crypto_token_new(char *out, size_t cap)
 {
+    if (cap < TOKEN_LEN + 1)
+        return -1;
     unsigned char raw[TOKEN_LEN / 2];
     randombytes_buf(raw, sizeof(raw));
     sodium_bin2hex(out, TOKEN_LEN + 1, raw, sizeof(raw));
+    return 0;
 }
 
 int crypto_token_valid(const char *s)

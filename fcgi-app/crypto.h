@@ -20,8 +20,9 @@
  * Returns 0, or -1 when libsodium cannot start or SECRET is empty. */
 int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimit_kb);
 
-/* Fill OUT (TOKEN_LEN + 1 bytes) with a new random token. */
-void crypto_token_new(char *out);
+/* Fill OUT (CAP bytes, at least TOKEN_LEN + 1) with a new random token.
+ * Returns 0, or -1 with nothing written when CAP is too small. */
+int crypto_token_new(char *out, size_t cap);
 
 /* 1 when S is exactly TOKEN_LEN lowercase hex characters. */
 int crypto_token_valid(const char *s);

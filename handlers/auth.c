@@ -274,7 +274,7 @@ int auth_register(req *r)
         json_object_put(clean);
         return resp_error(r, 503, "service_unavailable", "cannot hash the password now");
     }
-    crypto_token_new(token);
+    crypto_token_new(token, sizeof(token)); /* sized by TOKEN_LEN: cannot fail */
     crypto_token_hash(token, th);
     const char *first = field(clean, "first_name");
     const char *params[] = {username, email, hash, first, field(clean, "last_name"), th};
@@ -349,7 +349,7 @@ int auth_login(req *r)
     PQclear(res);
     r->user_id = strtoll(uid, NULL, 10);
     char token[TOKEN_LEN + 1], th[TOKEN_HASH_LEN + 1];
-    crypto_token_new(token);
+    crypto_token_new(token, sizeof(token)); /* sized by TOKEN_LEN: cannot fail */
     crypto_token_hash(token, th);
     const char *tparams[] = {th, uid};
     res = db_exec("tokens_create", 2, tparams, state, &r->db_us);
@@ -596,7 +596,7 @@ int auth_password_reset_confirm(req *r)
         resp_error(r, 503, "service_unavailable", "cannot hash the password now");
         goto done;
     }
-    crypto_token_new(token);
+    crypto_token_new(token, sizeof(token)); /* sized by TOKEN_LEN: cannot fail */
     crypto_token_hash(token, th);
     const char *aparams[] = {uid, digest, hash, th, param_id(r, CODE_MAX_ATTEMPTS)};
     res = db_exec("password_reset_apply", 5, aparams, state, &r->db_us);
