@@ -104,7 +104,7 @@ static int username_ok(const char *s)
     for (; *s; s++) {
         char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("_.@+-", c) != NULL))
+              strchr("_.+-", c) != NULL)) /* no @: a username is never an address */
             return 0;
     }
     return 1;
@@ -254,7 +254,7 @@ int auth_register(req *r)
     const char *username = field(clean, "username"), *email = field(clean, "email");
     if (!username_ok(username)) {
         json_object_put(clean);
-        return invalid_field(r, "username", "may contain only letters, digits and _.@+-");
+        return invalid_field(r, "username", "may contain only letters, digits and _.+-");
     }
     char state[6];
     const char *taken_params[] = {username, email};
@@ -388,7 +388,7 @@ int auth_me_update(req *r)
     const char *username = field(clean, "username");
     if (username != NULL && !username_ok(username)) {
         json_object_put(clean);
-        return invalid_field(r, "username", "may contain only letters, digits and _.@+-");
+        return invalid_field(r, "username", "may contain only letters, digits and _.+-");
     }
     char state[6];
     const char *uid = param_id(r, r->user_id);

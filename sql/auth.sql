@@ -58,10 +58,14 @@ SELECT json_build_object('id', id, 'username', username, 'email', email,
 FROM u
 
 -- name: users_login_lookup retry
--- Login accepts the username or the email address.
+-- Login accepts the username or the email address: with an '@' it is the
+-- address (a username cannot hold one; one made before that rule cannot
+-- take an address from its owner), else the username.
 SELECT id, password
 FROM auth_user
-WHERE (lower(username) = lower($1) OR lower(email) = lower($1)) AND is_active
+WHERE CASE WHEN strpos($1::text, '@') > 0 THEN lower(email) = lower($1::text)
+           ELSE lower(username) = lower($1::text) END
+  AND is_active
 ORDER BY id
 LIMIT 1
 

@@ -76,6 +76,25 @@ def test_login_by_username_or_email():
     assert r.status == 200, r.text
 
 
+def test_an_email_address_always_logs_in_its_owner_never_a_username():
+    # Review finding: a username could equal someone else's address, and
+    # login took the lowest id. New usernames cannot hold '@'; an older one
+    # that does (planted here) no longer wins over the address's owner.
+    squatter, _, squatter_pw = register_user("squat")  # the older account: the lower id
+    owner, _, owner_pw = register_user("mailown")
+    for name in (owner["email"], "someone@example.org"):
+        r = request("POST", "/api/auth/register/", {"username": name, "email": unique("x") + "@example.org",
+                                                    "password": "long-enough-pass-1"})
+        assert_error(r, 422, "validation_failed")
+        assert r.json["error"]["fields"] == {"username": "may contain only letters, digits and _.+-"}
+    psql(f"UPDATE auth_user SET username = '{owner['email']}' WHERE id = {squatter['id']}")
+    r = request("POST", "/api/auth/login/", {"username": owner["email"], "password": owner_pw})
+    assert r.status == 200 and r.json["user"]["id"] == owner["id"], r.text
+    # The address never reaches the squatter's account, whose password fails there.
+    r = request("POST", "/api/auth/login/", {"username": owner["email"], "password": squatter_pw})
+    assert_error(r, 401, "invalid_credentials")
+
+
 def test_login_failures_are_indistinguishable():
     user, _, _ = register_user("lf")
     wrong = request("POST", "/api/auth/login/", {"username": user["username"], "password": "nope-nope"})
