@@ -40,6 +40,7 @@ static config_entry config_table[] = {
     {"HONEYDUE_EMERGENCY_INTERVAL", "60", NULL},
     {"HONEYDUE_SHUTDOWN_TIMEOUT", "20", NULL},
     {"HONEYDUE_MAX_BODY", "1048576", NULL},
+    {"HONEYDUE_SERVER_TIMING", "false", NULL},
     {"HONEYDUE_CACHE_TTL", "300", NULL},
     {"HONEYDUE_MIGRATIONS_DIR", "migrations", NULL},
     {"LOG_LEVEL", "info", NULL},

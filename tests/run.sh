@@ -80,6 +80,8 @@ export HONEYDUE_JOB_RETRY_BASE_MS=200 HONEYDUE_JOB_LEASE_SECONDS=3 HONEYDUE_REMI
 export HONEYDUE_DOCUMENT_ORPHAN_GRACE_SECONDS=600
 # The bucket's stall tests wait this long, not S3's default 30 s.
 export S3_TIMEOUT_SECONDS=3
+# Server-Timing is off by default; the HTTP tests read it.
+export HONEYDUE_SERVER_TIMING=true
 export HD_PORT_BASE=${HD_TEST_PORT_BASE:-28080}
 STACK_UP=1
 if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then

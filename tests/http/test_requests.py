@@ -1,5 +1,6 @@
 """What every endpoint shares: routing, methods, content types, bodies, headers."""
 from lib import request, register_user, assert_error
+from test_process import Pool
 
 
 def test_health_touches_nothing_and_is_fast_json():
@@ -24,6 +25,24 @@ def test_every_response_has_request_id_and_server_timing():
     _, tok, _ = register_user("hdr")
     r = request("GET", "/api/nope/", token=tok, validate=False)  # no such path
     assert r.headers.get("x-request-id")
+
+
+def test_server_timing_is_off_unless_configured():
+    # Review finding (issue 15): the reset path's extra query showed in the
+    # db timing to anyone. A pool without the setting sends none.
+    pool = Pool(workers=1, HONEYDUE_SERVER_TIMING="false")
+    try:
+        status, headers, _ = pool.call_full("GET", "/api/health/")
+        assert status == 200 and headers.get("X-Request-ID")
+        assert "Server-Timing" not in headers, headers
+    finally:
+        assert pool.stop() == 0
+    pool = Pool(workers=1, HONEYDUE_SERVER_TIMING="true")
+    try:
+        status, headers, _ = pool.call_full("GET", "/api/health/")
+        assert status == 200 and "db;dur=" in headers.get("Server-Timing", ""), headers
+    finally:
+        assert pool.stop() == 0
 
 
 def test_responses_carry_their_length_instead_of_chunks():
