@@ -144,13 +144,18 @@ static char *payload(const push_msg *m)
     return s;
 }
 
+/* H with "NAME: VALUE" appended (the line sized to fit: the provider
+ * token is long); NULL, with H freed, when there is no memory. */
 static struct curl_slist *add(struct curl_slist *h, const char *name, const char *value)
 {
-    char line[1024];
-    if (h == NULL && name == NULL)
-        return NULL;
-    snprintf(line, sizeof(line), "%s: %s", name, value);
-    struct curl_slist *n = curl_slist_append(h, line);
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *line = malloc(len);
+    struct curl_slist *n = NULL;
+    if (line != NULL) {
+        snprintf(line, len, "%s: %s", name, value);
+        n = curl_slist_append(h, line); /* copies it */
+        free(line);
+    }
     if (n == NULL)
         curl_slist_free_all(h);
     return n;

@@ -1028,7 +1028,7 @@ honeyDue is up on $API_URL  (stop it: make stop; logs: ${STATE}/log/)
 mail the app sends lands in ${HD_MAIL_DIR#"$REPO"/}/ (one .eml file per message; SMTP sink at $SMTP_URL)
 pushes land in ${HD_PUSH_DIR#"$REPO"/}/sent/ (one .json file per push; APNs and FCM stand-in at $APNS_URL)
 demo user: demo / demo-password-123, token $token
-staff user: admin / admin-password-123, token $admin_token
+staff user: admin / admin-password-123, token $admin_token (the admin panel: $API_URL/admin/)
 
 # log in (each login returns a new token)
 curl -s -X POST $API_URL/api/auth/login/ -H 'Content-Type: application/json' -d '$login'
