@@ -154,13 +154,6 @@ static int send_token(req *r, int status, const char *token, const char *user_js
 }
 
 /* 429 with Retry-After: SECONDS. */
-static int send_throttled(req *r, int seconds)
-{
-    resp_header(r, "Retry-After", param_id(r, seconds));
-    const char *msg = arena_sprintf(r->a, "too many attempts; try again in %d seconds", seconds);
-    return resp_error(r, 429, "throttled", msg ? msg : "too many attempts; try again later");
-}
-
 static int send_invalid_code(req *r)
 {
     json_object *fields = json_object_new_object();
@@ -327,7 +320,7 @@ int auth_login(req *r)
     int wait = throttle_wait(counters, 2, &r->cache_us);
     if (wait > 0) {
         json_object_put(clean);
-        return send_throttled(r, wait);
+        return reply_throttled(r, wait);
     }
     char state[6];
     const char *params[] = {ident};
@@ -420,7 +413,7 @@ static int check_own_password(req *r, const char *password, const char *field_na
 {
     int wait = throttle_wait(counter, 1, &r->cache_us);
     if (wait > 0) {
-        send_throttled(r, wait);
+        reply_throttled(r, wait);
         return -1;
     }
     char state[6];
@@ -524,7 +517,7 @@ int auth_password_reset(req *r)
     int wait = throttle_hit(counters, 2, &r->cache_us);
     if (wait > 0) {
         json_object_put(clean);
-        return send_throttled(r, wait);
+        return reply_throttled(r, wait);
     }
     char state[6];
     const char *params[] = {email};
@@ -562,7 +555,7 @@ int auth_password_reset_confirm(req *r)
     };
     int wait = throttle_wait(counters, 2, &r->cache_us);
     if (wait > 0) {
-        send_throttled(r, wait);
+        reply_throttled(r, wait);
         goto done;
     }
     char state[6], digest[TOKEN_HASH_LEN + 1];
@@ -628,7 +621,7 @@ int auth_verify_email_send(req *r)
     case CODE_ISSUED:
         return resp_json(r, 202, "{\"detail\":\"a verification code has been sent\"}");
     case CODE_HELD:
-        return send_throttled(r, wait > 0 ? wait : 1);
+        return reply_throttled(r, wait > 0 ? wait : 1);
     case CODE_VERIFIED:
         return resp_error(r, 409, "conflict", "the email address is already verified");
     case CODE_NO_USER:
@@ -653,7 +646,7 @@ int auth_verify_email(req *r)
     int wait = throttle_wait(&counter, 1, &r->cache_us);
     if (wait > 0) {
         json_object_put(clean);
-        return send_throttled(r, wait);
+        return reply_throttled(r, wait);
     }
     char state[6], digest[TOKEN_HASH_LEN + 1];
     code_digest("verify_email", param_id(r, r->user_id), code, digest);

@@ -3,6 +3,7 @@
  * query, or a 422 naming the fields that were wrong (reply.h).
  */
 #include "reply.h"
+#include "params.h"
 #include "db.h"
 
 int reply_row(req *r, PGresult *res, int col, int status)
@@ -23,6 +24,13 @@ int reply_query(req *r, const char *name, int n, const char *const *params, int 
     if (res == NULL)
         return resp_db_error(r, state);
     return reply_row(r, res, 0, status);
+}
+
+int reply_throttled(req *r, int seconds)
+{
+    resp_header(r, "Retry-After", param_id(r, seconds));
+    const char *msg = arena_sprintf(r->a, "too many attempts; try again in %d seconds", seconds);
+    return resp_error(r, 429, "throttled", msg ? msg : "too many attempts; try again later");
 }
 
 int reply_invalid(req *r, json_object *errors)

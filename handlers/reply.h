@@ -16,6 +16,9 @@ int reply_row(req *r, PGresult *res, int col, int status);
  * STATUS, the 404 when it has no row, or the database error. */
 int reply_query(req *r, const char *name, int n, const char *const *params, int status);
 
+/* Send a 429 throttled telling the client to wait SECONDS (Retry-After). */
+int reply_throttled(req *r, int seconds);
+
 /* Send a 422 validation_failed with ERRORS (taken). */
 int reply_invalid(req *r, json_object *errors);
 

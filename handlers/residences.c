@@ -10,7 +10,9 @@
 #include "db.h"
 #include "jsonv.h"
 #include "listcache.h"
+#include "keys.h"
 #include "queue.h"
+#include "throttle.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +210,17 @@ int residences_join(req *r)
         return r->status;
     if (jv_check(body, join_fields, 1, 0, &clean, &errors) != 0)
         return reply_invalid(r, errors);
+    /* Guessing codes: ten wrong ones per user, thirty per address (a
+     * household behind one address joins too) in 15 minutes, then 429. */
+    throttle_counter counters[] = {
+        {keys_throttle_user(r->a, "join", r->user_id), 10, 900},
+        {throttle_ip_key(r->a, "join", r->remote_addr), 30, 900},
+    };
+    int wait = throttle_wait(counters, 2, &r->cache_us);
+    if (wait > 0) {
+        json_object_put(clean);
+        return reply_throttled(r, wait);
+    }
     char code[SHARE_CODE_LEN + 1], state[6];
     json_object_object_get_ex(clean, "code", &v);
     int ok = crypto_share_code_normalize(json_object_get_string(v), code, sizeof(code), SHARE_CODE_LEN);
@@ -221,6 +234,7 @@ int residences_join(req *r)
     }
     if (res == NULL || PQntuples(res) != 1) {
         PQclear(res);
+        throttle_hit(counters, 2, &r->cache_us);
         errors = json_object_new_object();
         json_object_object_add(errors, "code", json_object_new_string("is invalid or has expired"));
         return reply_invalid(r, errors);

@@ -112,3 +112,23 @@ def test_expired_and_malformed_codes():
         assert_error(join(other, bad), 422, "validation_failed")
     assert_error(request("POST", "/api/residences/join/", {"code": 12345678}, token=other), 422, "validation_failed")
     assert request("GET", "/api/residences/", token=other).json["count"] == 0
+
+
+def test_guessing_share_codes_is_throttled_per_user():
+    # Review finding (issue 15): joining by share code had no throttle, so a
+    # signed-in stranger could try codes without end. Ten wrong codes in 15
+    # minutes, then 429 with Retry-After, the right code included.
+    _, otok, _ = register_user("jto")
+    rid = make_residence(otok)["id"]
+    good = share(otok, rid)["code"]
+    _, gtok, _ = register_user("jtg")
+    for i in range(10):
+        r = join(gtok, f"WRONG{i:03d}")
+        assert_error(r, 422, "validation_failed")
+    r = join(gtok, good)
+    assert_error(r, 429, "throttled")
+    assert int(r.headers["retry-after"]) > 0
+    # Another user (another household member on the same address) is not held up.
+    _, htok, _ = register_user("jth")
+    assert join(htok, good).status == 200
+
