@@ -342,8 +342,7 @@ int auth_login(req *r)
         return reply_invalid(r, errors);
     const char *ident = field(clean, "username");
     throttle_counter counters[] = {
-        {throttle_account_ip_key(r->a, "login", ident, r->remote_addr), LOGIN_FAILS,
-         WINDOW_15_MIN},
+        {throttle_account_ip_key(r->a, "login", ident, r->remote_addr), LOGIN_FAILS, WINDOW_15_MIN},
         {throttle_ip_key(r->a, "login", r->remote_addr), LOGIN_FAILS_PER_IP, WINDOW_15_MIN},
         {throttle_account_key(r->a, "login", ident), LOGIN_FAILS_PER_ACCOUNT, WINDOW_15_MIN},
     };
