@@ -61,6 +61,8 @@ static config_entry config_table[] = {
     {"HONEYDUE_DOCUMENT_RECONCILE_EVERY_SECONDS", "86400", NULL},
     {"HONEYDUE_DOCUMENT_ORPHAN_GRACE_SECONDS", "86400", NULL},
     {"DOCUMENT_MAX_BYTES", "10485760", NULL},
+    {"HONEYDUE_RESIDENCE_STORAGE_QUOTA_MB", "1024", NULL},
+    {"HONEYDUE_UPLOADS_PER_HOUR", "60", NULL},
     {"S3_ENDPOINT", NULL, NULL}, /* the s3 storage backend's (s3.h) */
     {"S3_REGION", "us-east-1", NULL},
     {"S3_BUCKET", NULL, NULL},
