@@ -121,13 +121,13 @@ int throttle_peek(const char *const *keys, int n, int *count, int *ttl, long *us
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (us != NULL)
         *us += (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
-    int ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == (size_t)(2 * n);
+    int ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 * (size_t)n;
     for (int i = 0; ok && i < n; i++) {
-        ok = rep->element[2 * i]->type == REDIS_REPLY_INTEGER &&
-             rep->element[2 * i + 1]->type == REDIS_REPLY_INTEGER;
+        const redisReply *c = rep->element[2 * (size_t)i], *t = rep->element[2 * (size_t)i + 1];
+        ok = c->type == REDIS_REPLY_INTEGER && t->type == REDIS_REPLY_INTEGER;
         if (ok) {
-            count[i] = (int)rep->element[2 * i]->integer;
-            ttl[i] = (int)rep->element[2 * i + 1]->integer;
+            count[i] = (int)c->integer;
+            ttl[i] = (int)t->integer;
         }
     }
     if (rep != NULL)
