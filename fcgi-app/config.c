@@ -42,6 +42,8 @@ static config_entry config_table[] = {
     {"HONEYDUE_MAX_BODY", "1048576", NULL},
     {"HONEYDUE_SERVER_TIMING", "false", NULL},
     {"HONEYDUE_CACHE_TTL", "300", NULL},
+    {"HONEYDUE_TOKEN_IDLE_DAYS", "30", NULL}, /* a token's lifetimes (authn.h); 0: none */
+    {"HONEYDUE_TOKEN_MAX_DAYS", "365", NULL},
     {"HONEYDUE_MIGRATIONS_DIR", "migrations", NULL},
     {"LOG_LEVEL", "info", NULL},
     {"LOG_FILE", NULL, NULL},
@@ -59,6 +61,8 @@ static config_entry config_table[] = {
     {"HONEYDUE_DOCUMENT_RECONCILE_EVERY_SECONDS", "86400", NULL},
     {"HONEYDUE_DOCUMENT_ORPHAN_GRACE_SECONDS", "86400", NULL},
     {"DOCUMENT_MAX_BYTES", "10485760", NULL},
+    {"HONEYDUE_RESIDENCE_STORAGE_QUOTA_MB", "1024", NULL},
+    {"HONEYDUE_UPLOADS_PER_HOUR", "60", NULL},
     {"S3_ENDPOINT", NULL, NULL}, /* the s3 storage backend's (s3.h) */
     {"S3_REGION", "us-east-1", NULL},
     {"S3_BUCKET", NULL, NULL},
