@@ -120,6 +120,21 @@ def test_a_unique_job_is_not_enqueued_twice_while_pending():
     wait_idle()
 
 
+def test_a_unique_job_can_be_queued_again_once_it_is_running():
+    # Unique while pending, not while running: a job that wakes a sweeper
+    # (documents.sweep) enqueued while the sweep runs must not be dropped,
+    # or what it was for waits for the next periodic run.
+    key = unique("run")
+    assert cli("enqueue", "noop", '{"sleep_ms": 5000}', "--unique", key).strip() == "queued"
+    wait_for(lambda: any(json.loads(v).get("unique_key") == key
+                         for v in redis_cli("HVALS", "hd:active") if v),
+             what="the job running")
+    # Within 2 s of its 5 s run (taken and started are two steps).
+    wait_for(lambda: cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued",
+             timeout=2, what="the same unique job queued while the first runs")
+    wait_idle()
+
+
 def test_a_long_unique_key_is_free_again_once_its_job_ran():
     # The producer and the consumer build hd:unique:<key> the same way, so
     # the job's acknowledgement releases exactly the claim its enqueue took.
