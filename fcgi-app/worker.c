@@ -137,6 +137,8 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     }
     /* After FCGX_Init, which installs libfcgi's own handlers: ours win. */
     sig_install(worker_signals);
+    if (config_check_secret_key() != 0) /* a reload's new SECRET_KEY too */
+        return 1;
     if (crypto_setup(config_get("SECRET_KEY"),
                      (unsigned long long)config_int("PASSWORD_OPSLIMIT", 0),
                      (size_t)config_int("PASSWORD_MEMLIMIT_KB", 0)) != 0) {
