@@ -24,6 +24,7 @@ static config_entry config_table[] = {
     {"DB_USER", NULL, NULL},
     {"DB_PASSWORD", NULL, NULL},
     {"DB_SSLMODE", "prefer", NULL},
+    {"DB_SSLROOTCERT", NULL, NULL},
     {"DB_PREPARED", "on", NULL},
     {"DB_STATEMENT_TIMEOUT", "5000", NULL},
     {"DB_CONNECT_TIMEOUT", "3", NULL},
