@@ -381,9 +381,11 @@ def test_the_redis_pod_requires_the_password_of_the_secrets_redis_url():
         assert _redis("SET", "k", "v", url=anon).startswith("NOAUTH"), "Redis answered without a password"
         assert _redis("PING", url=f"redis://:{secrets.token_hex(8)}@127.0.0.1:{port}/0") \
             .startswith("NOAUTH"), "Redis answered a wrong password"
-        # The readiness probe, as the kubelet runs it, passes.
+        # The readiness probe, as the kubelet runs it (on this host's port), passes.
         probe = k8s.find("Deployment", "redis")["spec"]["template"]["spec"]["containers"][0]
-        rc = p.exec("redis", probe["readinessProbe"]["exec"]["command"]).wait(timeout=10)
+        command = [a.replace("-p 6379", f"-p {port}") for a in probe["readinessProbe"]["exec"]["command"]]
+        assert command != probe["readinessProbe"]["exec"]["command"]
+        rc = p.exec("redis", command).wait(timeout=10)
         assert rc == 0, "the readiness probe failed"
         # The password is on no command line of the pod's processes, and
         # not in its log.
