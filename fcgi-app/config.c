@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     const char *key;
@@ -23,6 +24,7 @@ static config_entry config_table[] = {
     {"DB_USER", NULL, NULL},
     {"DB_PASSWORD", NULL, NULL},
     {"DB_SSLMODE", "prefer", NULL},
+    {"DB_SSLROOTCERT", NULL, NULL},
     {"DB_PREPARED", "on", NULL},
     {"DB_STATEMENT_TIMEOUT", "5000", NULL},
     {"DB_CONNECT_TIMEOUT", "3", NULL},
@@ -195,4 +197,49 @@ int config_require(const char *const *keys)
         }
     }
     return 0;
+}
+
+/* The example's placeholders (deploy/k8s/secret.yaml.example) hold this. */
+#define PLACEHOLDER_MARK "change_me"
+
+const char *config_secret_key_weakness(const char *key)
+{
+    if (key == NULL || *key == '\0')
+        return "SECRET_KEY is missing";
+    size_t n = strlen(key);
+    for (size_t i = 0; i + sizeof(PLACEHOLDER_MARK) - 1 <= n; i++)
+        if (strncasecmp(key + i, PLACEHOLDER_MARK, sizeof(PLACEHOLDER_MARK) - 1) == 0)
+            return "SECRET_KEY is the example's placeholder";
+    /* The alphabet it is written in tells the entropy a character can
+     * carry: hex 4 bits, base64 (either kind, '=' padding aside) 6 bits,
+     * anything else at most about 6.5 (printable ASCII). */
+    size_t len = n;
+    while (len > 0 && key[len - 1] == '=')
+        len--;
+    int hex = 1, b64 = 1, distinct = 0;
+    unsigned char seen[256] = {0};
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        hex &= isxdigit(ch) != 0;
+        b64 &= isalnum(ch) || ch == '+' || ch == '/' || ch == '-' || ch == '_';
+        distinct += !seen[ch];
+        seen[ch] = 1;
+    }
+    if (len < (hex ? 64u : b64 ? 43u : 40u))
+        return "SECRET_KEY is too short to hold 32 bytes of entropy (64 hex characters, "
+               "43 of base64, 40 of other printable text)";
+    /* Random text that long shows most of its alphabet: 64 random hex
+     * digits have fewer than 10 distinct ones about once in 10^12 keys. */
+    if (distinct < (hex ? 10 : 16))
+        return "SECRET_KEY repeats too few characters to be random";
+    return NULL;
+}
+
+int config_check_secret_key(void)
+{
+    const char *why = config_secret_key_weakness(config_get("SECRET_KEY"));
+    if (why == NULL)
+        return 0;
+    log_line(LOG_ERROR, "config", "%s; make one with: openssl rand -hex 32", why);
+    return -1;
 }

@@ -287,7 +287,9 @@ done
 # wants no email).
 REDIS_HOST=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).hostname)' "$REDIS_URL")
 REDIS_PORT=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 6379)' "$REDIS_URL")
-rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+# The password in REDISCLI_AUTH, never on redis-cli's command line (ps shows it).
+REDIS_PW=$(python3 -c 'import sys, urllib.parse as u; print(u.unquote(u.urlsplit(sys.argv[1]).password or ""))' "$REDIS_URL")
+rcli() { REDISCLI_AUTH=$REDIS_PW redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 processed() {
     "$HD_BIN/honeydue-worker" jobs stats |
         python3 -c 'import json, sys; print(json.load(sys.stdin).get("processed:" + sys.argv[1], 0))' "$1"
