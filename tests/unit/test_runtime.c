@@ -135,8 +135,10 @@ static int sql_has_word(const char *sql, const char *word)
  * write nothing, which a text check cannot see: review a new one. */
 TEST(embedded_sql_retry_marks_reads_only)
 {
+    /* ... and the functions in migrations/ that write (document_set_file:
+     * the quota's check and the update in one locked step). */
     static const char *const writes[] = {"INSERT",   "UPDATE",  "DELETE", "MERGE",
-                                         "TRUNCATE", "nextval", "setval"};
+                                         "TRUNCATE", "nextval", "setval", "document_set_file"};
     static const char *const idempotent_writes[] = {"idem_lookup", "preferences_get"};
     sql_query *q = NULL;
     int n = 0;
@@ -361,9 +363,9 @@ TEST(redis_url_parsing)
     CHECK(redis_parse_url("redis://s3cret@redis", &c) == 0); /* the older form: a password */
     CHECK_STR(c.password, "s3cret");
     CHECK(c.user[0] == '\0');
-    CHECK(redis_parse_url("redis://honeydue:@redis", &c) == -1);   /* a user without its password */
-    CHECK(redis_parse_url("redis://:p%4@redis", &c) == -1);        /* a broken escape */
-    CHECK(redis_parse_url("redis://:p%00w@redis", &c) == -1);      /* a NUL */
+    CHECK(redis_parse_url("redis://honeydue:@redis", &c) == -1); /* a user without its password */
+    CHECK(redis_parse_url("redis://:p%4@redis", &c) == -1);      /* a broken escape */
+    CHECK(redis_parse_url("redis://:p%00w@redis", &c) == -1);    /* a NUL */
     CHECK(redis_parse_url("redis://localhost", &c) == 0);
     CHECK(c.port == 6379 && c.db == 0 && c.password[0] == '\0');
     CHECK(redis_parse_url("unix:///run/redis.sock", &c) == 0);
@@ -387,8 +389,8 @@ TEST(secret_key_must_hold_32_bytes_of_entropy)
     CHECK(config_secret_key_weakness("CHANGE_ME_64_HEX_CHARACTERS") != NULL);
     CHECK(config_secret_key_weakness("x9F2kLm0pQ7rS4tU1vW8yZ3aB6cD5eG-change_me-h1J0k") != NULL);
     /* too short for its alphabet: 63 hex digits, 42 of base64, 39 of text */
-    CHECK(config_secret_key_weakness("3f9a0c47e2b8d15667a9f0e3c21b8d4f5a6e7c9d0b1a2f3e4d5c6b7a89f0e1d") !=
-          NULL);
+    CHECK(config_secret_key_weakness(
+              "3f9a0c47e2b8d15667a9f0e3c21b8d4f5a6e7c9d0b1a2f3e4d5c6b7a89f0e1d") != NULL);
     CHECK(config_secret_key_weakness("q3Zk9+Lr/0bW2xYvT8uN1mPa6sHc5dEf7gJh4iKo3l==") != NULL);
     CHECK(config_secret_key_weakness("Tr0ub4dor&3 horse! battery staple #corr") != NULL);
     /* long enough, visibly not random */
@@ -398,7 +400,8 @@ TEST(secret_key_must_hold_32_bytes_of_entropy)
     CHECK(config_secret_key_weakness(rep) != NULL);
     CHECK(config_secret_key_weakness(
               "0123456701234567012345670123456701234567012345670123456701234567") != NULL);
-    CHECK(config_secret_key_weakness("abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc") != NULL);
+    CHECK(config_secret_key_weakness("abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc") !=
+          NULL);
     /* the reason never quotes the key */
     CHECK(strstr(config_secret_key_weakness("CHANGE_ME_64_HEX_CHARACTERS"), "CHARACTERS") == NULL);
 }
@@ -425,7 +428,7 @@ TEST(share_codes_are_typable_and_normalized)
     CHECK(crypto_share_code_normalize(" AB CD EF GH ", out, sizeof(out), 8) == 0);
     CHECK(crypto_share_code_normalize("ABCDEFG", out, sizeof(out), 8) == -1);   /* short */
     CHECK(crypto_share_code_normalize("ABCDEFGHJ", out, sizeof(out), 8) == -1); /* long */
-    CHECK(crypto_share_code_normalize("ABCDEFG0", out, sizeof(out), 8) == -1);  /* not in alphabet */
+    CHECK(crypto_share_code_normalize("ABCDEFG0", out, sizeof(out), 8) == -1); /* not in alphabet */
     CHECK(crypto_share_code_normalize("ABCD'EFG", out, sizeof(out), 8) == -1);
 }
 
