@@ -184,6 +184,35 @@ def _geo(conf, head):
     return out
 
 
+def test_traefik_on_k3s_is_the_ingress_and_only_it_reaches_the_api_pods():
+    """k3s's bundled Traefik is an ordinary pod in kube-system (behind
+    ServiceLB), so it reaches the API pods from a pod address anywhere in
+    the cluster CIDR (10.42.0.0/16): the pod's nginx must take such a peer
+    for the ingress (else every user shares Traefik's address in the
+    throttles), and because that believes the whole pod network, the API
+    pods' NetworkPolicy must admit only Traefik and Prometheus."""
+    conf = k8s.find("ConfigMap", "honeydue-nginx")["data"]["nginx.conf"]
+    peers = _geo(conf, "geo $realip_remote_addr $hd_peer")
+
+    def kind(addr):
+        a = ipaddress.ip_address(addr)
+        best = max((ipaddress.ip_network(n) for n in peers if a in ipaddress.ip_network(n)),
+                   key=lambda n: n.prefixlen, default=None)
+        return peers[str(best)] if best else "other"
+    for traefik_pod in ("10.42.0.9", "10.42.1.23", "10.42.2.200"):
+        assert kind(traefik_pod) == "ingress", (traefik_pod, peers)
+    assert kind("127.0.0.1") == "internal"
+    assert kind("203.0.113.9") == "other"
+    (pol,) = [d for _, d in k8s.objects() if d.get("kind") == "NetworkPolicy"
+              and d["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "api"]
+    assert pol["spec"]["policyTypes"] == ["Ingress"]
+    sources = [f for rule in pol["spec"]["ingress"] for f in rule["from"]]
+    assert {(f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+             f["podSelector"]["matchLabels"]["app.kubernetes.io/name"]) for f in sources} == \
+        {("kube-system", "traefik"), ("monitoring", "prometheus")}, sources
+    assert all("ipBlock" not in f for f in sources)
+
+
 def test_pod_nginx_config_believes_each_header_only_from_its_sender():
     """nginx/honeydue.conf.in, "The client address": CF-Connecting-IP only
     from Cloudflare's ranges (deploy/cloudflare-ips.txt), X-Forwarded-For

@@ -578,7 +578,10 @@ def test_api_pod_takes_the_client_address_only_from_whom_it_may():
         # /metrics and /api/internal/: the real peer on loopback or the pod
         # network, asking directly; no header opens them.
         for path in ("/metrics", "/api/internal/status/"):
-            for source in ("127.0.0.1", "127.0.0.17"):
+            # The ingress's range counts as the pod network (on k3s it is
+            # the pod CIDR, where Prometheus scrapes from); through the
+            # ingress a request always carries X-Forwarded-For.
+            for source in ("127.0.0.1", "127.0.0.17", INGRESS):
                 st, body = _ask(port, "GET", path, source)
                 assert st == 200, (path, source, st, body[:200])
             refused = [
@@ -586,8 +589,8 @@ def test_api_pod_takes_the_client_address_only_from_whom_it_may():
                 ("127.0.0.1", {"CF-Connecting-IP": "127.0.0.1"}),
                 ("127.0.0.17", {"Forwarded": "for=127.0.0.1"}),
                 ("127.0.0.17", {"X-Real-IP": "127.0.0.1"}),
-                (INGRESS, {}),  # the ingress is in the pod network, yet the internet's way in
-                (INGRESS, {"X-Forwarded-For": "127.0.0.1"}),
+                (INGRESS, {"X-Forwarded-For": "127.0.0.1"}),  # the internet's way in
+                (INGRESS, {"X-Forwarded-For": "203.0.113.9, 127.0.0.1"}),
                 (CF_PEER, {"CF-Connecting-IP": "127.0.0.1"}),
                 (other, {"X-Forwarded-For": "127.0.0.1", "CF-Connecting-IP": "127.0.0.1"}),
                 (other, {}),
