@@ -182,11 +182,12 @@ static const char list_lua[] = PICK_LUA "return pick(KEYS[1], 1)";
  * resolves, the list as pick does (nil for absent). The list key is derived
  * from the token entry, so it cannot be declared in KEYS: fine on a
  * standalone Redis, which is what the service uses. */
-static const char auth_list_lua[] = PICK_LUA "local a = redis.call('HMGET', KEYS[1], 'body', 'gen') "
-                                             "local uid = a[1] and string.match(a[1], '^(%d+):') "
-                                             "if not uid then return {false, a[2] or '0'} end "
-                                             "local t = pick(ARGV[1] .. uid, 2) "
-                                             "return {a[1], a[2] or '0', t[1], t[2], t[3], t[4]}";
+static const char auth_list_lua[] =
+    PICK_LUA "local a = redis.call('HMGET', KEYS[1], 'body', 'gen') "
+             "local uid = a[1] and string.match(a[1], '^(%d+):') "
+             "if not uid then return {false, a[2] or '0'} end "
+             "local t = pick(ARGV[1] .. uid, 2) "
+             "return {a[1], a[2] or '0', t[1], t[2], t[3], t[4]}";
 
 static char *reply_str(arena *a, redisReply *e, size_t *len)
 {
@@ -220,8 +221,8 @@ static void list_miss(cache_list *out)
     out->etag[0] = out->gen[0] = '\0';
 }
 
-int cache_lookup_list(arena *a, const char *key, const char *const *fields, int n,
-                      cache_list *out, long *us)
+int cache_lookup_list(arena *a, const char *key, const char *const *fields, int n, cache_list *out,
+                      long *us)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -54,8 +54,8 @@ char *cache_lookup(arena *a, const char *key, size_t *len, char *gen, long *us);
  * an older fill, nor one from before an invalidation (filled != gen). */
 #define CACHE_LIST_FIELDS_MAX 6
 typedef struct cache_list {
-    int field;     /* which of the FIELDS asked for was found; -1: a miss */
-    char *body;    /* that field, in the arena (LEN bytes); NULL on a miss */
+    int field;  /* which of the FIELDS asked for was found; -1: a miss */
+    char *body; /* that field, in the arena (LEN bytes); NULL on a miss */
     size_t len;
     char etag[24]; /* as stored */
     char gen[24];  /* for cache_fill_fields; "" when Redis is unavailable */
@@ -64,8 +64,8 @@ typedef struct cache_list {
 /* The first of FIELDS[0..N) (N <= CACHE_LIST_FIELDS_MAX) that list entry
  * KEY holds, in one round trip. Returns 0, or -1 when Redis is unavailable
  * (a miss with an empty generation). */
-int cache_lookup_list(arena *a, const char *key, const char *const *fields, int n,
-                      cache_list *out, long *us);
+int cache_lookup_list(arena *a, const char *key, const char *const *fields, int n, cache_list *out,
+                      long *us);
 
 /* The token-then-list read of a cacheable route in one round trip: looks up
  * AUTH_KEY (an entry whose body is "uid:..."), and when it resolves, the

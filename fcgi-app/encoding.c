@@ -156,9 +156,8 @@ int enc_compress(arena *a, enc e, enc_effort effort, const char *src, size_t len
     if (e == ENC_BR) {
         size_t cap = BrotliEncoderMaxCompressedSize(len);
         char *buf = cap ? arena_alloc(a, cap) : NULL;
-        if (buf == NULL ||
-            !BrotliEncoderCompress(br_quality[effort], BR_WINDOW, BROTLI_MODE_TEXT, len,
-                                   (const uint8_t *)src, &cap, (uint8_t *)buf))
+        if (buf == NULL || !BrotliEncoderCompress(br_quality[effort], BR_WINDOW, BROTLI_MODE_TEXT,
+                                                  len, (const uint8_t *)src, &cap, (uint8_t *)buf))
             return -1;
         *out = buf;
         *out_len = cap;

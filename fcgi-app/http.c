@@ -229,10 +229,11 @@ int resp_send(req *r, int status, const char *body, size_t len)
     /* Every JSON answer varies with Accept-Encoding (even a small one is
      * compressed for a client that refuses identity); a 304 says so too. */
     char coding[64] = "";
+    int k = e != ENC_IDENTITY
+                ? snprintf(coding, sizeof(coding), "Content-Encoding: %s\r\n", enc_name(e))
+                : 0;
     if (json && (has_body || status == 304))
-        snprintf(coding, sizeof(coding), "%s%s%sVary: Accept-Encoding\r\n",
-                 e != ENC_IDENTITY ? "Content-Encoding: " : "", e != ENC_IDENTITY ? enc_name(e) : "",
-                 e != ENC_IDENTITY ? "\r\n" : "");
+        snprintf(coding + k, sizeof(coding) - (size_t)k, "Vary: Accept-Encoding\r\n");
     long app = since_us(&r->t0);
     char head[1024], ctype[160] = "";
     if (r->resp_type != NULL)

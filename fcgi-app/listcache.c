@@ -13,8 +13,8 @@
 #include <string.h>
 
 /* Each representation's field in a list entry (cache.h). */
-static const char *const field_of[ENC_N] = {[ENC_IDENTITY] = "body", [ENC_GZIP] = "gz",
-                                            [ENC_BR] = "br"};
+static const char *const field_of[ENC_N] = {
+    [ENC_IDENTITY] = "body", [ENC_GZIP] = "gz", [ENC_BR] = "br"};
 
 /* A list as read along with the token (its body NULL on a miss), and the
  * representations it asked for. */
@@ -133,9 +133,9 @@ static int fill_and_send(req *r, const char *key, const char *gen, int ttl, char
     size_t rlen[ENC_N] = {[ENC_IDENTITY] = len};
     int n = 0;
     for (int e = 0; e < ENC_N; e++) {
-        if (e != ENC_IDENTITY && (len < ENC_MIN_BYTES ||
-                                  enc_compress(r->a, (enc)e, ENC_STORED, body, len, &repr[e],
-                                               &rlen[e]) != 0))
+        if (e != ENC_IDENTITY &&
+            (len < ENC_MIN_BYTES ||
+             enc_compress(r->a, (enc)e, ENC_STORED, body, len, &repr[e], &rlen[e]) != 0))
             continue;
         fields[n] = field_of[e];
         vals[n] = repr[e];

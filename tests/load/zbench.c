@@ -110,7 +110,8 @@ int main(int argc, char **argv)
         static unsigned char in[1 << 20];
         size_t n = fread(in, 1, sizeof(in), fp);
         fclose(fp);
-        printf("\n%s: %zu bytes\n\n| compressor | bytes | of identity | CPU µs |\n| --- | ---: | ---: | ---: |\n",
+        printf("\n%s: %zu bytes\n\n| compressor | bytes | of identity | CPU µs |\n| --- | ---: | "
+               "---: | ---: |\n",
                argv[f], n);
         static const int zl[] = {1, 6, 9}, dl[] = {1, 4, 6, 9, 12}, bl[] = {1, 4, 5, 6, 9, 11};
         for (size_t i = 0; i < sizeof(zl) / sizeof(*zl); i++)

@@ -30,12 +30,12 @@ TEST(no_header_or_an_empty_one_accepts_identity_alone)
 TEST(codings_and_their_weights)
 {
     CHECK_STR(weights("gzip"), "1,1000,0");
-    CHECK_STR(weights("gzip, deflate, br"), "1,1000,1000");       /* OkHttp, browsers */
+    CHECK_STR(weights("gzip, deflate, br"), "1,1000,1000");              /* OkHttp, browsers */
     CHECK_STR(weights("br;q=1.0, gzip;q=0.8, *;q=0.1"), "100,800,1000"); /* * covers identity */
     CHECK_STR(weights("GZIP;Q=0.5"), "1,500,0");
     CHECK_STR(weights("x-gzip"), "1,1000,0");
     CHECK_STR(weights("gzip ; q=0.25 ,br;q=0.125"), "1,250,125");
-    CHECK_STR(weights("deflate, zstd"), "1,0,0"); /* unknown codings are not ours */
+    CHECK_STR(weights("deflate, zstd"), "1,0,0");        /* unknown codings are not ours */
     CHECK_STR(weights("gzip;level=9;q=0.3"), "1,300,0"); /* other parameters ignored */
 }
 
