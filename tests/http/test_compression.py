@@ -203,6 +203,9 @@ def test_documents_files_are_never_compressed():
                 headers={"Accept-Encoding": "gzip, br"})
     assert r.status == 200 and r.headers["content-encoding"] is None and r.wire == TEXT
     assert len(TEXT) > 1024
+    page = request("GET", "/admin/", headers={"Accept-Encoding": "gzip"})  # nginx's own
+    assert page.status == 200 and page.headers["content-encoding"] is None
+    assert len(page.wire) > 1024
 
 
 def test_a_fill_at_maxmemory_is_refused_and_a_write_still_invalidates():
