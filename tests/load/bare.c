@@ -48,7 +48,7 @@ static int redis_connect(void)
     int port = 6379, db = 0;
     if (url == NULL || strncmp(url, "redis://", 8) != 0)
         return -1;
-    const char *h = url + 8, *at = strchr(h, '@');
+    const char *h = url + 8, *at = strrchr(h, '@');
     if (at != NULL) {
         const char *colon = memchr(h, ':', (size_t)(at - h));
         if (colon != NULL)
