@@ -168,11 +168,14 @@ done:
 
 /* Lua: the first of the fields ARGV[FIRST..] that list entry K holds, if
  * it is still what was filled at its current gen: {index from 0, value,
- * etag, gen}, or {-1, nil, nil, gen}. */
+ * etag, gen}, or {-1, nil, nil, gen}. The first choice comes with the
+ * checks, in one call: the others are read only when it is missing. */
 #define PICK_LUA                                                                                   \
     "local function pick(k, first) "                                                               \
-    "local m = redis.call('HMGET', k, 'etag', 'filled', 'gen') local g = m[3] or '0' "             \
-    "if m[1] and m[2] == g then for i = first, #ARGV do "                                          \
+    "local m = redis.call('HMGET', k, 'etag', 'filled', 'gen', ARGV[first]) "                      \
+    "local g = m[3] or '0' "                                                                       \
+    "if m[1] and m[2] == g then if m[4] then return {0, m[4], m[1], g} end "                       \
+    "for i = first + 1, #ARGV do "                                                                 \
     "local v = redis.call('HGET', k, ARGV[i]) if v then return {i - first, v, m[1], g} end "       \
     "end end return {-1, false, false, g} end "
 /* KEYS[1]: the list entry; ARGV: the fields, in order of preference. */
