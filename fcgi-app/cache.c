@@ -60,14 +60,27 @@ int cache_overflow_patterns(const char *const *p, int n)
     return 0;
 }
 
-/* KEYS: the entries; ARGV[1]: TTL. Drops each body and bumps its gen. */
+/* KEYS: the entries; ARGV[1]: TTL. Drops every field of each but its gen
+ * (every representation of a list, whatever the release that stored it
+ * called it) and bumps the gen. HDEL comes first, always: at maxmemory
+ * (noeviction) Redis refuses a script's first write if it may grow memory,
+ * and a deletion is not one, so the gen's bump then goes through. */
 static const char invalidate_lua[] =
-    "for _,k in ipairs(KEYS) do redis.call('HDEL',k,'body') redis.call('HINCRBY',k,'gen',1) "
+    "for _,k in ipairs(KEYS) do local f = {'body'} "
+    "for _,n in ipairs(redis.call('HKEYS',k)) do if n ~= 'gen' then f[#f+1] = n end end "
+    "redis.call('HDEL',k,unpack(f)) redis.call('HINCRBY',k,'gen',1) "
     "redis.call('EXPIRE',k,ARGV[1]) end return #KEYS";
-/* KEYS[1]: entry; ARGV: gen, body, ttl. Stores only when gen is unchanged. */
+/* KEYS[1]: entry; ARGV: gen, ttl, then field, value pairs. Stores them
+ * only when gen is unchanged, "filled" recording it (see
+ * cache_lookup_list), and drops what an older fill stored besides. HSET
+ * comes first: at maxmemory a fill is refused, not stored. */
 static const char fill_lua[] =
     "if (redis.call('HGET',KEYS[1],'gen') or '0') ~= ARGV[1] then return 0 end "
-    "redis.call('HSET',KEYS[1],'body',ARGV[2]) redis.call('EXPIRE',KEYS[1],ARGV[3]) return 1";
+    "redis.call('HSET',KEYS[1],'filled',ARGV[1],unpack(ARGV,3)) "
+    "local keep = {gen=true, filled=true} for i = 3, #ARGV, 2 do keep[ARGV[i]] = true end "
+    "for _,f in ipairs(redis.call('HKEYS',KEYS[1])) do "
+    "if not keep[f] then redis.call('HDEL',KEYS[1],f) end end "
+    "redis.call('EXPIRE',KEYS[1],ARGV[2]) return 1";
 /* ARGV: key patterns. Deletes every key matching one. */
 static const char drop_matching_lua[] =
     "local n=0 for _,p in ipairs(ARGV) do "
@@ -153,16 +166,31 @@ done:
     return out;
 }
 
-/* KEYS[1]: the token entry; ARGV[1]: the list key prefix. Returns
- * {auth body, auth gen, list body, list gen} (nil for absent). The list key
- * is derived from the token entry, so it cannot be declared in KEYS: fine
- * on a standalone Redis, which is what the service uses. */
-static const char auth_list_lua[] = "local a = redis.call('HMGET', KEYS[1], 'body', 'gen') "
-                                    "if not a[1] then return {false, a[2] or '0', false, ''} end "
-                                    "local uid = string.match(a[1], '^(%d+):') "
-                                    "if not uid then return {false, a[2] or '0', false, ''} end "
-                                    "local t = redis.call('HMGET', ARGV[1] .. uid, 'body', 'gen') "
-                                    "return {a[1], a[2] or '0', t[1], t[2] or '0'}";
+/* Lua: the first of the fields ARGV[FIRST..] that list entry K holds, if
+ * it is still what was filled at its current gen: {index from 0, value,
+ * etag, gen}, or {-1, nil, nil, gen}. The first choice comes with the
+ * checks, in one call: the others are read only when it is missing. */
+#define PICK_LUA                                                                                   \
+    "local function pick(k, first) "                                                               \
+    "local m = redis.call('HMGET', k, 'etag', 'filled', 'gen', ARGV[first]) "                      \
+    "local g = m[3] or '0' "                                                                       \
+    "if m[1] and m[2] == g then if m[4] then return {0, m[4], m[1], g} end "                       \
+    "for i = first + 1, #ARGV do "                                                                 \
+    "local v = redis.call('HGET', k, ARGV[i]) if v then return {i - first, v, m[1], g} end "       \
+    "end end return {-1, false, false, g} end "
+/* KEYS[1]: the list entry; ARGV: the fields, in order of preference. */
+static const char list_lua[] = PICK_LUA "return pick(KEYS[1], 1)";
+/* KEYS[1]: the token entry; ARGV[1]: the list key prefix, then the list's
+ * fields as for list_lua. Returns {auth body, auth gen} and, when it
+ * resolves, the list as pick does (nil for absent). The list key is derived
+ * from the token entry, so it cannot be declared in KEYS: fine on a
+ * standalone Redis, which is what the service uses. */
+static const char auth_list_lua[] =
+    PICK_LUA "local a = redis.call('HMGET', KEYS[1], 'body', 'gen') "
+             "local uid = a[1] and string.match(a[1], '^(%d+):') "
+             "if not uid then return {false, a[2] or '0'} end "
+             "local t = pick(ARGV[1] .. uid, 2) "
+             "return {a[1], a[2] or '0', t[1], t[2], t[3], t[4]}";
 
 static char *reply_str(arena *a, redisReply *e, size_t *len)
 {
@@ -173,28 +201,46 @@ static char *reply_str(arena *a, redisReply *e, size_t *len)
     return arena_strndup(a, e->str, e->len);
 }
 
-int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix,
-                           char **auth_body, char *auth_gen, char **list_body, size_t *list_len,
-                           char *list_gen, long *us)
+/* A list as pick answers it, from E[0..4), into OUT. */
+static void read_list(arena *a, redisReply **e, cache_list *out)
+{
+    if (e[3]->type == REDIS_REPLY_STRING)
+        snprintf(out->gen, sizeof(out->gen), "%s", e[3]->str);
+    if (e[0]->type != REDIS_REPLY_INTEGER || e[0]->integer < 0 ||
+        e[2]->type != REDIS_REPLY_STRING || e[2]->len >= sizeof(out->etag))
+        return;
+    out->body = reply_str(a, e[1], &out->len);
+    if (out->body == NULL)
+        return;
+    out->field = (int)e[0]->integer;
+    memcpy(out->etag, e[2]->str, e[2]->len + 1);
+}
+
+static void list_miss(cache_list *out)
+{
+    out->field = -1;
+    out->body = NULL;
+    out->len = 0;
+    out->etag[0] = out->gen[0] = '\0';
+}
+
+int cache_lookup_list(arena *a, const char *key, const char *const *fields, int n, cache_list *out,
+                      long *us)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = -1;
-    *auth_body = *list_body = NULL;
-    auth_gen[0] = list_gen[0] = '\0';
-    if (flush_pending() != 0)
+    list_miss(out);
+    const char *argv[1 + CACHE_LIST_FIELDS_MAX];
+    if (n > CACHE_LIST_FIELDS_MAX || flush_pending() != 0)
         goto done;
-    const char *argv[] = {auth_key, list_prefix};
-    redisReply *r = redis_eval(&conn, auth_list_lua, 1, 2, argv, NULL);
+    argv[0] = key;
+    memcpy(argv + 1, fields, sizeof(char *) * (size_t)n);
+    redisReply *r = redis_eval(&conn, list_lua, 1, 1 + n, argv, NULL);
     if (r == NULL)
         goto done;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
-        *auth_body = reply_str(a, r->element[0], NULL);
-        if (r->element[1]->type == REDIS_REPLY_STRING)
-            snprintf(auth_gen, 24, "%s", r->element[1]->str);
-        *list_body = reply_str(a, r->element[2], list_len);
-        if (r->element[3]->type == REDIS_REPLY_STRING)
-            snprintf(list_gen, 24, "%s", r->element[3]->str);
+        read_list(a, r->element, out);
         rc = 0;
     }
     freeReplyObject(r);
@@ -204,18 +250,59 @@ done:
     return rc;
 }
 
-int cache_fill(const char *key, const char *gen, const char *body, size_t len, int ttl, long *us)
+int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix,
+                           const char *const *fields, int n, char **auth_body, char *auth_gen,
+                           cache_list *list, long *us)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = -1;
-    if (gen[0] == '\0')
+    *auth_body = NULL;
+    auth_gen[0] = '\0';
+    list_miss(list);
+    const char *argv[2 + CACHE_LIST_FIELDS_MAX];
+    if (n > CACHE_LIST_FIELDS_MAX || flush_pending() != 0)
+        goto done;
+    argv[0] = auth_key;
+    argv[1] = list_prefix;
+    memcpy(argv + 2, fields, sizeof(char *) * (size_t)n);
+    redisReply *r = redis_eval(&conn, auth_list_lua, 1, 2 + n, argv, NULL);
+    if (r == NULL)
+        goto done;
+    if (r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 6)) {
+        *auth_body = reply_str(a, r->element[0], NULL);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            snprintf(auth_gen, 24, "%s", r->element[1]->str);
+        if (r->elements == 6)
+            read_list(a, r->element + 2, list);
+        rc = 0;
+    }
+    freeReplyObject(r);
+done:
+    if (us)
+        *us += elapsed_us(&t0);
+    return rc;
+}
+
+int cache_fill_fields(const char *key, const char *gen, int n, const char *const *fields,
+                      const char *const *vals, const size_t *lens, int ttl, long *us)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = -1;
+    if (gen[0] == '\0' || n > CACHE_LIST_FIELDS_MAX)
         goto done;
     char ttls[16];
     snprintf(ttls, sizeof(ttls), "%d", ttl);
-    const char *argv[] = {key, gen, body, ttls};
-    size_t lens[] = {strlen(key), strlen(gen), len, strlen(ttls)};
-    redisReply *r = redis_eval(&conn, fill_lua, 1, 4, argv, lens);
+    const char *argv[3 + 2 * CACHE_LIST_FIELDS_MAX] = {key, gen, ttls};
+    size_t alens[3 + 2 * CACHE_LIST_FIELDS_MAX] = {strlen(key), strlen(gen), strlen(ttls)};
+    for (int i = 0; i < n; i++) {
+        argv[3 + 2 * i] = fields[i];
+        alens[3 + 2 * i] = strlen(fields[i]);
+        argv[4 + 2 * i] = vals[i];
+        alens[4 + 2 * i] = lens[i];
+    }
+    redisReply *r = redis_eval(&conn, fill_lua, 1, 3 + 2 * n, argv, alens);
     if (r == NULL)
         goto done;
     /* An error here is typically OOM at maxmemory: not fatal, just not cached. */
@@ -225,6 +312,12 @@ done:
     if (us)
         *us += elapsed_us(&t0);
     return rc;
+}
+
+int cache_fill(const char *key, const char *gen, const char *body, size_t len, int ttl, long *us)
+{
+    static const char *const field[] = {"body"};
+    return cache_fill_fields(key, gen, 1, field, &body, &len, ttl, us);
 }
 
 static void remember(const char *key)

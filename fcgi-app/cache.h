@@ -47,21 +47,47 @@ void cache_close(void);
  * the generation to pass to cache_fill ("" when Redis is unavailable). */
 char *cache_lookup(arena *a, const char *key, size_t *len, char *gen, long *us);
 
+/* A cached list is a hash holding its body in one field per
+ * representation the filler stored (listcache.c names them), the identity
+ * body's "etag", "filled" (the generation it was filled at) and "gen". A
+ * read takes one representation and the etag: never a representation of
+ * an older fill, nor one from before an invalidation (filled != gen). */
+#define CACHE_LIST_FIELDS_MAX 6
+typedef struct cache_list {
+    int field;  /* which of the FIELDS asked for was found; -1: a miss */
+    char *body; /* that field, in the arena (LEN bytes); NULL on a miss */
+    size_t len;
+    char etag[24]; /* as stored */
+    char gen[24];  /* for cache_fill_fields; "" when Redis is unavailable */
+} cache_list;
+
+/* The first of FIELDS[0..N) (N <= CACHE_LIST_FIELDS_MAX) that list entry
+ * KEY holds, in one round trip. Returns 0, or -1 when Redis is unavailable
+ * (a miss with an empty generation). */
+int cache_lookup_list(arena *a, const char *key, const char *const *fields, int n, cache_list *out,
+                      long *us);
+
 /* The token-then-list read of a cacheable route in one round trip: looks up
  * AUTH_KEY (an entry whose body is "uid:..."), and when it resolves, the
- * entry LIST_PREFIX<uid>. Bodies are copied into A (NULL when absent);
- * generations as for cache_lookup. Returns 0, or -1 when Redis is
- * unavailable (everything then is a miss with an empty generation). */
+ * list entry LIST_PREFIX<uid> as cache_lookup_list reads it. The token's
+ * body is copied into A (NULL when absent), its generation as for
+ * cache_lookup. Returns 0, or -1 when Redis is unavailable (everything
+ * then is a miss with an empty generation). */
 int cache_lookup_auth_list(arena *a, const char *auth_key, const char *list_prefix,
-                           char **auth_body, char *auth_gen, char **list_body, size_t *list_len,
-                           char *list_gen, long *us);
+                           const char *const *fields, int n, char **auth_body, char *auth_gen,
+                           cache_list *list, long *us);
 
 /* Store BODY under KEY with TTL seconds only if KEY's generation is still
  * GEN (nothing was invalidated since the lookup). Returns 0 when stored. */
 int cache_fill(const char *key, const char *gen, const char *body, size_t len, int ttl, long *us);
 
-/* Invalidate KEYS[0..N) in one round trip: drop their bodies and bump their
- * generations. Returns 0, or -1 when Redis could not be reached (the keys
+/* As cache_fill for a list entry: FIELDS[i] = VALS[i] (LENS[i] bytes),
+ * i < N <= CACHE_LIST_FIELDS_MAX, replacing every field the entry held. */
+int cache_fill_fields(const char *key, const char *gen, int n, const char *const *fields,
+                      const char *const *vals, const size_t *lens, int ttl, long *us);
+
+/* Invalidate KEYS[0..N) in one round trip: drop every representation
+ * they hold and bump their generations. Returns 0, or -1 when Redis could not be reached (the keys
  * are then retried before this process next reads the cache). */
 int cache_invalidate(const char *const *keys, int n, int ttl, long *us);
 

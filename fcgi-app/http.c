@@ -4,6 +4,7 @@
 #include "http.h"
 #include "config.h"
 #include "crypto.h"
+#include "encoding.h"
 #include "jsonv.h"
 #include "log.h"
 #include "scoreboard.h"
@@ -210,6 +211,29 @@ int resp_send(req *r, int status, const char *body, size_t len)
     }
     r->sent = 1;
     r->status = status;
+    int json = r->resp_type == NULL, has_body = status != 204 && status != 304;
+    enc e = r->resp_encoded ? r->resp_enc : ENC_IDENTITY;
+    if (json && has_body && len > 0 && !r->resp_encoded) {
+        enc_accept acc;
+        enc_parse(req_param(r, "HTTP_ACCEPT_ENCODING"), &acc);
+        e = enc_pick(&acc, len, ENC_FAST);
+        char *z;
+        size_t zlen;
+        if (e != ENC_IDENTITY && enc_compress(r->a, e, ENC_FAST, body, len, &z, &zlen) == 0) {
+            body = z;
+            len = zlen;
+        } else {
+            e = ENC_IDENTITY;
+        }
+    }
+    /* Every JSON answer varies with Accept-Encoding (even a small one is
+     * compressed for a client that refuses identity); a 304 says so too. */
+    char coding[64] = "";
+    int k = e != ENC_IDENTITY
+                ? snprintf(coding, sizeof(coding), "Content-Encoding: %s\r\n", enc_name(e))
+                : 0;
+    if (json && (has_body || status == 304))
+        snprintf(coding + k, sizeof(coding) - (size_t)k, "Vary: Accept-Encoding\r\n");
     long app = since_us(&r->t0);
     char head[1024], ctype[160] = "";
     if (r->resp_type != NULL)
@@ -225,11 +249,12 @@ int resp_send(req *r, int status, const char *body, size_t len)
                      "%s"
                      "X-Request-ID: %s\r\n"
                      "%s"
+                     "%s"
                      "Cache-Control: %s\r\n",
                      status, status_text(status), ctype, r->request_id ? r->request_id : "-",
-                     timing, r->cache_control ? r->cache_control : "no-store");
+                     timing, coding, r->cache_control ? r->cache_control : "no-store");
     /* A length lets nginx pass the body on without chunking it. */
-    if (n > 0 && (size_t)n < sizeof(head) && status != 204 && status != 304)
+    if (n > 0 && (size_t)n < sizeof(head) && has_body)
         n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
     if (n < 0 || (size_t)n >= sizeof(head))
         n = 0;
@@ -237,7 +262,7 @@ int resp_send(req *r, int status, const char *body, size_t len)
     if (r->headers_len > 0)
         FCGX_PutStr(r->headers, (int)r->headers_len, r->fx->out);
     FCGX_PutStr("\r\n", 2, r->fx->out);
-    if (len > 0 && status != 204 && status != 304 && strcmp(r->method, "HEAD") != 0)
+    if (len > 0 && has_body && strcmp(r->method, "HEAD") != 0)
         FCGX_PutStr(body, (int)len, r->fx->out);
     r->resp_bytes = len;
     return status;
@@ -262,20 +287,75 @@ int resp_empty(req *r, int status)
     return resp_send(r, status, "", 0);
 }
 
-int resp_etagged(req *r, const char *etag, const char *body, size_t len)
+/* The representation of the body whose digest is DIGEST that the
+ * If-None-Match value INM names (a weak comparison: W/ is ignored, as when
+ * a proxy weakened the tag), E for "*", or -1 when it names none. */
+static int inm_match(const char *inm, const char *digest, enc e)
 {
-    if (etag == NULL) {
-        char digest[17];
-        crypto_etag(body, len, digest);
-        etag = arena_sprintf(r->a, "\"%s\"", digest);
+    size_t dlen = strlen(digest);
+    const char *s = inm;
+    while (s != NULL && *s != '\0') {
+        s += strspn(s, " \t,");
+        if (*s == '*')
+            return (int)e;
+        if (strncmp(s, "W/", 2) == 0)
+            s += 2;
+        if (*s == '"' && strncmp(s + 1, digest, dlen) == 0) {
+            const char *rest = s + 1 + dlen;
+            for (int c = 0; c < ENC_N; c++) {
+                size_t slen = strlen(enc_etag_suffix((enc)c));
+                if (strncmp(rest, enc_etag_suffix((enc)c), slen) == 0 && rest[slen] == '"')
+                    return c;
+            }
+        }
+        s = strchr(s, ',');
     }
-    resp_header(r, "ETag", etag);
+    return -1;
+}
+
+/* The ETag, X-Cache and 304 of resp_etagged, for BODY in E; COMPRESS: E is
+ * what the client takes and BODY is still identity. */
+static int send_etagged(req *r, const char *digest, enc e, const char *body, size_t len,
+                        int compress)
+{
+    int m = inm_match(req_param(r, "HTTP_IF_NONE_MATCH"), digest, e);
+    /* A 304 confirms the representation the client has. */
+    enc tag = m >= 0 ? (enc)m : e;
+    char *z;
+    size_t zlen;
+    if (m < 0 && compress && e != ENC_IDENTITY) {
+        if (enc_compress(r->a, e, ENC_FAST, body, len, &z, &zlen) == 0) {
+            body = z;
+            len = zlen;
+        } else {
+            e = tag = ENC_IDENTITY;
+        }
+    }
+    resp_header(r, "ETag", arena_sprintf(r->a, "\"%s%s\"", digest, enc_etag_suffix(tag)));
     if (r->cache_state != NULL)
         resp_header(r, "X-Cache", r->cache_state);
-    const char *inm = req_param(r, "HTTP_IF_NONE_MATCH");
-    if (inm != NULL && etag != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0))
+    if (m >= 0)
         return resp_empty(r, 304);
+    r->resp_encoded = 1;
+    r->resp_enc = e;
     return resp_send(r, 200, body, len);
+}
+
+int resp_etagged(req *r, const char *digest, const char *body, size_t len)
+{
+    char computed[17];
+    if (digest == NULL) {
+        crypto_etag(body, len, computed);
+        digest = computed;
+    }
+    enc_accept acc;
+    enc_parse(req_param(r, "HTTP_ACCEPT_ENCODING"), &acc);
+    return send_etagged(r, digest, enc_pick(&acc, len, ENC_FAST), body, len, 1);
+}
+
+int resp_etagged_as(req *r, const char *digest, enc e, const char *body, size_t len)
+{
+    return send_etagged(r, digest, e, body, len, 0);
 }
 
 json_object *resp_error_obj(const char *code, const char *message, json_object *fields)

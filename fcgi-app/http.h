@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "encoding.h"
 #include "router.h"
 
 typedef struct req {
@@ -55,6 +56,11 @@ typedef struct req {
     const char *cache_control; /* default "no-store" */
     const char *resp_type;     /* Content-Type when not JSON (a file) */
     size_t headers_len;
+    /* 1 when the body given to resp_send is already in resp_enc (a stored
+     * representation); otherwise resp_send compresses a JSON body of
+     * ENC_MIN_BYTES or more for a client that takes gzip or br */
+    int resp_encoded;
+    enc resp_enc;
 
     /* timing: monotonic start, and time spent waiting on dependencies */
     struct timespec t0;
@@ -104,7 +110,11 @@ char *http_percent_decode(arena *a, const char *s, size_t n, int plus_is_space);
  * CR or LF is refused (logged, not sent). */
 void resp_header(req *r, const char *name, const char *value);
 
-/* Send BODY (LEN bytes of JSON) with STATUS and the standard headers. */
+/* Send BODY (LEN bytes of JSON) with STATUS and the standard headers. A
+ * JSON body goes in the coding the client prefers (encoding.h: compressed
+ * at the fast level when it is ENC_MIN_BYTES or more), with
+ * Content-Encoding, and Vary: Accept-Encoding on every JSON answer (and
+ * 304). Not a file's (r->resp_type). */
 int resp_send(req *r, int status, const char *body, size_t len);
 
 /* Send a NUL-terminated JSON text. */
@@ -117,9 +127,16 @@ int resp_obj(req *r, int status, json_object *obj);
 int resp_empty(req *r, int status);
 
 /* Send BODY as the 200 answer of a GET that clients revalidate: a strong
- * ETag (ETAG, "\"<16 hex>\"", or computed from BODY when NULL), X-Cache
- * (r->cache_state, when set), and a 304 when If-None-Match matches. */
-int resp_etagged(req *r, const char *etag, const char *body, size_t len);
+ * ETag per representation, "\"<DIGEST>\"" for identity and
+ * "\"<DIGEST>-gz\"", "\"<DIGEST>-br\"" for the compressed ones (DIGEST, 16
+ * hex digits, computed from BODY when NULL), X-Cache (r->cache_state, when
+ * set), and a 304 when If-None-Match names any representation of this body
+ * (weakly compared; the 304's ETag is the one named). */
+int resp_etagged(req *r, const char *digest, const char *body, size_t len);
+
+/* As resp_etagged for BODY already in E (a stored representation of the
+ * identity body whose digest is DIGEST): sent as it is. */
+int resp_etagged_as(req *r, const char *digest, enc e, const char *body, size_t len);
 
 /* Send {"error": {"code": CODE, "message": MESSAGE}}. */
 int resp_error(req *r, int status, const char *code, const char *message);

@@ -11,8 +11,14 @@
  *      the next request unless something was invalidated meanwhile (the
  *      generation check of cache.h), for HONEYDUE_CACHE_TTL or the query's
  *      column 1 when that is sooner (0: not stored).
- *   3. Sent with a strong ETag (a 304 when If-None-Match matches) and
- *      X-Cache: hit, miss or bypass.
+ *   3. Sent with a strong ETag per representation (a 304 when
+ *      If-None-Match names one) and X-Cache: hit, miss or bypass.
+ *
+ * An entry holds every representation (encoding.h): the body as it is
+ * ("body"), and from ENC_MIN_BYTES on gzip ("gz") and br ("br"), each
+ * compressed once, when the entry is filled, and the body's digest
+ * ("etag"). A hit reads only the representation the client takes, and the
+ * etag, in the same round trip, and sends those bytes as they are.
  *
  * Which lists exist is the route table's business alone: the overflow
  * flush (listcache_setup) and the invalidation of a user's lists

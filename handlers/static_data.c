@@ -7,8 +7,6 @@
 #include "handlers.h"
 #include "crypto.h"
 
-#include <stdio.h>
-
 static const char static_data[] =
     "{\"categories\":["
     "{\"id\":\"general\",\"name\":\"General\"},{\"id\":\"hvac\",\"name\":\"Heating & cooling\"},"
@@ -50,12 +48,9 @@ static const char static_data[] =
 
 int static_data_get(req *r)
 {
-    static char etag[20];
-    if (etag[0] == '\0') {
-        char digest[17];
+    static char digest[17];
+    if (digest[0] == '\0')
         crypto_etag(static_data, sizeof(static_data) - 1, digest);
-        snprintf(etag, sizeof(etag), "\"%s\"", digest);
-    }
     r->cache_control = "public, max-age=86400";
-    return resp_etagged(r, etag, static_data, sizeof(static_data) - 1);
+    return resp_etagged(r, digest, static_data, sizeof(static_data) - 1);
 }

@@ -16,10 +16,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(
     gcc make libc6-dev
     libfcgi-dev libfcgi-bin libpq-dev libhiredis-dev libjson-c-dev libsodium-dev
-    libcurl4-openssl-dev libssl-dev
+    libcurl4-openssl-dev libssl-dev libdeflate-dev libbrotli-dev
     spawn-fcgi nginx-light redis-server postgresql-15 postgresql-client-15
     wrk pgbouncer python3 python3-aiosmtpd openssl curl cppcheck clang-tidy clang-format procps iproute2
-    python3-yaml python3-jsonschema python3-botocore python3-h2 python3-jwt python3-cryptography
+    python3-yaml python3-jsonschema python3-botocore python3-h2 python3-jwt python3-cryptography python3-brotli
 )
 mode=${1:-}
 case $mode in

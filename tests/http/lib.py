@@ -6,8 +6,9 @@ exports its environment (STATE/env) before running tests/http/run.py.
 
 Every response request() returns for a path under /api/ is checked against
 the contract, openapi.yaml at the repository root (see check_contract).
-Standard library plus Debian's python3-yaml and python3-jsonschema, which
-tests/deps.sh installs and tests/run.sh uses through /usr/bin/python3.
+Standard library plus Debian's python3-yaml, python3-jsonschema and
+python3-brotli, which tests/deps.sh installs and tests/run.sh uses through
+/usr/bin/python3.
 """
 import http.client
 import itertools
@@ -17,13 +18,15 @@ import re
 import subprocess
 import time
 import urllib.parse
+import zlib
 
 try:
+    import brotli
     import jsonschema
     import yaml
 except ImportError as e:  # a python without Debian's packages (say pyenv's)
-    raise ImportError(f"{e}: run the HTTP tests with /usr/bin/python3 "
-                      "(python3-yaml and python3-jsonschema, from tests/deps.sh)") from e
+    raise ImportError(f"{e}: run the HTTP tests with /usr/bin/python3 (python3-yaml, "
+                      "python3-jsonschema and python3-brotli, from tests/deps.sh)") from e
 
 API = os.environ["API_URL"]
 _URL = urllib.parse.urlsplit(API)
@@ -33,16 +36,34 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TIMEOUT = 10
 
 
+def decode(coding, data):
+    """DATA as sent with Content-Encoding CODING (None: identity), decoded:
+    one whole gzip member or Brotli stream, nothing after it (an empty body,
+    a HEAD's, stays empty)."""
+    if coding is None or not data:
+        return data
+    if coding == "gzip":
+        d = zlib.decompressobj(wbits=31)
+        out = d.decompress(data)
+        assert d.eof and not d.unused_data, "a gzip body that is truncated or has trailing bytes"
+        return out
+    if coding == "br":
+        return brotli.decompress(data)
+    raise AssertionError(f"unexpected Content-Encoding {coding!r}")
+
+
 class Response:
     """One HTTP answer: status (int), headers (case-insensitive: headers["x"]
-    is None when absent), body (bytes), text (str) and json (parsed body, or
-    None when it is not JSON)."""
+    is None when absent), body (bytes, decoded when the answer has a
+    Content-Encoding), wire (the body's bytes as they came), text (str) and
+    json (parsed body, or None when it is not JSON)."""
 
     def __init__(self, status, headers, body):
         self.status = status
         self.headers = headers
-        self.body = body
-        self.text = body.decode("utf-8", "replace")
+        self.wire = body
+        self.body = decode(headers["content-encoding"], body)
+        self.text = self.body.decode("utf-8", "replace")
         try:
             self.json = json.loads(self.text) if self.text else None
         except ValueError:

@@ -6,9 +6,13 @@
 # many processes as the API pool behind the same nginx, creates a user, a
 # residence and 40 tasks through the API, then runs wrk (2 threads, 16
 # connections, BENCH_SECONDS each, default 10, after a 2 s warm-up) against
-# the bare responder and four API endpoints. Prints a Markdown table of req/s,
-# p50, p99 and the ratio to the bare responder against the targets, then the
-# pool workers' RSS and the time of a login (argon2id). The table is also
+# the bare responder and four API endpoints (the task list also as gzip,
+# from the cache and compressed on the fly), and the bare responder sending
+# the cached list's bytes from Redis as they are, identity and gzip (the
+# same-body ceilings of a cache hit). Prints a Markdown table of
+# req/s, p50, p99 and the ratio to the bare responder against the targets,
+# the list's bytes on the wire (identity, gzip, br), then the pool workers'
+# RSS and the time of a login (argon2id). The table is also
 # written to .run/bench/results.md.
 #
 # Exit status: 0 when the bench ran, whether or not the targets were met (the
@@ -193,6 +197,16 @@ export BENCH_TOKEN=$TOKEN BENCH_RESIDENCE_ID=$RESIDENCE_ID
 # (it runs in its own pod in production): it waits until the jobs bench.
 tests/stack.sh worker-stop "$STATE" >/dev/null
 
+# ------------------------------------------------- bytes on the wire per list
+# The list's body as each kind of client receives it (curl without
+# --compressed counts the bytes as sent), from the cache.
+declare -A WIRE
+for enc in identity gzip br; do
+    WIRE[$enc]=$(curl -sS -o /dev/null -w '%{size_download}' --max-time 10 \
+        -H "Authorization: Token $TOKEN" -H "Accept-Encoding: $enc" "$API_URL/api/tasks/") || WIRE[$enc]="?"
+done
+log "list bytes on the wire: identity ${WIRE[identity]}, gzip ${WIRE[gzip]}, br ${WIRE[br]}"
+
 # ------------------------------------------------------------------ the runs
 rss_of_workers() { ps -o pid=,rss= --ppid "$MASTER" 2>/dev/null | sort -n || true; }
 RSS_BEFORE=$(rss_of_workers)
@@ -225,9 +239,9 @@ bench_wrk() {
 # run NAME PATH [VAR=1...]: the VARs configure tests/load/request.lua.
 run() {
     local name=$1 url=$API_URL$2 script=$LOAD/request.lua out=$SCRATCH/$1.txt lua wrk2 p50 p99 reqs
-    local BENCH_AUTH=0 BENCH_NOCACHE=0 BENCH_POST=0 var
+    local BENCH_AUTH=0 BENCH_NOCACHE=0 BENCH_POST=0 BENCH_ENCODING="" var
     for var in "${@:3}"; do local "$var"; done
-    export BENCH_AUTH BENCH_NOCACHE BENCH_POST
+    export BENCH_AUTH BENCH_NOCACHE BENCH_POST BENCH_ENCODING
     bench_wrk -d2s -s "$script" "$url" >/dev/null 2>&1 || true
     log "$name: wrk -t2 -c16 -d${SECS}s --latency $url"
     if ! bench_wrk -d"${SECS}s" --latency -s "$script" "$url" >"$out" 2>&1; then
@@ -259,7 +273,15 @@ run() {
 run bare /bench/bare
 run health /api/health/
 run tasks_hit /api/tasks/ BENCH_AUTH=1
+run tasks_hit_gzip /api/tasks/ BENCH_AUTH=1 BENCH_ENCODING=gzip
+# The same-body ceilings: the bare responder sending the cached list's
+# stored bytes from Redis (tests/load/bare.c), refilled first in case the
+# entry's TTL (300 s, or the residence's midnight) ran out.
+curl -sS -o /dev/null --max-time 10 -H "Authorization: Token $TOKEN" "$API_URL/api/tasks/" || true
+run bare_list "/bench/bare?key=tasks:user:$USER_ID&field=body"
+run bare_list_gzip "/bench/bare?key=tasks:user:$USER_ID&field=gz"
 run tasks_bypass /api/tasks/ BENCH_AUTH=1 BENCH_NOCACHE=1
+run tasks_bypass_gzip /api/tasks/ BENCH_AUTH=1 BENCH_NOCACHE=1 BENCH_ENCODING=gzip
 run tasks_post /api/tasks/ BENCH_AUTH=1 BENCH_POST=1
 
 RSS_AFTER=$(rss_of_workers)
@@ -407,9 +429,13 @@ fi
 # endpoint label, key, target ratio, target p99 (ms)
 ROWS=(
     "bare libfcgi responder (GET /bench/bare)|bare||"
+    "bare responder, the cached list from Redis (same-body ceiling)|bare_list||"
+    "bare responder, the cached gzip list from Redis (same-body ceiling)|bare_list_gzip||"
     "GET /api/health/|health|0.90|5"
     "GET /api/tasks/ (cache hit)|tasks_hit|0.50|10"
+    "GET /api/tasks/ (cache hit, gzip)|tasks_hit_gzip|0.50|10"
     "GET /api/tasks/ (cache bypassed, 40 tasks)|tasks_bypass|0.35|10"
+    "GET /api/tasks/ (cache bypassed, gzip on the fly)|tasks_bypass_gzip|0.35|10"
     "POST /api/tasks/|tasks_post|0.25|15"
 )
 BARE=${RPS[bare]:-}
@@ -426,7 +452,7 @@ for row in "${ROWS[@]}"; do
         line="| $label | – | – | – | – | ${tratio:-–} | $tp99_txt | $non2xx | no data${NOTE[$key]:+ (${NOTE[$key]})} |"
     else
         ratio=$([[ -n $BARE ]] && awk -v a="$rps" -v b="$BARE" 'BEGIN {printf "%.2f", a / b}' || echo "–")
-        if [[ $key == bare ]]; then
+        if [[ $key == bare* ]]; then
             verdict="ceiling"
             if [[ ${NON2XX[$key]} != 0 || ${ERRS[$key]} != 0 || -n ${NOTE[$key]:-} ]]; then
                 verdict="ceiling (not clean: ${NOTE[$key]:-non-2xx or socket errors})"
@@ -475,11 +501,34 @@ else
     login_text="Login (argon2id): not measured, a login failed."
 fi
 
+# Bytes on the wire per list (target: a compressed list at most a fifth of
+# identity), and the compressed hit against the identity one, same run.
+wire_text="List bytes on the wire (GET /api/tasks/, from the cache): identity ${WIRE[identity]}"
+for enc in gzip br; do
+    wire_text+=", $enc ${WIRE[$enc]}$(awk -v a="${WIRE[$enc]}" -v b="${WIRE[identity]}" 'BEGIN {
+        if (a + 0 > 0 && b + 0 > 0) printf " (%.3f of identity, %s)", a / b, (a * 5 <= b ? "meets ≤ 0.2" : "above 0.2") }')"
+done
+wire_text+="."
+if [[ -n ${RPS[tasks_hit]:-} && -n ${RPS[tasks_hit_gzip]:-} ]]; then
+    wire_text+=" Compressed hit / identity hit: $(awk -v a="${RPS[tasks_hit_gzip]}" -v b="${RPS[tasks_hit]}" 'BEGIN {
+        printf "%.2f (%s)", a / b, (a / b >= 1.5 ? "meets ≥ 1.5" : "below 1.5") }')."
+fi
+# A cache hit against the bare responder moving the same bytes.
+for pair in "identity:tasks_hit:bare_list" "gzip:tasks_hit_gzip:bare_list_gzip"; do
+    IFS=: read -r what hit ceiling <<<"$pair"
+    if [[ -n ${RPS[$hit]:-} && -n ${RPS[$ceiling]:-} ]]; then
+        wire_text+=" Cache hit / same-body ceiling, $what: $(awk -v a="${RPS[$hit]}" -v b="${RPS[$ceiling]}" 'BEGIN {
+            printf "%.2f (%s)", a / b, (a / b >= 0.8 ? "meets ≥ 0.80" : "below 0.80") }')."
+    fi
+done
+
 RESULTS="## make bench, $(date -u '+%Y-%m-%d %H:%M UTC')
 
 wrk -t2 -c16 -d${SECS}s --latency (after a 2 s warm-up each), $(nproc) cores, $WORKERS pool workers and $WORKERS bare responder processes, nginx on $API_URL. Targets: DESIGN.md section 11.
 
 $table
+
+$wire_text
 
 $rss_text
 

@@ -3,6 +3,7 @@
 --   BENCH_AUTH=1        add "Authorization: Token $BENCH_TOKEN"
 --   BENCH_NOCACHE=1     add "Cache-Control: no-cache" (the app skips its Redis read)
 --   BENCH_POST=1        POST a task into residence $BENCH_RESIDENCE_ID
+--   BENCH_ENCODING=...  add "Accept-Encoding: ..." (gzip, br: a compressed body)
 -- Counts non-2xx responses per thread and prints "non2xx=N" from done().
 
 local function flag(name)
@@ -15,6 +16,10 @@ if flag("BENCH_AUTH") then
 end
 if flag("BENCH_NOCACHE") then
     wrk.headers["Cache-Control"] = "no-cache"
+end
+local encoding = os.getenv("BENCH_ENCODING") or ""
+if encoding ~= "" then
+    wrk.headers["Accept-Encoding"] = encoding
 end
 if flag("BENCH_POST") then
     local residence = tonumber(os.getenv("BENCH_RESIDENCE_ID") or "")
