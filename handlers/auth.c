@@ -19,12 +19,14 @@
 #include "jsonv.h"
 #include "keys.h"
 #include "log.h"
+#include "mail.h"
 #include "queue.h"
 #include "throttle.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The password rule, the same wherever a password is chosen. */
 #define PASSWORD_MIN 8
@@ -66,6 +68,7 @@ static const jv_field profile_fields[] = {
     {"email", JV_EMAIL, 0, 0, 254, NULL},
     {"first_name", JV_STRING, 0, 0, 150, NULL},
     {"last_name", JV_STRING, 0, 0, 150, NULL},
+    {"current_password", JV_STRING, 0, 1, PASSWORD_MAX, NULL}, /* to change the email */
 };
 
 static const jv_field password_change_fields[] = {
@@ -371,6 +374,53 @@ int auth_me(req *r)
     return reply_query(r, "users_me", 1, params, 200);
 }
 
+static int check_own_password(req *r, const char *password, const char *field_name,
+                              throttle_counter *counter);
+
+/* Before a PATCH of the profile sets EMAIL: unless it is the user's address
+ * already (in any case), the change needs the current password from CLEAN,
+ * checked on the counter of wrong passwords the password change uses.
+ * Returns 0 to go on, or -1 after sending the refusal. */
+static int email_change_allowed(req *r, json_object *clean, const char *email)
+{
+    char state[6];
+    const char *params[] = {param_id(r, r->user_id), email};
+    PGresult *res = db_exec("users_email_is", 2, params, state, &r->db_us);
+    if (res == NULL) {
+        resp_db_error(r, state);
+        return -1;
+    }
+    int same = PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] == 't'; /* none: users_update_me's 404 */
+    PQclear(res);
+    if (same)
+        return 0;
+    const char *password = field(clean, "current_password");
+    if (password == NULL) {
+        invalid_field(r, "current_password", "is required to change the email address");
+        return -1;
+    }
+    throttle_counter counter = user_counter(r, "password");
+    return check_own_password(r, password, "current_password", &counter);
+}
+
+/* Tell OLD, the address user UID had until now, that it was replaced by
+ * NEW (masked), so an owner who did not do it learns of it. */
+static void send_email_changed(req *r, const char *uid, const char *old, const char *new_email)
+{
+    char masked[128], when[32];
+    mail_mask_address(new_email, masked, sizeof(masked));
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "to", json_object_new_string(old));
+    json_object_object_add(p, "new_address", json_object_new_string(masked));
+    json_object_object_add(p, "changed_at", json_object_new_string(when));
+    if (queue_enqueue("email.address_changed", p, NULL, 0, 0, &r->cache_us) < 0)
+        log_line(LOG_ERROR, "auth", "the address-change notice for user %s could not be queued", uid);
+}
+
 int auth_me_update(req *r)
 {
     json_object *body, *clean, *errors;
@@ -383,6 +433,17 @@ int auth_me_update(req *r)
         json_object_put(clean);
         return invalid_field(r, "username", "may contain only letters, digits and _.+-");
     }
+    const char *email = field(clean, "email");
+    if (email != NULL) {
+        email = arena_strdup(r->a, email); /* outlives CLEAN */
+        if (email == NULL)
+            resp_error(r, 503, "service_unavailable", "out of memory");
+        if (email == NULL || email_change_allowed(r, clean, email) != 0) {
+            json_object_put(clean);
+            return r->status;
+        }
+    }
+    json_object_object_del(clean, "current_password"); /* not a column */
     char state[6];
     const char *uid = param_id(r, r->user_id);
     const char *params[] = {uid, json_object_to_json_string(clean)};
@@ -396,6 +457,12 @@ int auth_me_update(req *r)
         return send_taken(r, user_taken, email_taken);
     }
     if (PQgetvalue(res, 0, 3)[0] == 't') {
+        /* The old address hears of it, if it was ever proved: nothing but
+         * the verification mail goes to an unverified address. The right
+         * password forgives the wrong ones, as for a password change. */
+        throttle_clear(user_counter(r, "password").key, &r->cache_us);
+        if (PQgetvalue(res, 0, 5)[0] == 't')
+            send_email_changed(r, uid, PQgetvalue(res, 0, 4), email);
         /* A new address is unverified until its owner types the code sent to it. */
         int wait;
         if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", &wait, state) ==

@@ -1,6 +1,7 @@
 /*
  * email.c - the email jobs: email.welcome, email.verify,
- * email.password_reset, email.notification and email.digest. Each builds
+ * email.password_reset, email.address_changed, email.notification and
+ * email.digest. Each builds
  * a plain-text and an HTML part from its payload (user data is escaped in
  * the HTML) and sends them over SMTP (fcgi-app/mail.h). A refusal the
  * server says is permanent (5xx) ends the job; anything else is retried.
@@ -138,6 +139,43 @@ int job_email_password_reset(const job_ctx *c, json_object *p, char *err, size_t
     (void)c;
     return simple(p, "Your honeyDue password reset code",
                   "Enter this code in the app to choose a new password:", 1, err, errcap);
+}
+
+/* The notice to the address an account had until the user changed it:
+ * {to, new_address (masked by the API), changed_at}. */
+int job_email_address_changed(const job_ctx *c, json_object *p, char *err, size_t errcap)
+{
+    (void)c;
+    const char *to = str(p, "to"), *masked = str(p, "new_address"), *when = str(p, "changed_at");
+    if (to == NULL || masked == NULL || when == NULL) {
+        snprintf(err, errcap, "payload needs to, new_address and changed_at");
+        return JOB_FATAL;
+    }
+    static const char advice[] =
+        "If you did not make this change, someone who knows your password did: sign in to "
+        "honeyDue now, change your password (every other session ends with it) and set your "
+        "email address back. If you cannot sign in any more, reply to this email.";
+    text t, h;
+    text_open(&t);
+    text_open(&h);
+    if (t.f != NULL && h.f != NULL) {
+        fprintf(t.f,
+                "Hello,\n\nThe email address of your honeyDue account was changed to %s on "
+                "%s. This address will get no more email from honeyDue.\n\n%s\n",
+                masked, when, advice);
+        fprintf(h.f, "%s<p>Hello,</p><p>The email address of your honeyDue account was changed to "
+                     "<b>", html_head);
+        html(h.f, masked);
+        fprintf(h.f, "</b> on ");
+        html(h.f, when);
+        fprintf(h.f, ". This address will get no more email from honeyDue.</p><p>%s</p>%s", advice,
+                html_foot);
+    }
+    char *bt = text_close(&t), *bh = text_close(&h);
+    int rc = deliver(to, "Your honeyDue email address was changed", bt, bh, err, errcap);
+    free(bt);
+    free(bh);
+    return rc;
 }
 
 /* A feed notification sent by email too (notify.c): subject and text. */

@@ -16,13 +16,12 @@ import glob
 import hashlib
 import json
 import os
-import random
 import re
 import subprocess
 import time
 import urllib.parse
 
-from lib import psql
+from lib import psql, fresh_source  # noqa: F401 (fresh_source: for the tests that import it from here)
 
 _REDIS = urllib.parse.urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 
@@ -41,6 +40,7 @@ SUBJECTS = {
     "Welcome to honeyDue": ("email.welcome", "default"),
     "Your honeyDue verification code": ("email.verify", "critical"),
     "Your honeyDue password reset code": ("email.password_reset", "critical"),
+    "Your honeyDue email address was changed": ("email.address_changed", "critical"),
 }
 
 
@@ -97,12 +97,6 @@ def last_code(job_type, to):
     js = jobs(job_type, to)
     assert js, f"no {job_type} email to {to}"
     return js[0]["payload"]["code"]
-
-
-def fresh_source():
-    """A loopback client address no other test uses (127.x.y.z, x >= 2), so
-    per-address throttle counters start at zero."""
-    return f"127.{random.randint(2, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
 def auth_cache_key(token):
