@@ -42,6 +42,7 @@ static config_entry config_table[] = {
     {"HONEYDUE_MAX_BODY", "1048576", NULL},
     {"HONEYDUE_SERVER_TIMING", "false", NULL},
     {"HONEYDUE_CACHE_TTL", "300", NULL},
+    {"HONEYDUE_REGISTER_PER_HOUR", "10", NULL}, /* sign-ups per client address */
     {"HONEYDUE_MIGRATIONS_DIR", "migrations", NULL},
     {"LOG_LEVEL", "info", NULL},
     {"LOG_FILE", NULL, NULL},

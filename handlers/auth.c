@@ -14,6 +14,7 @@
  */
 #include "handlers.h"
 #include "authn.h"
+#include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
@@ -41,8 +42,14 @@
 
 /* Throttling: failed logins per account and per address; reset requests
  * per address and per email; failed reset confirmations; wrong passwords
- * and codes given by a signed-in user. */
+ * and codes given by a signed-in user; sign-ups per address
+ * (HONEYDUE_REGISTER_PER_HOUR), verification codes mailed to one address,
+ * and address changes per user. */
 #define WINDOW_15_MIN 900
+#define WINDOW_HOUR 3600
+#define REGISTER_PER_HOUR 10
+#define CODE_MAILS_PER_ADDRESS 5
+#define EMAIL_CHANGES_PER_USER 5
 #define LOGIN_FAILS 10
 #define RESET_REQUESTS_PER_IP 10
 #define RESET_REQUESTS_PER_EMAIL 5
@@ -180,6 +187,23 @@ static void forget_tokens(req *r, PGresult *res, int col)
         authn_forget_hashes(r, res, col);
 }
 
+/* The counter of verification codes mailed to ADDRESS, whichever account
+ * asked: no inbox gets more than CODE_MAILS_PER_ADDRESS an hour. */
+static throttle_counter recipient_counter(req *r, const char *address)
+{
+    throttle_counter c = {throttle_account_key(r->a, "mail-to", address), CODE_MAILS_PER_ADDRESS,
+                          WINDOW_HOUR};
+    return c;
+}
+
+/* The counter of address changes by signed-in user r->user_id. */
+static throttle_counter email_change_counter(req *r)
+{
+    throttle_counter c = {keys_throttle_user(r->a, "email-change", r->user_id),
+                          EMAIL_CHANGES_PER_USER, WINDOW_HOUR};
+    return c;
+}
+
 /* The keyed hash of CODE for PURPOSE and user UID, in OUT (65 bytes). */
 static void code_digest(const char *purpose, const char *uid, const char *code, char *out)
 {
@@ -187,15 +211,18 @@ static void code_digest(const char *purpose, const char *uid, const char *code, 
     crypto_mac(parts, 4, out);
 }
 
-enum { CODE_ISSUED, CODE_HELD, CODE_NO_USER, CODE_VERIFIED, CODE_DB_ERROR };
+enum { CODE_ISSUED, CODE_HELD, CODE_THROTTLED, CODE_NO_USER, CODE_VERIFIED, CODE_DB_ERROR };
 
 /* Issue a fresh code of PURPOSE (valid TTL seconds) to active user UID and
  * enqueue job JOB to email it ({to, name, code, expires_at}). Returns
  * CODE_ISSUED; CODE_HELD with *WAIT the seconds before another may go to
- * that address; CODE_NO_USER (unknown or inactive); CODE_VERIFIED (a
- * verify_email code for an address already verified); or CODE_DB_ERROR
- * with the SQLSTATE in STATE. The code itself lives only in this frame and
- * the job. */
+ * that address; CODE_THROTTLED with *WAIT when a verify_email code would
+ * be one too many for its address this hour (recipient_counter: callers
+ * that know the address check it first, so this is the resend's answer;
+ * the code issued then is never sent); CODE_NO_USER (unknown or inactive);
+ * CODE_VERIFIED (a verify_email code for an address already verified); or
+ * CODE_DB_ERROR with the SQLSTATE in STATE. The code itself lives only in
+ * this frame and the job. */
 static int issue_code(req *r, const char *uid, const char *purpose, int ttl, const char *job,
                       int *wait, char state[6])
 {
@@ -214,6 +241,11 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
         rc = PQgetvalue(res, 0, 4)[0] == 't' && strcmp(purpose, "verify_email") == 0 ? CODE_VERIFIED
                                                                                      : CODE_HELD;
     } else {
+        throttle_counter to = recipient_counter(r, PQgetvalue(res, 0, 0));
+        *wait = strcmp(purpose, "verify_email") == 0 ? throttle_hit(&to, 1, &r->cache_us) : 0;
+        rc = *wait > 0 ? CODE_THROTTLED : CODE_ISSUED;
+    }
+    if (rc == CODE_ISSUED) {
         json_object *payload = json_object_new_object();
         json_object_object_add(payload, "to", json_object_new_string(PQgetvalue(res, 0, 0)));
         json_object_object_add(payload, "name", json_object_new_string(PQgetvalue(res, 0, 1)));
@@ -222,7 +254,6 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
                                json_object_new_string(PQgetvalue(res, 0, 2)));
         if (queue_enqueue(job, payload, NULL, 0, 0, &r->cache_us) < 0)
             log_line(LOG_ERROR, "auth", "the %s email for user %s could not be queued", job, uid);
-        rc = CODE_ISSUED;
     }
     PQclear(res);
     sodium_memzero(code, sizeof(code));
@@ -251,6 +282,19 @@ int auth_register(req *r)
     if (!username_ok(username)) {
         json_object_put(clean);
         return invalid_field(r, "username", "may contain only letters, digits and _.+-");
+    }
+    /* Every sign-up attempt counts against its address, a refused one too;
+     * none goes on when its address has had all its codes this hour. */
+    throttle_counter signup = {throttle_ip_key(r->a, "register", r->remote_addr),
+                               (int)config_int("HONEYDUE_REGISTER_PER_HOUR", REGISTER_PER_HOUR),
+                               WINDOW_HOUR};
+    throttle_counter to = recipient_counter(r, email);
+    int wait = throttle_hit(&signup, 1, &r->cache_us);
+    if (wait == 0)
+        wait = throttle_wait(&to, 1, &r->cache_us);
+    if (wait > 0) {
+        json_object_put(clean);
+        return reply_throttled(r, wait);
     }
     char state[6];
     const char *taken_params[] = {username, email};
@@ -291,7 +335,6 @@ int auth_register(req *r)
     if (queue_enqueue("email.welcome", welcome, NULL, 0, 0, &r->cache_us) < 0)
         log_line(LOG_ERROR, "auth", "the welcome email for user %s could not be queued", uid);
     json_object_put(clean);
-    int wait;
     if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", &wait, state) ==
         CODE_DB_ERROR)
         log_line(LOG_ERROR, "auth", "no verification code for new user %s (%s)", uid, state);
@@ -379,7 +422,8 @@ static int check_own_password(req *r, const char *password, const char *field_na
 
 /* Before a PATCH of the profile sets EMAIL: unless it is the user's address
  * already (in any case), the change needs the current password from CLEAN,
- * checked on the counter of wrong passwords the password change uses.
+ * checked on the counter of wrong passwords the password change uses, and
+ * must be within the user's changes and the new address's codes this hour.
  * Returns 0 to go on, or -1 after sending the refusal. */
 static int email_change_allowed(req *r, json_object *clean, const char *email)
 {
@@ -397,6 +441,12 @@ static int email_change_allowed(req *r, json_object *clean, const char *email)
     const char *password = field(clean, "current_password");
     if (password == NULL) {
         invalid_field(r, "current_password", "is required to change the email address");
+        return -1;
+    }
+    throttle_counter limits[] = {email_change_counter(r), recipient_counter(r, email)};
+    int wait = throttle_wait(limits, 2, &r->cache_us);
+    if (wait > 0) {
+        reply_throttled(r, wait);
         return -1;
     }
     throttle_counter counter = user_counter(r, "password");
@@ -461,6 +511,8 @@ int auth_me_update(req *r)
          * the verification mail goes to an unverified address. The right
          * password forgives the wrong ones, as for a password change. */
         throttle_clear(user_counter(r, "password").key, &r->cache_us);
+        throttle_counter changes = email_change_counter(r);
+        throttle_hit(&changes, 1, &r->cache_us);
         if (PQgetvalue(res, 0, 5)[0] == 't')
             send_email_changed(r, uid, PQgetvalue(res, 0, 4), email);
         /* A new address is unverified until its owner types the code sent to it. */
@@ -688,6 +740,7 @@ int auth_verify_email_send(req *r)
     case CODE_ISSUED:
         return resp_json(r, 202, "{\"detail\":\"a verification code has been sent\"}");
     case CODE_HELD:
+    case CODE_THROTTLED:
         return reply_throttled(r, wait > 0 ? wait : 1);
     case CODE_VERIFIED:
         return resp_error(r, 409, "conflict", "the email address is already verified");
