@@ -214,7 +214,9 @@ static void code_digest(const char *purpose, const char *uid, const char *code, 
 enum { CODE_ISSUED, CODE_HELD, CODE_THROTTLED, CODE_NO_USER, CODE_VERIFIED, CODE_DB_ERROR };
 
 /* Issue a fresh code of PURPOSE (valid TTL seconds) to active user UID and
- * enqueue job JOB to email it ({to, name, code, expires_at}). Returns
+ * enqueue job JOB to email it ({to, code, expires_at}, and "welcome": true
+ * when WELCOME, the sign-up's; no name: the address may be nobody's yet who wrote
+ * it, and a code mail carries no text a user wrote). Returns
  * CODE_ISSUED; CODE_HELD with *WAIT the seconds before another may go to
  * that address; CODE_THROTTLED with *WAIT when a verify_email code would
  * be one too many for its address this hour (recipient_counter: callers
@@ -224,7 +226,7 @@ enum { CODE_ISSUED, CODE_HELD, CODE_THROTTLED, CODE_NO_USER, CODE_VERIFIED, CODE
  * CODE_DB_ERROR with the SQLSTATE in STATE. The code itself lives only in
  * this frame and the job. */
 static int issue_code(req *r, const char *uid, const char *purpose, int ttl, const char *job,
-                      int *wait, char state[6])
+                      int welcome, int *wait, char state[6])
 {
     char code[CODE_LEN + 1], digest[TOKEN_HASH_LEN + 1];
     crypto_code_new(code);
@@ -248,8 +250,9 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
     if (rc == CODE_ISSUED) {
         json_object *payload = json_object_new_object();
         json_object_object_add(payload, "to", json_object_new_string(PQgetvalue(res, 0, 0)));
-        json_object_object_add(payload, "name", json_object_new_string(PQgetvalue(res, 0, 1)));
         json_object_object_add(payload, "code", json_object_new_string(code));
+        if (welcome)
+            json_object_object_add(payload, "welcome", json_object_new_boolean(1));
         json_object_object_add(payload, "expires_at",
                                json_object_new_string(PQgetvalue(res, 0, 2)));
         if (queue_enqueue(job, payload, NULL, 0, 0, &r->cache_us) < 0)
@@ -326,16 +329,11 @@ int auth_register(req *r)
     const char *uid = arena_strdup(r->a, PQgetvalue(res, 0, 1));
     r->user_id = strtoll(uid, NULL, 10);
 
-    /* Side effects the user does not wait for: a welcome email and the code
-     * that verifies the address. Failing them does not fail the sign-up. */
-    json_object *welcome = json_object_new_object();
-    json_object_object_add(welcome, "to", json_object_new_string(email));
-    json_object_object_add(welcome, "name",
-                           json_object_new_string(first && *first ? first : username));
-    if (queue_enqueue("email.welcome", welcome, NULL, 0, 0, &r->cache_us) < 0)
-        log_line(LOG_ERROR, "auth", "the welcome email for user %s could not be queued", uid);
+    /* A side effect the user does not wait for: one mail, that welcomes
+     * and carries the code that verifies the address (nothing else goes to
+     * an address nobody proved). Failing it does not fail the sign-up. */
     json_object_put(clean);
-    if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", &wait, state) ==
+    if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", 1, &wait, state) ==
         CODE_DB_ERROR)
         log_line(LOG_ERROR, "auth", "no verification code for new user %s (%s)", uid, state);
 
@@ -517,7 +515,7 @@ int auth_me_update(req *r)
             send_email_changed(r, uid, PQgetvalue(res, 0, 4), email);
         /* A new address is unverified until its owner types the code sent to it. */
         int wait;
-        if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", &wait, state) ==
+        if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", 0, &wait, state) ==
             CODE_DB_ERROR)
             log_line(LOG_ERROR, "auth", "no verification code for user %s (%s)", uid, state);
     }
@@ -647,7 +645,7 @@ int auth_password_reset(req *r)
     if (PQntuples(res) == 1) {
         const char *uid = arena_strdup(r->a, PQgetvalue(res, 0, 0));
         int held;
-        if (issue_code(r, uid, "password_reset", RESET_CODE_TTL, "email.password_reset", &held,
+        if (issue_code(r, uid, "password_reset", RESET_CODE_TTL, "email.password_reset", 0, &held,
                        state) == CODE_DB_ERROR) {
             PQclear(res);
             return resp_db_error(r, state);
@@ -736,7 +734,7 @@ int auth_verify_email_send(req *r)
     char state[6];
     int wait = 0;
     switch (issue_code(r, param_id(r, r->user_id), "verify_email", VERIFY_CODE_TTL, "email.verify",
-                       &wait, state)) {
+                       0, &wait, state)) {
     case CODE_ISSUED:
         return resp_json(r, 202, "{\"detail\":\"a verification code has been sent\"}");
     case CODE_HELD:

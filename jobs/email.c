@@ -5,6 +5,15 @@
  * a plain-text and an HTML part from its payload (user data is escaped in
  * the HTML) and sends them over SMTP (fcgi-app/mail.h). A refusal the
  * server says is permanent (5xx) ends the job; anything else is retried.
+ *
+ * Nothing but a code goes to an address nobody proved: the welcome,
+ * notification and digest mails are sent only when their address is, as
+ * they are about to go, the verified address of an active user (read from
+ * Postgres then, so a change since the job was queued counts); otherwise
+ * the job ends without sending. The code mails (verify, reset) go to
+ * unverified addresses, that is their point, and carry no text a user
+ * wrote (no name). The address-change notice goes to the address the user
+ * just left, which the API checked was verified.
  */
 #include "jobs.h"
 
@@ -12,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
+#include "log.h"
 #include "mail.h"
 
 static const char *str(json_object *p, const char *key)
@@ -66,6 +77,44 @@ static int deliver(const char *to, const char *subject, const char *body_text,
     return code >= 500 && code < 600 ? JOB_FATAL : JOB_RETRY;
 }
 
+/* Whether mail may go to TO now: 1 when TO is the verified address of an
+ * active user (of P's "user_id" when it names one); 0 when not (logged
+ * without the address; the job then ends as done); -1 when the database
+ * could not say (the reason in ERR: retry). */
+static int verified_recipient(const job_ctx *c, json_object *p, const char *to, char *err,
+                              size_t errcap)
+{
+    json_object *v;
+    char uid[24];
+    const char *params[] = {NULL, to};
+    if (json_object_object_get_ex(p, "user_id", &v) && json_object_is_type(v, json_type_int)) {
+        snprintf(uid, sizeof(uid), "%lld", (long long)json_object_get_int64(v));
+        params[0] = uid;
+    }
+    char state[6] = "";
+    PGresult *res = db_exec("jobs_mail_recipient", 2, params, state, NULL);
+    if (res == NULL) {
+        snprintf(err, errcap, "jobs_mail_recipient failed (sqlstate %s)", state[0] ? state : "none");
+        return -1;
+    }
+    int ok = PQntuples(res) == 1;
+    PQclear(res);
+    if (!ok)
+        log_line(LOG_INFO, "email", "job %s (%s) not sent: its address is not a verified one",
+                 c->id ? c->id : "-", c->type);
+    return ok;
+}
+
+/* The gate of the mails that only go to verified addresses: JOB_OK (done,
+ * nothing sent) or JOB_RETRY when TO may not get them now, else 1. */
+static int gate(const job_ctx *c, json_object *p, const char *to, char *err, size_t errcap)
+{
+    if (to == NULL)
+        return 1; /* the template refuses the payload */
+    int v = verified_recipient(c, p, to, err, errcap);
+    return v > 0 ? 1 : v == 0 ? JOB_OK : JOB_RETRY;
+}
+
 static const char html_head[] =
     "<!doctype html><html><body style=\"font-family:sans-serif;color:#222\">";
 static const char html_foot[] = "<p style=\"color:#888;font-size:12px\">honeyDue &mdash; the "
@@ -91,9 +140,10 @@ static int simple(json_object *p, const char *subject, const char *line, int wit
         snprintf(err, errcap, "out of memory");
         return JOB_RETRY;
     }
-    fprintf(t.f, "Hello %s,\n\n%s\n", name ? name : "", line);
-    fprintf(h.f, "%s<p>Hello ", html_head);
-    html(h.f, name);
+    int named = name != NULL && *name != '\0';
+    fprintf(t.f, "Hello%s%s,\n\n%s\n", named ? " " : "", named ? name : "", line);
+    fprintf(h.f, "%s<p>Hello%s", html_head, named ? " " : "");
+    html(h.f, named ? name : "");
     fprintf(h.f, ",</p><p>%s</p>", line);
     if (with_code) {
         const char *exp = str(p, "expires_at");
@@ -120,16 +170,29 @@ static int simple(json_object *p, const char *subject, const char *line, int wit
 
 int job_email_welcome(const job_ctx *c, json_object *p, char *err, size_t errcap)
 {
-    (void)c;
+    /* No longer queued (the sign-up's code mail welcomes): one queued by an
+     * older API still waits for a verified address. */
+    int g = gate(c, p, str(p, "to"), err, errcap);
+    if (g != 1)
+        return g;
     return simple(p, "Welcome to honeyDue",
                   "Welcome to honeyDue. Add your home, share it with your family, and never "
                   "miss the upkeep that keeps it in shape.",
                   0, err, errcap);
 }
 
+/* {"welcome": true} marks the sign-up's: the one mail a new account gets
+ * before its address is verified. */
 int job_email_verify(const job_ctx *c, json_object *p, char *err, size_t errcap)
 {
     (void)c;
+    json_object *w;
+    if (json_object_object_get_ex(p, "welcome", &w) && json_object_get_boolean(w))
+        return simple(p, "Welcome to honeyDue: confirm your email address",
+                      "Welcome to honeyDue. Add your home, share it with your family, and never "
+                      "miss the upkeep that keeps it in shape. Enter this code in the app to "
+                      "confirm your email address:",
+                      1, err, errcap);
     return simple(p, "Your honeyDue verification code",
                   "Enter this code in the app to confirm your email address:", 1, err, errcap);
 }
@@ -181,13 +244,15 @@ int job_email_address_changed(const job_ctx *c, json_object *p, char *err, size_
 /* A feed notification sent by email too (notify.c): subject and text. */
 int job_email_notification(const job_ctx *c, json_object *p, char *err, size_t errcap)
 {
-    (void)c;
     const char *to = str(p, "to"), *name = str(p, "name"), *subject = str(p, "subject"),
                *body = str(p, "text");
     if (to == NULL || subject == NULL || body == NULL) {
         snprintf(err, errcap, "payload needs to, subject and text");
         return JOB_FATAL;
     }
+    int g = gate(c, p, to, err, errcap);
+    if (g != 1)
+        return g;
     text t, h;
     text_open(&t);
     text_open(&h);
@@ -209,7 +274,6 @@ int job_email_notification(const job_ctx *c, json_object *p, char *err, size_t e
 /* The daily digest: today's and overdue tasks (reminders.c). */
 int job_email_digest(const job_ctx *c, json_object *p, char *err, size_t errcap)
 {
-    (void)c;
     const char *to = str(p, "to"), *name = str(p, "name"), *day = str(p, "local_date");
     json_object *tasks;
     if (to == NULL || day == NULL || !json_object_object_get_ex(p, "tasks", &tasks) ||
@@ -217,6 +281,9 @@ int job_email_digest(const job_ctx *c, json_object *p, char *err, size_t errcap)
         snprintf(err, errcap, "payload needs to, local_date and tasks");
         return JOB_FATAL;
     }
+    int g = gate(c, p, to, err, errcap);
+    if (g != 1)
+        return g;
     size_t n = json_object_array_length(tasks);
     char subject[128];
     snprintf(subject, sizeof(subject), "honeyDue: %zu task%s for %s", n, n == 1 ? "" : "s", day);

@@ -39,6 +39,7 @@ def redis(*args):
 SUBJECTS = {
     "Welcome to honeyDue": ("email.welcome", "default"),
     "Your honeyDue verification code": ("email.verify", "critical"),
+    "Welcome to honeyDue: confirm your email address": ("email.verify", "critical"),
     "Your honeyDue password reset code": ("email.password_reset", "critical"),
     "Your honeyDue email address was changed": ("email.address_changed", "critical"),
 }

@@ -105,6 +105,7 @@ def test_an_email_change_notifies_the_old_address_and_verifies_the_new_one():
     psql(f"UPDATE auth_user SET email_verified = true WHERE id = {user['id']}")
     local = unique("ecnnew")
     new = local + "@example.org"
+    wait_idle()
     before = len(mails_to(old))
     r = request("PATCH", "/api/auth/me/", {"email": new, "current_password": pw}, token=tok)
     assert r.status == 200 and r.json["email_verified"] is False, r.text
