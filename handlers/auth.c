@@ -214,7 +214,7 @@ static void code_digest(const char *purpose, const char *uid, const char *code, 
 enum { CODE_ISSUED, CODE_HELD, CODE_THROTTLED, CODE_NO_USER, CODE_VERIFIED, CODE_DB_ERROR };
 
 /* Issue a fresh code of PURPOSE (valid TTL seconds) to active user UID and
- * enqueue job JOB to email it ({to, code, expires_at}, and "welcome": true
+ * enqueue job JOB to email it ({to, sealed_code, expires_at}, and "welcome": true
  * when WELCOME, the sign-up's; no name: the address may be nobody's yet who wrote
  * it, and a code mail carries no text a user wrote). Returns
  * CODE_ISSUED; CODE_HELD with *WAIT the seconds before another may go to
@@ -247,10 +247,18 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
         *wait = strcmp(purpose, "verify_email") == 0 ? throttle_hit(&to, 1, &r->cache_us) : 0;
         rc = *wait > 0 ? CODE_THROTTLED : CODE_ISSUED;
     }
+    /* The code travels sealed for this job and address (crypto_seal): it
+     * must not sit in Redis, the dead list or the outbox in clear. */
+    const char *ctx[] = {job, rc == CODE_ISSUED ? PQgetvalue(res, 0, 0) : ""};
+    char sealed[CRYPTO_SEALED_MAX];
+    if (rc == CODE_ISSUED && crypto_seal(ctx, 2, code, sealed, sizeof(sealed)) != 0) {
+        rc = CODE_DB_ERROR; /* cannot happen: crypto_setup ran at start */
+        memcpy(state, "XX000", 6);
+    }
     if (rc == CODE_ISSUED) {
         json_object *payload = json_object_new_object();
         json_object_object_add(payload, "to", json_object_new_string(PQgetvalue(res, 0, 0)));
-        json_object_object_add(payload, "code", json_object_new_string(code));
+        json_object_object_add(payload, "sealed_code", json_object_new_string(sealed));
         if (welcome)
             json_object_object_add(payload, "welcome", json_object_new_boolean(1));
         json_object_object_add(payload, "expires_at",

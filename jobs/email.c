@@ -21,9 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "db.h"
 #include "log.h"
 #include "mail.h"
+
+#include <sodium.h>
 
 static const char *str(json_object *p, const char *key)
 {
@@ -120,13 +123,23 @@ static const char html_head[] =
 static const char html_foot[] = "<p style=\"color:#888;font-size:12px\">honeyDue &mdash; the "
                                 "upkeep of your home, shared.</p></body></html>";
 
-/* Welcome, verification and reset: a greeting, a sentence, maybe a code. */
-static int simple(json_object *p, const char *subject, const char *line, int with_code, char *err,
-                  size_t errcap)
+/* Welcome, verification and reset: a greeting, a sentence, maybe a code.
+ * The code comes sealed for job C's type and the address (crypto_seal):
+ * one that does not open (another key, job or address, or altered) ends
+ * the job, and the error says so without the code. A code in clear (an
+ * older API's) is refused likewise. */
+static int simple(const job_ctx *c, json_object *p, const char *subject, const char *line,
+                  int with_code, char *err, size_t errcap)
 {
-    const char *to = str(p, "to"), *name = str(p, "name"), *code = str(p, "code");
-    if (to == NULL || (with_code && code == NULL)) {
-        snprintf(err, errcap, "payload needs to%s", with_code ? " and code" : "");
+    const char *to = str(p, "to"), *name = str(p, "name"), *sealed = str(p, "sealed_code");
+    char code[CRYPTO_SEAL_MSG_MAX + 1] = "";
+    if (to == NULL || (with_code && sealed == NULL)) {
+        snprintf(err, errcap, "payload needs to%s", with_code ? " and sealed_code" : "");
+        return JOB_FATAL;
+    }
+    const char *ctx[] = {c->type, to};
+    if (with_code && crypto_open(ctx, 2, sealed, code, sizeof(code)) != 0) {
+        snprintf(err, errcap, "the sealed code does not open (another SECRET_KEY, job or address)");
         return JOB_FATAL;
     }
     text t, h;
@@ -137,6 +150,7 @@ static int simple(json_object *p, const char *subject, const char *line, int wit
         text_close(&h);
         free(t.buf);
         free(h.buf);
+        sodium_memzero(code, sizeof(code));
         snprintf(err, errcap, "out of memory");
         return JOB_RETRY;
     }
@@ -163,6 +177,11 @@ static int simple(json_object *p, const char *subject, const char *line, int wit
     fprintf(h.f, "%s", html_foot);
     char *bt = text_close(&t), *bh = text_close(&h);
     int rc = deliver(to, subject, bt, bh, err, errcap);
+    sodium_memzero(code, sizeof(code));
+    if (bt != NULL)
+        sodium_memzero(bt, strlen(bt));
+    if (bh != NULL)
+        sodium_memzero(bh, strlen(bh));
     free(bt);
     free(bh);
     return rc;
@@ -175,7 +194,7 @@ int job_email_welcome(const job_ctx *c, json_object *p, char *err, size_t errcap
     int g = gate(c, p, str(p, "to"), err, errcap);
     if (g != 1)
         return g;
-    return simple(p, "Welcome to honeyDue",
+    return simple(c, p, "Welcome to honeyDue",
                   "Welcome to honeyDue. Add your home, share it with your family, and never "
                   "miss the upkeep that keeps it in shape.",
                   0, err, errcap);
@@ -185,22 +204,20 @@ int job_email_welcome(const job_ctx *c, json_object *p, char *err, size_t errcap
  * before its address is verified. */
 int job_email_verify(const job_ctx *c, json_object *p, char *err, size_t errcap)
 {
-    (void)c;
     json_object *w;
     if (json_object_object_get_ex(p, "welcome", &w) && json_object_get_boolean(w))
-        return simple(p, "Welcome to honeyDue: confirm your email address",
+        return simple(c, p, "Welcome to honeyDue: confirm your email address",
                       "Welcome to honeyDue. Add your home, share it with your family, and never "
                       "miss the upkeep that keeps it in shape. Enter this code in the app to "
                       "confirm your email address:",
                       1, err, errcap);
-    return simple(p, "Your honeyDue verification code",
+    return simple(c, p, "Your honeyDue verification code",
                   "Enter this code in the app to confirm your email address:", 1, err, errcap);
 }
 
 int job_email_password_reset(const job_ctx *c, json_object *p, char *err, size_t errcap)
 {
-    (void)c;
-    return simple(p, "Your honeyDue password reset code",
+    return simple(c, p, "Your honeyDue password reset code",
                   "Enter this code in the app to choose a new password:", 1, err, errcap);
 }
 

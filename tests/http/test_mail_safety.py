@@ -11,7 +11,7 @@ import os
 import re
 import time
 
-from lib import psql, redis_cli, register_user, request, stack, unique
+from lib import fresh_source, psql, redis_cli, register_user, request, stack, unique
 from mail_jobs import delivered, last_code, wait_idle
 from test_jobs import cli, dead_jobs, wait_for, zone_off_utc_date
 from test_residences import make_residence
@@ -113,3 +113,99 @@ def test_the_address_is_checked_again_when_the_mail_is_sent():
     cli("enqueue", "email.notification", notification_job(user, s3))
     wait_idle()
     assert s3 in subjects_to(user["email"])
+
+
+# ---- codes never in Redis in clear -----------------------------------------------
+
+DUMP_LUA = """
+local out = {} local cur = '0'
+repeat
+  local r = redis.call('SCAN', cur, 'COUNT', 1000) cur = r[1]
+  for _, k in ipairs(r[2]) do
+    local t = redis.call('TYPE', k)['ok'] local vs = {}
+    if t == 'string' then vs = {redis.call('GET', k)}
+    elseif t == 'list' then vs = redis.call('LRANGE', k, 0, -1)
+    elseif t == 'hash' then vs = redis.call('HGETALL', k)
+    elseif t == 'set' then vs = redis.call('SMEMBERS', k)
+    elseif t == 'zset' then vs = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES') end
+    out[#out + 1] = k
+    for _, v in ipairs(vs) do out[#out + 1] = v end
+  end
+until cur == '0'
+return out
+"""
+
+
+def redis_dump():
+    """Every key of the stack's Redis with every value it holds, as one text."""
+    return "\n".join(redis_cli("EVAL", DUMP_LUA, "0"))
+
+
+def holds(text, code):
+    """Whether TEXT holds CODE as a number of its own (not inside a longer one)."""
+    return re.search(rf"(?<!\d){code}(?!\d)", text) is not None
+
+
+def log_ends():
+    d = os.path.join(os.environ["HD_STATE"], "log")
+    return {f: os.path.getsize(os.path.join(d, f)) for f in ("fcgi.log", "worker.log")}
+
+
+def logs_since(ends):
+    d, out = os.path.join(os.environ["HD_STATE"], "log"), []
+    for f, at in ends.items():
+        with open(os.path.join(d, f), errors="replace") as fh:
+            fh.seek(at)
+            out.append(fh.read())
+    return "\n".join(out)
+
+
+def sign_up(prefix):
+    name = unique(prefix)
+    r = request("POST", "/api/auth/register/", {"username": name, "email": name + "@example.com",
+                                                "password": "a-good-password"}, source=fresh_source())
+    assert r.status == 201, r.text
+    return r.json["user"]
+
+
+def test_codes_never_sit_in_redis_or_logs_in_clear():
+    ends = log_ends()
+    stack("worker-stop")
+    try:
+        user = sign_up("sealed")
+        r = request("POST", "/api/auth/password/reset/", {"email": user["email"]}, source=fresh_source())
+        assert r.status == 202, r.text
+        queued = redis_dump()
+        assert user["email"] in queued  # the dump does see the queued jobs
+    finally:
+        stack("worker-start")
+    codes = [last_code("email.verify", user["email"]), last_code("email.password_reset", user["email"])]
+    after, logs = redis_dump(), logs_since(ends)
+    for code in codes:
+        assert code and not holds(queued, code), f"code {code} in Redis while queued"
+        assert not holds(after, code), f"code {code} in Redis after delivery"
+        assert not holds(logs, code), f"code {code} in a log"
+
+
+def test_a_sealed_code_moved_to_another_address_opens_nowhere():
+    # Someone who can write to Redis points a queued code at their own
+    # address: the worker cannot open it there; the job dies, saying so and
+    # no more.
+    thief = unique("thief") + "@example.net"
+    stack("worker-stop")
+    try:
+        user = sign_up("moved")
+        queue = redis_cli("LRANGE", "hd:queue:critical", 0, -1)
+        at = [i for i, line in enumerate(queue) if user["email"] in line]
+        assert len(at) == 1, queue
+        job = json.loads(queue[at[0]])
+        job["payload"]["to"] = thief
+        redis_cli("LSET", "hd:queue:critical", at[0], json.dumps(job))
+    finally:
+        stack("worker-start")
+    wait_idle()
+    assert not mails_to(thief) and not mails_to(user["email"])
+    dead = [j for j in dead_jobs() if j["id"] == job["id"]]
+    assert len(dead) == 1, dead
+    assert "does not open" in dead[0]["last_error"], dead[0]
+    assert not re.search(r"(?<!\d)\d{6}(?!\d)", dead[0]["last_error"])
