@@ -1,8 +1,12 @@
 /*
- * authn.c - token authentication (one indexed lookup by keyed hash).
+ * authn.c - token authentication (one indexed lookup by keyed hash), and
+ * the tokens' lifetimes: a cache miss asks Postgres how long the token has
+ * left, refuses and deletes an expired one, and caches a live one no
+ * longer than that, so a cache hit (one Redis round trip) needs no clock.
  */
 #include "authn.h"
 #include "cache.h"
+#include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "keys.h"
@@ -54,9 +58,12 @@ int authn_request(req *r)
         return 0;
     }
     listcache_token_unused(r);
-    const char *params[] = {r->token_hash};
+    char idle[24], max[24];
+    snprintf(idle, sizeof(idle), "%ld", config_int("HONEYDUE_TOKEN_IDLE_DAYS", 30));
+    snprintf(max, sizeof(max), "%ld", config_int("HONEYDUE_TOKEN_MAX_DAYS", 365));
+    const char *params[] = {r->token_hash, idle, max};
     char state[6];
-    PGresult *res = db_exec("auth_token_user", 1, params, state, &r->db_us);
+    PGresult *res = db_exec("auth_token_user", 3, params, state, &r->db_us);
     if (res == NULL) {
         resp_db_error(r, state);
         return -1;
@@ -68,7 +75,19 @@ int authn_request(req *r)
     r->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     r->is_staff = PQgetvalue(res, 0, 1)[0] == 't';
     int stale = PQgetvalue(res, 0, 2)[0] == 't';
+    long long left =
+        PQgetisnull(res, 0, 3) ? AUTHN_CACHE_TTL : strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     PQclear(res);
+    if (left <= 0) {
+        r->user_id = 0;
+        r->is_staff = 0;
+        PGresult *del = db_exec("tokens_delete", 1, params, NULL, &r->db_us);
+        if (del != NULL) /* failing that, the next use finds it expired again */
+            PQclear(del);
+        resp_header(r, "WWW-Authenticate", "Token");
+        resp_error(r, 401, "token_expired", "the token has expired; log in again");
+        return -1;
+    }
     if (stale) { /* hourly at most, with the day's activity (auth_user_activity) in the
                   * same statement: a failure only delays the record */
         PGresult *touch = db_exec("auth_token_touch", 1, params, NULL, &r->db_us);
@@ -77,7 +96,10 @@ int authn_request(req *r)
     }
     char val[48];
     int n = snprintf(val, sizeof(val), "%lld:%d", r->user_id, r->is_staff);
-    cache_fill(key, gen, val, (size_t)n, AUTHN_CACHE_TTL, &r->cache_us);
+    /* Never cached past the token's end (its idle end as of before this
+     * use: at worst a shorter entry than needed). */
+    int ttl = left < AUTHN_CACHE_TTL ? (int)left : AUTHN_CACHE_TTL;
+    cache_fill(key, gen, val, (size_t)n, ttl, &r->cache_us);
     return 0;
 }
 

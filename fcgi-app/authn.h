@@ -11,13 +11,16 @@
 
 /* Resolve the request's token to an active user: sets r->user_id,
  * r->is_staff and r->token_hash and returns 0; or sends 401 (missing,
- * malformed, unknown or revoked token) or 503 (database down) and
- * returns -1. */
+ * malformed, unknown or revoked token; token_expired for one past its idle
+ * lifetime, HONEYDUE_TOKEN_IDLE_DAYS without use, or its absolute one,
+ * HONEYDUE_TOKEN_MAX_DAYS after it was made, which is then deleted) or
+ * 503 (database down) and returns -1. */
 int authn_request(req *r);
 
-/* Seconds a resolved token stays cached in Redis (auth:<hash>). Anything
- * that revokes a token calls authn_forget; this bounds what a change made
- * behind the API's back (a manual UPDATE) can take to be seen. */
+/* Seconds a resolved token stays cached in Redis (auth:<hash>), or fewer
+ * when the token has less left to live. Anything that revokes a token
+ * calls authn_forget; this bounds what a change made behind the API's back
+ * (a manual UPDATE) can take to be seen. */
 #define AUTHN_CACHE_TTL 60
 
 /* The Redis key of r->token_hash. */

@@ -259,6 +259,16 @@ int cache_invalidate(const char *const *keys, int n, int ttl, long *us)
     return rc;
 }
 
+int cache_pending(void)
+{
+    return npending > 0 || pending_overflow;
+}
+
+int cache_replay_pending(void)
+{
+    return flush_pending();
+}
+
 int cache_ttl(void)
 {
     return ttl_s;

@@ -5,8 +5,10 @@
  * call fails fast (a miss, a skipped write) and redis.h's connection backs
  * off and logs the outage. An invalidation that could not reach Redis is
  * remembered and retried before this process reads the cache again, so it
- * never serves what it failed to invalidate. (Other processes may: see
- * DESIGN §7 on partitions.) Keys come from keys.h; which lists exist is the
+ * never serves what it failed to invalidate, and from the API worker's idle
+ * wait (cache_replay_pending), so other processes do not serve the old entry
+ * for longer than Redis stays unreachable plus about a second. (See DESIGN
+ * §7 on partitions.) Keys come from keys.h; which lists exist is the
  * route table's business (route_cache in router.h, listcache.h).
  */
 #ifndef HD_CACHE_H
@@ -62,5 +64,14 @@ int cache_fill(const char *key, const char *gen, const char *body, size_t len, i
  * generations. Returns 0, or -1 when Redis could not be reached (the keys
  * are then retried before this process next reads the cache). */
 int cache_invalidate(const char *const *keys, int n, int ttl, long *us);
+
+/* 1 while invalidations that could not reach Redis wait to be replayed. */
+int cache_pending(void);
+
+/* Replay them now (what a cache read does first): 0 when none is left, -1
+ * when Redis is still unavailable (the connection's back-off then spaces the
+ * attempts a second apart). For the idle wait of a process that may not read
+ * the cache again for a long time. */
+int cache_replay_pending(void);
 
 #endif

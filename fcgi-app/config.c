@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     const char *key;
@@ -23,6 +24,7 @@ static config_entry config_table[] = {
     {"DB_USER", NULL, NULL},
     {"DB_PASSWORD", NULL, NULL},
     {"DB_SSLMODE", "prefer", NULL},
+    {"DB_SSLROOTCERT", NULL, NULL},
     {"DB_PREPARED", "on", NULL},
     {"DB_STATEMENT_TIMEOUT", "5000", NULL},
     {"DB_CONNECT_TIMEOUT", "3", NULL},
@@ -43,6 +45,8 @@ static config_entry config_table[] = {
     {"HONEYDUE_SERVER_TIMING", "false", NULL},
     {"HONEYDUE_CACHE_TTL", "300", NULL},
     {"HONEYDUE_REGISTER_PER_HOUR", "10", NULL}, /* sign-ups per client address */
+    {"HONEYDUE_TOKEN_IDLE_DAYS", "30", NULL}, /* a token's lifetimes (authn.h); 0: none */
+    {"HONEYDUE_TOKEN_MAX_DAYS", "365", NULL},
     {"HONEYDUE_MIGRATIONS_DIR", "migrations", NULL},
     {"LOG_LEVEL", "info", NULL},
     {"LOG_FILE", NULL, NULL},
@@ -60,6 +64,8 @@ static config_entry config_table[] = {
     {"HONEYDUE_DOCUMENT_RECONCILE_EVERY_SECONDS", "86400", NULL},
     {"HONEYDUE_DOCUMENT_ORPHAN_GRACE_SECONDS", "86400", NULL},
     {"DOCUMENT_MAX_BYTES", "10485760", NULL},
+    {"HONEYDUE_RESIDENCE_STORAGE_QUOTA_MB", "1024", NULL},
+    {"HONEYDUE_UPLOADS_PER_HOUR", "60", NULL},
     {"S3_ENDPOINT", NULL, NULL}, /* the s3 storage backend's (s3.h) */
     {"S3_REGION", "us-east-1", NULL},
     {"S3_BUCKET", NULL, NULL},
@@ -192,4 +198,49 @@ int config_require(const char *const *keys)
         }
     }
     return 0;
+}
+
+/* The example's placeholders (deploy/k8s/secret.yaml.example) hold this. */
+#define PLACEHOLDER_MARK "change_me"
+
+const char *config_secret_key_weakness(const char *key)
+{
+    if (key == NULL || *key == '\0')
+        return "SECRET_KEY is missing";
+    size_t n = strlen(key);
+    for (size_t i = 0; i + sizeof(PLACEHOLDER_MARK) - 1 <= n; i++)
+        if (strncasecmp(key + i, PLACEHOLDER_MARK, sizeof(PLACEHOLDER_MARK) - 1) == 0)
+            return "SECRET_KEY is the example's placeholder";
+    /* The alphabet it is written in tells the entropy a character can
+     * carry: hex 4 bits, base64 (either kind, '=' padding aside) 6 bits,
+     * anything else at most about 6.5 (printable ASCII). */
+    size_t len = n;
+    while (len > 0 && key[len - 1] == '=')
+        len--;
+    int hex = 1, b64 = 1, distinct = 0;
+    unsigned char seen[256] = {0};
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        hex &= isxdigit(ch) != 0;
+        b64 &= isalnum(ch) || ch == '+' || ch == '/' || ch == '-' || ch == '_';
+        distinct += !seen[ch];
+        seen[ch] = 1;
+    }
+    if (len < (hex ? 64u : b64 ? 43u : 40u))
+        return "SECRET_KEY is too short to hold 32 bytes of entropy (64 hex characters, "
+               "43 of base64, 40 of other printable text)";
+    /* Random text that long shows most of its alphabet: 64 random hex
+     * digits have fewer than 10 distinct ones about once in 10^12 keys. */
+    if (distinct < (hex ? 10 : 16))
+        return "SECRET_KEY repeats too few characters to be random";
+    return NULL;
+}
+
+int config_check_secret_key(void)
+{
+    const char *why = config_secret_key_weakness(config_get("SECRET_KEY"));
+    if (why == NULL)
+        return 0;
+    log_line(LOG_ERROR, "config", "%s; make one with: openssl rand -hex 32", why);
+    return -1;
 }

@@ -27,4 +27,16 @@ long config_int(const char *key, long def);
  * returns -1; returns 0 when all are present. */
 int config_require(const char *const *keys);
 
+/* Why the SECRET_KEY value KEY cannot be trusted to carry 32 bytes of
+ * entropy (one sentence naming no part of it), or NULL when it can: missing,
+ * the example's placeholder (anything holding "CHANGE_ME"), shorter than 32
+ * bytes take in its alphabet (64 hex characters, 43 of base64, 40 of any
+ * other text), or too few distinct characters for random text. Pure. */
+const char *config_secret_key_weakness(const char *key);
+
+/* config_secret_key_weakness of the configured SECRET_KEY: 0, or -1 after
+ * logging why (and how to make a good one), never the key. Applies
+ * everywhere, the local stack included (tests/stack.sh makes a random one). */
+int config_check_secret_key(void);
+
 #endif

@@ -59,15 +59,29 @@ PGconn *db_connect(const char *application_name, int direct)
                      "DB_PREPARED=off: no per-connection options (a transaction pooler refuses "
                      "them); statement_timeout comes from the role");
     }
-    const char *keys[] = {"host",     "port",    "dbname",          "user",
-                          "password", "sslmode", "connect_timeout", "application_name",
-                          "options",  NULL};
+    /* Keywords, never a conninfo string: no value can inject another.
+     * sslrootcert (DB_SSLROOTCERT, the CA that signed the server's
+     * certificate) is what verify-ca and verify-full check against; unset,
+     * libpq looks in ~/.postgresql/root.crt. A NULL value is skipped. */
+    const char *keys[] = {"host",
+                          "port",
+                          "dbname",
+                          "user",
+                          "password",
+                          "sslmode",
+                          "sslrootcert",
+                          "connect_timeout",
+                          "application_name",
+                          "options",
+                          NULL};
+    const char *rootcert = config_get("DB_SSLROOTCERT");
     const char *vals[] = {host,
                           config_get("DB_PORT"),
                           config_get("DB_NAME"),
                           config_get("DB_USER"),
                           config_get("DB_PASSWORD"),
                           config_get("DB_SSLMODE"),
+                          rootcert != NULL && *rootcert != '\0' ? rootcert : NULL,
                           config_get("DB_CONNECT_TIMEOUT"),
                           application_name,
                           pooled ? NULL : options,

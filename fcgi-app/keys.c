@@ -49,6 +49,11 @@ const char *keys_throttle_account(arena *a, const char *scope, const char *mac)
     return arena_sprintf(a, "throttle:%s:acct:%s", scope, mac);
 }
 
+const char *keys_throttle_account_ip(arena *a, const char *scope, const char *mac)
+{
+    return arena_sprintf(a, "throttle:%s:acct-ip:%s", scope, mac);
+}
+
 const char *keys_throttle_user(arena *a, const char *scope, long long uid)
 {
     return arena_sprintf(a, "throttle:%s:user:%lld", scope, uid);

@@ -8,6 +8,7 @@
  *   <list>:user:<uid>        a cacheable route's per-user list (route_cache
  *                            in router.h; handlers/routes.c names them)
  *   throttle:<scope>:ip:<addr>, throttle:<scope>:acct:<mac>,
+ *   throttle:<scope>:acct-ip:<mac>,
  *   throttle:<scope>:user:<uid>    throttle counters (throttle.h)
  *   hd:...                   the job queue (queue.h, jobs/consumer.h):
  *     hd:queue:<queue>       ready jobs         hd:scheduled  run later / retry
@@ -51,6 +52,9 @@ const char *keys_user_list_pattern(arena *a, const char *list);
 const char *keys_throttle_ip(arena *a, const char *scope, const char *addr);
 /* throttle:<SCOPE>:acct:<MAC> (MAC of the account's normalized name) */
 const char *keys_throttle_account(arena *a, const char *scope, const char *mac);
+/* throttle:<SCOPE>:acct-ip:<MAC> (MAC of the account's normalized name
+ * and the client address) */
+const char *keys_throttle_account_ip(arena *a, const char *scope, const char *mac);
 /* throttle:<SCOPE>:user:<UID> */
 const char *keys_throttle_user(arena *a, const char *scope, long long uid);
 

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
         return 1;
     log_set_level(config_get("LOG_LEVEL"));
     static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "SECRET_KEY", NULL};
-    if (sup_boot("honeydue-fcgi", pidfile, required) != 0)
+    if (sup_boot("honeydue-fcgi", pidfile, required) != 0 || config_check_secret_key() != 0)
         return 1;
 
     int fd = 0;

@@ -15,7 +15,7 @@
  *                      the right (FIFO).
  *   hd:scheduled       sorted set of jobs whose run_at (score, Unix seconds)
  *                      is in the future; promoted to their queue when due.
- *   hd:unique:<key>    held (SET NX EX) while a unique job is pending.
+ *   hd:unique:<key>    held (SET NX EX) while a unique job waits to start.
  * Enqueueing is one EVAL. When Redis cannot take the job, it is written to
  * the Postgres table queue_outbox instead, which the worker drains into
  * Redis: a side effect is never lost because the cache server was down.

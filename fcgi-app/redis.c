@@ -6,6 +6,7 @@
 #include "log.h"
 #include "scoreboard.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,44 +30,68 @@ static long elapsed_us(const struct timespec *t0)
     return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
 }
 
-int redis_parse_url(const char *url, char *h, size_t host_cap, int *p, int *d, char *pw,
-                    size_t pw_cap, int *unix_sock)
+/* Copy [S, S+N) to OUT (CAP bytes), %XX-decoded. 0, or -1 when it does not
+ * fit or holds a malformed escape or a NUL. */
+static int url_decode(const char *s, size_t n, char *out, size_t cap)
 {
-    *p = 6379;
-    *d = 0;
-    *unix_sock = 0;
-    pw[0] = '\0';
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)s[i];
+        if (ch == '%') {
+            if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+                !isxdigit((unsigned char)s[i + 2]))
+                return -1;
+            char hex[3] = {s[i + 1], s[i + 2], '\0'};
+            ch = (int)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        if (ch == 0 || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int redis_parse_url(const char *url, redis_conn *c)
+{
+    c->port = 6379;
+    c->db = 0;
+    c->is_unix = 0;
+    c->user[0] = c->password[0] = '\0';
     if (strncmp(url, "unix://", 7) == 0) {
-        *unix_sock = 1;
-        snprintf(h, host_cap, "%s", url + 7);
-        return h[0] == '/' ? 0 : -1;
+        c->is_unix = 1;
+        snprintf(c->host, sizeof(c->host), "%s", url + 7);
+        return c->host[0] == '/' ? 0 : -1;
     }
     if (strncmp(url, "redis://", 8) != 0)
         return -1;
     const char *s = url + 8;
     const char *at = strrchr(s, '@');
     if (at != NULL) {
+        /* [user]:password, or a password alone (the older form) */
         const char *colon = memchr(s, ':', (size_t)(at - s));
         const char *pws = colon ? colon + 1 : s;
-        size_t n = (size_t)(at - pws);
-        if (n >= pw_cap)
+        if (colon != NULL && url_decode(s, (size_t)(colon - s), c->user, sizeof(c->user)) != 0)
             return -1;
-        memcpy(pw, pws, n);
-        pw[n] = '\0';
+        if (url_decode(pws, (size_t)(at - pws), c->password, sizeof(c->password)) != 0)
+            return -1;
+        if (c->user[0] != '\0' && c->password[0] == '\0')
+            return -1; /* an ACL user needs its password */
         s = at + 1;
     }
     size_t hlen = strcspn(s, ":/");
-    if (hlen == 0 || hlen >= host_cap)
+    if (hlen == 0 || hlen >= sizeof(c->host))
         return -1;
-    memcpy(h, s, hlen);
-    h[hlen] = '\0';
+    memcpy(c->host, s, hlen);
+    c->host[hlen] = '\0';
     s += hlen;
     if (*s == ':') {
         char *end;
         long v = strtol(s + 1, &end, 10);
         if (end == s + 1 || v <= 0 || v > 65535)
             return -1;
-        *p = (int)v;
+        c->port = (int)v;
         s = end;
     }
     if (*s == '/' && s[1] != '\0') {
@@ -74,7 +99,7 @@ int redis_parse_url(const char *url, char *h, size_t host_cap, int *p, int *d, c
         long v = strtol(s + 1, &end, 10);
         if (*end != '\0' || v < 0 || v > 15)
             return -1;
-        *d = (int)v;
+        c->db = (int)v;
     }
     return 0;
 }
@@ -87,8 +112,7 @@ int redis_init(redis_conn *c, const char *who, const char *meantime, const char 
     c->who = who;
     c->meantime = meantime;
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
-    if (url == NULL || redis_parse_url(url, c->host, sizeof(c->host), &c->port, &c->db, c->password,
-                                       sizeof(c->password), &c->is_unix) != 0) {
+    if (url == NULL || redis_parse_url(url, c) != 0) {
         log_line(LOG_ERROR, who,
                  "REDIS_URL is missing or not a redis:// or unix:// URL; "
                  "redis is off");
@@ -124,17 +148,28 @@ static void fail_ctx(redis_conn *c)
     fail(c, c->ctx != NULL && c->ctx->errstr[0] ? c->ctx->errstr : "i/o error");
 }
 
-/* One command of a new connection (AUTH, SELECT): 1 when Redis accepted it,
- * else 0 after fail() with WHAT. */
+/* One command of a new connection (AUTH, PING, SELECT): 1 when Redis
+ * accepted it, else 0 after fail() with WHAT and Redis's error (an error
+ * never quotes the password). An AUTH refused, or a NOAUTH, is the
+ * configuration's fault, not an outage: C->auth_refused says so. */
 static int setup_command(redis_conn *c, int argc, const char **argv, const char *what)
 {
     redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
-    int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
-    if (r != NULL)
+    if (r != NULL && r->type != REDIS_REPLY_ERROR) {
         freeReplyObject(r);
-    if (!ok)
-        fail(c, what);
-    return ok;
+        return 1;
+    }
+    char why[160];
+    if (r == NULL) {
+        snprintf(why, sizeof(why), "%s: %s", what, c->ctx->errstr[0] ? c->ctx->errstr : "i/o error");
+    } else {
+        c->auth_refused = strncmp(r->str, "WRONGPASS", 9) == 0 || strncmp(r->str, "NOAUTH", 6) == 0 ||
+                          strcmp(argv[0], "AUTH") == 0;
+        snprintf(why, sizeof(why), "%s: %.100s", what, r->str);
+        freeReplyObject(r);
+    }
+    fail(c, why);
+    return 0;
 }
 
 int redis_ready(redis_conn *c)
@@ -147,14 +182,22 @@ int redis_ready(redis_conn *c)
     c->ctx = c->is_unix ? redisConnectUnixWithTimeout(c->host, tv)
                         : redisConnectWithTimeout(c->host, c->port, tv);
     if (c->ctx == NULL || c->ctx->err) {
+        c->auth_refused = 0; /* not known: nothing answered */
         fail(c, c->ctx ? c->ctx->errstr : "out of memory");
         return 0;
     }
     redisSetTimeout(c->ctx, tv);
-    int ok = 1;
+    /* Before anything else: AUTH (with the ACL user when the URL names
+     * one), or, with no password, a PING that tells a Redis which requires
+     * one (NOAUTH) from one which does not. */
+    int ok;
     if (c->password[0] != '\0') {
-        const char *argv[] = {"AUTH", c->password};
-        ok = setup_command(c, 2, argv, "AUTH failed");
+        const char *argv[] = {"AUTH", c->user[0] ? c->user : c->password, c->password};
+        ok = c->user[0] ? setup_command(c, 3, argv, "AUTH refused")
+                        : setup_command(c, 2, argv, "AUTH refused");
+    } else {
+        const char *argv[] = {"PING"};
+        ok = setup_command(c, 1, argv, "REDIS_URL has no password");
     }
     if (ok && c->db != 0) {
         char dbs[8];
@@ -164,6 +207,7 @@ int redis_ready(redis_conn *c)
     }
     if (!ok)
         return 0;
+    c->auth_refused = 0;
     if (c->last_log_ms != 0) {
         log_line(LOG_INFO, c->who, "redis reachable again");
         c->last_log_ms = 0;
@@ -285,8 +329,10 @@ const char *redis_status(redis_conn *c)
 {
     const char *argv[] = {"PING"};
     redisReply *r = redis_command(c, 1, argv, NULL);
-    if (r == NULL)
-        return "degraded";
-    freeReplyObject(r);
-    return "ok";
+    int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (r != NULL)
+        freeReplyObject(r);
+    if (ok)
+        return "ok";
+    return c->auth_refused ? "refused" : "degraded";
 }

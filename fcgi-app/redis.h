@@ -14,9 +14,14 @@
  * and the outage is logged at most once per ten seconds, with one "redis
  * reachable again" line when it ends. An established connection that broke
  * (Redis restarted while this process was idle) is re-opened at once, once,
- * and the command sent again; only a failed connect backs off. A refused
- * AUTH or SELECT is a failed connect. Every failure counts in the
- * scoreboard's Redis dependency errors (a process without one ignores it).
+ * and the command sent again; only a failed connect backs off. Every
+ * connection, a re-opened one too, starts with AUTH (AUTH user password
+ * with an ACL user) when the URL has a password, else with a PING, then
+ * SELECT: a refused AUTH, a NOAUTH (Redis wants a password the URL lacks)
+ * or a refused SELECT is a failed connect, logged with Redis's error and
+ * never with the password; redis_status() then answers "refused". Every
+ * failure counts in the scoreboard's Redis dependency errors (a process
+ * without one ignores it).
  */
 #ifndef HD_REDIS_H
 #define HD_REDIS_H
@@ -31,19 +36,22 @@ typedef struct {
     const char *who;      /* the log lines' event: "cache", "jobs" */
     const char *meantime; /* what the outage line says happens meanwhile */
     char host[256];       /* or the socket's path */
-    char password[256];
+    char user[128];       /* an ACL user, or "" (the default user) */
+    char password[256];   /* "" when the URL has none */
     int port, db, is_unix;
     long timeout_ms;
     /* state (redis.c's alone) */
     redisContext *ctx;
     long long next_try_ms; /* no connect attempt before (monotonic ms) */
     long long last_log_ms; /* the last outage line; 0 once reachable again */
+    int auth_refused;      /* the last connect failed on AUTH or NOAUTH */
 } redis_conn;
 
-/* Parse a redis:// or unix:// URL (redis://[:password@]host[:port][/db],
- * unix:///path). Pure, for tests. Returns 0 or -1. */
-int redis_parse_url(const char *url, char *host, size_t host_cap, int *port, int *db,
-                    char *password, size_t pw_cap, int *is_unix);
+/* Parse a redis:// or unix:// URL into C's host, user, password, port, db
+ * and is_unix: redis://[[user]:password@]host[:port][/db] (user and
+ * password percent-decoded; a bare redis://password@host is a password
+ * too), unix:///path. Pure, for tests. Returns 0 or -1. */
+int redis_parse_url(const char *url, redis_conn *c);
 
 /* Set C (zeroed, or set up before) up for URL (NULL counts as malformed) with TIMEOUT_MS for the
  * connect and each command; WHO and MEANTIME are string literals for the log
@@ -85,7 +93,8 @@ int redis_eval_int(redis_conn *c, const char *script, int nkeys, int argc, const
 char *redis_eval_text(redis_conn *c, arena *a, const char *script, int nkeys, int argc,
                       const char *const *argv, size_t *len, long *us);
 
-/* "ok" or "degraded", after a PING (for /api/ready/). */
+/* "ok", "degraded" (unavailable) or "refused" (AUTH refused, or NOAUTH:
+ * REDIS_URL's credentials are wrong), after a PING (for /api/ready/). */
 const char *redis_status(redis_conn *c);
 
 #endif

@@ -14,13 +14,11 @@
 
 #define LOG_EVERY_S 10
 
-/* KEYS: counters; ARGV: limit and window of each. The largest TTL among
- * counters at or over their limit (at least 1), else 0. */
-static const char wait_lua[] =
-    "local m = 0 for i, k in ipairs(KEYS) do "
-    "local c = tonumber(redis.call('GET', k) or '0') or 0 "
-    "if c >= tonumber(ARGV[2 * i - 1]) then local t = redis.call('TTL', k) "
-    "if t < 1 then t = 1 end if t > m then m = t end end end return m";
+/* KEYS: counters. Each one's count and TTL (at least 1), in one flat list. */
+static const char peek_lua[] =
+    "local out = {} for i, k in ipairs(KEYS) do "
+    "out[2 * i - 1] = tonumber(redis.call('GET', k) or '0') or 0 "
+    "local t = redis.call('TTL', k) if t < 1 then t = 1 end out[2 * i] = t end return out";
 
 /* KEYS: counters; ARGV: limit and window of each. INCR each (a new one, or
  * one that somehow lost its expiry, gets its window); the largest TTL among
@@ -78,6 +76,17 @@ const char *throttle_account_key(arena *a, const char *scope, const char *ident)
     return keys_throttle_account(a, scope, mac);
 }
 
+const char *throttle_account_ip_key(arena *a, const char *scope, const char *ident,
+                                    const char *addr)
+{
+    char norm[512], mac[TOKEN_HASH_LEN + 1];
+    throttle_normalize(ident, norm, sizeof(norm));
+    const char *parts[] = {"throttle-account-ip", norm,
+                           addr != NULL && *addr != '\0' ? addr : "unknown"};
+    crypto_mac(parts, 3, mac);
+    return keys_throttle_account_ip(a, scope, mac);
+}
+
 /* EVAL SCRIPT over C[0..N): KEYS the counters, ARGV their rules. */
 static int run(const char *script, const throttle_counter *c, int n, long *us)
 {
@@ -100,9 +109,52 @@ static int run(const char *script, const throttle_counter *c, int n, long *us)
     return (int)wait;
 }
 
+int throttle_peek(const char *const *keys, int n, int *count, int *ttl, long *us)
+{
+    for (int i = 0; i < n; i++)
+        count[i] = ttl[i] = 0;
+    if (n < 1 || n > THROTTLE_MAX)
+        return 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    redisReply *rep = redis_eval_checked(cache_redis(), peek_lua, n, n, keys);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (us != NULL)
+        *us += (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    int ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 * (size_t)n;
+    for (int i = 0; ok && i < n; i++) {
+        const redisReply *c = rep->element[2 * (size_t)i], *t = rep->element[2 * (size_t)i + 1];
+        ok = c->type == REDIS_REPLY_INTEGER && t->type == REDIS_REPLY_INTEGER;
+        if (ok) {
+            count[i] = (int)c->integer;
+            ttl[i] = (int)t->integer;
+        }
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    if (!ok) {
+        for (int i = 0; i < n; i++)
+            count[i] = ttl[i] = 0;
+        fail_open();
+        return -1;
+    }
+    return 0;
+}
+
 int throttle_wait(const throttle_counter *c, int n, long *us)
 {
-    return run(wait_lua, c, n, us);
+    const char *keys[THROTTLE_MAX];
+    int count[THROTTLE_MAX], ttl[THROTTLE_MAX], wait = 0;
+    if (n < 1 || n > THROTTLE_MAX)
+        return 0;
+    for (int i = 0; i < n; i++)
+        keys[i] = c[i].key;
+    if (throttle_peek(keys, n, count, ttl, us) != 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (count[i] >= c[i].limit && ttl[i] > wait)
+            wait = ttl[i];
+    return wait;
 }
 
 int throttle_hit(const throttle_counter *c, int n, long *us)

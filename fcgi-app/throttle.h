@@ -26,6 +26,11 @@ const char *throttle_ip_key(arena *a, const char *scope, const char *addr);
  * email address as typed): a keyed hash of its normalized form, in A. */
 const char *throttle_account_key(arena *a, const char *scope, const char *ident);
 
+/* The key of counter SCOPE for the account named IDENT as tried from the
+ * client address ADDR (as throttle_ip_key's): a keyed hash of both, in A. */
+const char *throttle_account_ip_key(arena *a, const char *scope, const char *ident,
+                                    const char *addr);
+
 /* Normalize an account identifier into OUT (CAP bytes): surrounding ASCII
  * white space dropped, ASCII letters lowercased, truncated to fit. Pure. */
 void throttle_normalize(const char *ident, char *out, size_t cap);
@@ -38,6 +43,12 @@ typedef struct {
 } throttle_counter;
 
 #define THROTTLE_MAX 5
+
+/* The count of each counter KEYS[0..N) (N <= THROTTLE_MAX) into COUNT and
+ * the seconds left in its window (at least 1) into TTL, in one round trip:
+ * for a caller whose rule is more than "LIMIT per window" (a login's). 0, or
+ * -1 when Redis is unavailable (then every count is 0: fail open). */
+int throttle_peek(const char *const *keys, int n, int *count, int *ttl, long *us);
 
 /* Seconds until every counter of C[0..N) (N <= THROTTLE_MAX) is below its
  * limit: 0 when none is at or over it, or when Redis is unavailable. */

@@ -5,7 +5,11 @@
  * where its stop and reopen signals are let in (signals.h), so a stop
  * signal always ends the wait and never reaches a request; only then does
  * it call FCGX_Accept_r on the (non-blocking) socket. A lost race for a
- * connection returns EAGAIN and the worker goes back to waiting.
+ * connection returns EAGAIN and the worker goes back to waiting. While
+ * invalidations it could not send wait (Redis was unreachable), the wait
+ * wakes every IDLE_REPLAY_MS to replay them, so the other workers stop
+ * serving the old entries as soon as Redis answers, not when this worker
+ * next gets a request.
  * One request at a time: its memory comes from the worker's arena, which is
  * reset once the response is sent. SIGUSR1 asks for LOG_FILE to be
  * reopened; that happens between requests, never in the middle of one.
@@ -31,6 +35,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define IDLE_REPLAY_MS 250
 
 /* An API worker's signals. SIGHUP stops it too: under spawn-fcgi -F there
  * is no master, and a reload is a new process. */
@@ -137,6 +143,8 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     }
     /* After FCGX_Init, which installs libfcgi's own handlers: ours win. */
     sig_install(worker_signals);
+    if (config_check_secret_key() != 0) /* a reload's new SECRET_KEY too */
+        return 1;
     if (crypto_setup(config_get("SECRET_KEY"),
                      (unsigned long long)config_int("PASSWORD_OPSLIMIT", 0),
                      (size_t)config_int("PASSWORD_MEMLIMIT_KB", 0)) != 0) {
@@ -172,7 +180,7 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
     while (!sig_stop_requested()) {
         sig_reopen_log("worker");
         struct pollfd pfd = {listen_fd, POLLIN, 0};
-        int pr = sig_poll(&pfd, 1, -1);
+        int pr = sig_poll(&pfd, 1, cache_pending() ? IDLE_REPLAY_MS : -1);
         if (sig_stop_requested())
             break;
         sig_reopen_log("worker");
@@ -181,6 +189,10 @@ int worker_run(int listen_fd, const route *routes, size_t nroutes, long max_requ
                 continue;
             log_line(LOG_ERROR, "worker", "poll: %s", strerror(errno));
             break;
+        }
+        if (pr == 0) { /* idle with invalidations waiting */
+            cache_replay_pending();
+            continue;
         }
         if (!(pfd.revents & POLLIN))
             continue;

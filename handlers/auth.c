@@ -40,17 +40,19 @@
 #define CODE_RESEND_GAP 60
 #define CODE_MAX_ATTEMPTS 5
 
-/* Throttling: failed logins per account and per address; reset requests
- * per address and per email; failed reset confirmations; wrong passwords
- * and codes given by a signed-in user; sign-ups per address
- * (HONEYDUE_REGISTER_PER_HOUR), verification codes mailed to one address,
- * and address changes per user. */
+/* Throttling: failed logins (login_wait); reset requests per address and
+ * per email; failed reset confirmations; wrong passwords and codes given by
+ * a signed-in user; sign-ups per address (HONEYDUE_REGISTER_PER_HOUR),
+ * verification codes mailed to one address, and address changes per user. */
 #define WINDOW_15_MIN 900
 #define WINDOW_HOUR 3600
 #define REGISTER_PER_HOUR 10
 #define CODE_MAILS_PER_ADDRESS 5
 #define EMAIL_CHANGES_PER_USER 5
 #define LOGIN_FAILS 10
+#define LOGIN_FAILS_PER_IP 30
+#define LOGIN_FAILS_PER_ACCOUNT 100
+#define LOGIN_FAILS_UNDER_ATTACK 3
 #define RESET_REQUESTS_PER_IP 10
 #define RESET_REQUESTS_PER_EMAIL 5
 #define RESET_REQUESTS_EMAIL_WINDOW 3600
@@ -350,6 +352,33 @@ int auth_register(req *r)
     return rc;
 }
 
+/* Seconds a login must wait, from its counters C: [0] the account as
+ * tried from this address, [1] the address, [2] the account from
+ * everywhere. An address is refused after LOGIN_FAILS failures on one
+ * account or LOGIN_FAILS_PER_IP on any; an account is never locked for
+ * everyone (a stranger could keep its owner out), but past
+ * LOGIN_FAILS_PER_ACCOUNT failures from everywhere each address may fail on
+ * it only LOGIN_FAILS_UNDER_ATTACK times, which slows guessing spread over
+ * many addresses while an address that has not failed (the owner's) still
+ * gets in. */
+static int login_wait(req *r, const throttle_counter *c)
+{
+    const char *keys[] = {c[0].key, c[1].key, c[2].key};
+    int count[3], ttl[3], wait = 0;
+    if (throttle_peek(keys, 3, count, ttl, &r->cache_us) != 0)
+        return 0;
+    if (count[0] >= LOGIN_FAILS)
+        wait = ttl[0];
+    if (count[1] >= LOGIN_FAILS_PER_IP && ttl[1] > wait)
+        wait = ttl[1];
+    if (count[2] >= LOGIN_FAILS_PER_ACCOUNT && count[0] >= LOGIN_FAILS_UNDER_ATTACK) {
+        int until = ttl[0] < ttl[2] ? ttl[0] : ttl[2]; /* whichever ends first lifts it */
+        if (until > wait)
+            wait = until;
+    }
+    return wait;
+}
+
 int auth_login(req *r)
 {
     json_object *body, *clean, *errors;
@@ -364,12 +393,13 @@ int auth_login(req *r)
         return reply_invalid(r, errors);
     const char *ident = field(clean, "username");
     throttle_counter counters[] = {
-        {throttle_ip_key(r->a, "login", r->remote_addr), LOGIN_FAILS, WINDOW_15_MIN},
-        {throttle_account_key(r->a, "login", ident), LOGIN_FAILS, WINDOW_15_MIN},
+        {throttle_account_ip_key(r->a, "login", ident, r->remote_addr), LOGIN_FAILS, WINDOW_15_MIN},
+        {throttle_ip_key(r->a, "login", r->remote_addr), LOGIN_FAILS_PER_IP, WINDOW_15_MIN},
+        {throttle_account_key(r->a, "login", ident), LOGIN_FAILS_PER_ACCOUNT, WINDOW_15_MIN},
     };
-    /* A locked-out account or address is refused before the password is
-     * even looked at: during a lockout the right password proves nothing. */
-    int wait = throttle_wait(counters, 2, &r->cache_us);
+    /* A locked-out address is refused before the password is even looked
+     * at: during a lockout the right password proves nothing. */
+    int wait = login_wait(r, counters);
     if (wait > 0) {
         json_object_put(clean);
         return reply_throttled(r, wait);
@@ -386,10 +416,13 @@ int auth_login(req *r)
     json_object_put(clean);
     if (!ok) {
         PQclear(res);
-        throttle_hit(counters, 2, &r->cache_us);
+        throttle_hit(counters, 3, &r->cache_us);
         return resp_error(r, 401, "invalid_credentials", "wrong username or password");
     }
-    throttle_clear(counters[1].key, &r->cache_us);
+    /* The owner's own mistakes from here are forgiven; the account's count
+     * from everywhere is not (the owner logging in must not reopen it to a
+     * distributed guesser). */
+    throttle_clear(counters[0].key, &r->cache_us);
     const char *uid = arena_strdup(r->a, PQgetvalue(res, 0, 0));
     PQclear(res);
     r->user_id = strtoll(uid, NULL, 10);

@@ -10,13 +10,21 @@
  * sent by nginx: an empty answer with X-Accel-Redirect to an internal
  * location (storage_accel). Files no row points at any more are removed by
  * honeydue-worker (documents_sweep enqueues it). Documents are not cached.
+ *
+ * A residence's files share a quota (HONEYDUE_RESIDENCE_STORAGE_QUOTA_MB),
+ * checked from Content-Length before a byte is stored and again, binding,
+ * when the upload commits (document_set_file, one upload per residence at
+ * a time); a user's uploads are throttled (HONEYDUE_UPLOADS_PER_HOUR).
  */
 #include "handlers.h"
+#include "config.h"
 #include "db.h"
 #include "jsonv.h"
+#include "keys.h"
 #include "log.h"
 #include "queue.h"
 #include "storage.h"
+#include "throttle.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +170,16 @@ static int too_large(req *r)
     return resp_error(r, 413, "payload_too_large", msg);
 }
 
+/* The 413 of a file the residence's quota has no room for. */
+static int quota_exceeded(req *r, long long quota, long long used)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "this residence's documents may hold %lld bytes; %lld are used and the file has %ld",
+             quota, used, r->content_length);
+    return resp_error(r, 413, "quota_exceeded", msg);
+}
+
 static int wrong_content(req *r, const char *type)
 {
     char msg[80];
@@ -236,6 +254,12 @@ int documents_upload(req *r)
 {
     if (!storage_ready())
         return resp_error(r, 503, "service_unavailable", "file storage is not available");
+    /* Every attempt counts, whatever comes of it. */
+    throttle_counter uploads = {keys_throttle_user(r->a, "upload", r->user_id),
+                                (int)config_int("HONEYDUE_UPLOADS_PER_HOUR", 60), 3600};
+    int wait = uploads.limit > 0 ? throttle_hit(&uploads, 1, &r->cache_us) : 0;
+    if (wait > 0)
+        return reply_throttled(r, wait);
     const char *type = storage_type_allowed(r->content_type);
     if (type == NULL)
         return resp_error(r, 415, "unsupported_media_type",
@@ -243,17 +267,22 @@ int documents_upload(req *r)
                           "image/heic, image/webp, text/plain");
     if (r->content_length > storage_max_bytes())
         return too_large(r);
-    /* Nothing is stored for a document the user cannot see. */
+    /* Nothing is stored for a document the user cannot see, or that its
+     * residence has no room for. */
+    long long quota = config_int("HONEYDUE_RESIDENCE_STORAGE_QUOTA_MB", 1024) * 1024LL * 1024;
     char state[6];
     const char *doc = param_id(r, r->params[0]), *uid = param_id(r, r->user_id);
     const char *who[] = {doc, uid};
-    PGresult *res = db_exec("documents_file", 2, who, state, &r->db_us);
+    PGresult *res = db_exec("documents_upload_check", 2, who, state, &r->db_us);
     if (res == NULL)
         return resp_db_error(r, state);
-    int found = PQntuples(res) == 1, had_file = found && !PQgetisnull(res, 0, 0);
+    int found = PQntuples(res) == 1, had_file = found && PQgetvalue(res, 0, 0)[0] == 't';
+    long long used = found ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
     PQclear(res);
     if (!found)
         return resp_not_found(r);
+    if (quota > 0 && used + r->content_length > quota)
+        return quota_exceeded(r, quota, used);
 
     body_src b = {.r = r};
     int rc = read_head(r, &b, type);
@@ -271,15 +300,19 @@ int documents_upload(req *r)
     }
     if (put != STORAGE_OK)
         return storage_failed(r, put);
-    const char *params[] = {doc, uid, name, type, param_id(r, r->content_length), display_name(r),
-                            sha};
-    res = db_exec("documents_set_file", 7, params, state, &r->db_us);
-    if (res == NULL || PQntuples(res) != 1) { /* the document went away meanwhile */
+    const char *limit = quota > 0 ? arena_sprintf(r->a, "%lld", quota) : NULL;
+    const char *params[] = {doc, uid,  name, type, param_id(r, r->content_length), display_name(r),
+                            sha, limit};
+    res = db_exec("documents_set_file", 8, params, state, &r->db_us);
+    if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        /* The document went away meanwhile, or the residence filled up. */
         storage_remove(name); /* failing that, documents.reconcile's */
         if (res == NULL)
             return resp_db_error(r, state);
+        int full = PQntuples(res) == 1;
+        used = full ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
         PQclear(res);
-        return resp_not_found(r);
+        return full ? quota_exceeded(r, quota, used) : resp_not_found(r);
     }
     if (had_file)
         documents_sweep(r); /* the file it replaced */

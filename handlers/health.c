@@ -1,7 +1,7 @@
 /*
  * health.c - liveness (no dependency touched) and readiness (Postgres and
- * the schema checked; Redis reported, never required). Staff see the
- * readiness answer through GET /api/admin/system/ too (admin.c).
+ * the schema checked; Redis reported, required only to accept REDIS_URL's
+ * credentials). Staff see the readiness answer through GET /api/admin/system/ too (admin.c).
  */
 #include "handlers.h"
 #include "cache.h"
@@ -9,6 +9,7 @@
 #include "schema.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int health_get(req *r)
 {
@@ -29,6 +30,10 @@ json_object *health_ready_body(req *r, int *status)
     if (v < schema_newest_embedded())
         return resp_error_obj("schema_behind", "the database schema is older than this build",
                               NULL);
+    /* Down is an outage the pool serves through; refused is a wrong
+     * REDIS_URL, which a new pod must not be taken into service with. */
+    if (strcmp(redis, "refused") == 0)
+        return resp_error_obj("redis_refused", "redis refused the credentials in REDIS_URL", NULL);
     json_object *out = json_object_new_object();
     json_object_object_add(out, "status", json_object_new_string("ok"));
     json_object_object_add(out, "postgres", json_object_new_string("ok"));

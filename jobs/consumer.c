@@ -164,6 +164,20 @@ static const char *unique_key(json_object *job, char *out, size_t cap)
     return k != NULL ? k : "";
 }
 
+/* KEYS: hd:unique:<key>. ARGV: id. */
+static const char release_lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                  "return redis.call('DEL', KEYS[1]) end return 0";
+
+int consumer_started(json_object *job)
+{
+    char ukey[KEYS_JOB_MAX];
+    const char *k = unique_key(job, ukey, sizeof(ukey));
+    if (k[0] == '\0')
+        return 0;
+    const char *args[] = {k, job_str(job, "id")};
+    return eval_int(release_lua, 1, 2, args) < 0 ? -1 : 0;
+}
+
 int consumer_ack(json_object *job)
 {
     char ukey[KEYS_JOB_MAX];

@@ -39,8 +39,15 @@ int consumer_take(int lease_s, char **job);
  * lease was lost (the job was recovered by another worker), -1 on error. */
 int consumer_extend(const char *id, int lease_s);
 
+/* The job is about to run: release its unique key (if it still holds it),
+ * so the same unique job can be queued again while this one runs: unique
+ * while pending, not while running, or a wake-up enqueued during a run
+ * (documents.sweep's) would be dropped. Returns 0, or -1 on error. */
+int consumer_started(json_object *job);
+
 /* The job ran: drop it from the active set, count it, release its unique
- * key. Returns 1, 0 when its lease had already been lost, -1 on error. */
+ * key if it still holds it (a retried job's key went at its start). Returns
+ * 1, 0 when its lease had already been lost, -1 on error. */
 int consumer_ack(json_object *job);
 
 /* The job failed with ERROR: schedule its next attempt after the back-off

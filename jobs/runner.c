@@ -127,6 +127,8 @@ static void run_job(const char *text)
         log_line(LOG_ERROR, "job", "unparseable job skipped");
         return;
     }
+    if (consumer_started(job) < 0)
+        log_line(LOG_WARN, "job", "could not release the unique key of a %s job", type);
     job_ctx c = {.type = type};
     if (json_object_object_get_ex(job, "id", &v))
         c.id = json_object_get_string(v);

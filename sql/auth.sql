@@ -9,9 +9,18 @@
 
 -- name: auth_token_user retry
 -- Every authenticated request the auth cache misses (once a minute per token
--- at most): token hash -> active user, and whether the token's last use is
--- unrecorded or over an hour old (then authn.c runs auth_token_touch).
-SELECT u.id, u.is_staff, t.last_used IS NULL OR t.last_used < now() - interval '1 hour'
+-- at most): token hash -> active user, whether the token's last use is
+-- unrecorded or over an hour old (then authn.c runs auth_token_touch), and
+-- the whole seconds it has left: to the end of its idle lifetime ($2 days
+-- after its last use, or its creation when unused) or of its absolute one
+-- ($3 days after its creation), whichever comes first; 0 or less when it
+-- has expired; NULL when both lifetimes are off (0).
+SELECT u.id, u.is_staff, t.last_used IS NULL OR t.last_used < now() - interval '1 hour',
+       floor(extract(epoch FROM least(
+           CASE WHEN $2::int > 0
+                THEN coalesce(t.last_used, t.created) + make_interval(days => $2::int) END,
+           CASE WHEN $3::int > 0 THEN t.created + make_interval(days => $3::int) END)
+           - now()))::bigint
 FROM user_authtoken t JOIN auth_user u ON u.id = t.user_id
 WHERE t.key_hash = $1 AND u.is_active
 
@@ -88,6 +97,7 @@ SELECT json_build_object('id', id, 'username', username, 'email', email,
 FROM u
 
 -- name: tokens_delete
+-- Logout, or a token found expired (authn.c).
 DELETE FROM user_authtoken WHERE key_hash = $1
 
 -- name: users_me retry

@@ -71,20 +71,29 @@ FROM document_document d
 WHERE d.id = $1
   AND d.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
 
+-- name: documents_upload_check retry
+-- Before user $2 stores a file in document $1: whether the document has a
+-- file now, and the bytes the residence's other files take (its quota's
+-- first check; document_set_file makes the binding one). No row when the
+-- user cannot see the document.
+SELECT d.stored_name IS NOT NULL,
+       (SELECT coalesce(sum(o.size), 0) FROM document_document o
+        WHERE o.residence_id = d.residence_id AND o.id <> d.id AND o.stored_name IS NOT NULL)
+FROM document_document d
+WHERE d.id = $1
+  AND d.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
+
 -- name: documents_set_file
 -- Point document $1 (seen by user $2) at the file just stored as $3:
--- content type $4, size $5, display name $6 (or NULL), SHA-256 $7. The
+-- content type $4, size $5, display name $6 (or NULL), SHA-256 $7, unless
+-- the residence's files would then take more than $8 bytes (NULL: no
+-- quota); the residence's row is locked for the check (migration 16). The
 -- previous file's name goes to document_filedeletion (the trigger). No row
--- when the document is gone or not the user's.
-WITH d AS (
-    UPDATE document_document d
-    SET stored_name = $3, content_type = $4, size = $5::bigint, original_name = $6,
-        sha256 = $7, uploaded_at = now(), updated_at = now()
-    WHERE d.id = $1
-      AND d.residence_id IN (SELECT residence_id FROM residence_residence_users WHERE user_id = $2)
-    RETURNING d.*
-)
-SELECT document_json(d) FROM d
+-- when the document is gone or not the user's; else the document's JSON
+-- (NULL when over the quota) and the bytes the residence's other files take.
+SELECT document, used
+FROM document_set_file($1::bigint, $2::bigint, $3::text, $4::text, $5::bigint, $6::text, $7::text,
+                       $8::bigint)
 
 -- name: documents_orphaned
 -- $1 was being uploaded when the bucket stopped answering: the object may

@@ -75,20 +75,31 @@ SELECT ins.id, who.email_enabled AND u.email_verified, who.push, u.email,
 FROM ins JOIN who USING (user_id) JOIN auth_user u ON u.id = ins.user_id
 
 -- name: jobs_reminders_claim
--- Up to $1 users whose reminder hour has come today, in the time zone of
--- the residence they joined first, and who had no reminder yet for that
--- local day: claim the day (at most once, whatever runs concurrently), and
--- for those with tasks due today or overdue, write the reminder to the feed.
+-- Up to $1 users whose reminder is owed now (notification_reminder_due,
+-- kept current by triggers: migration 000017), earliest first, skipping
+-- those a concurrent sweep holds: claim the local day (at most once,
+-- whatever runs concurrently), move each picked user's due_at on, and for
+-- those with tasks due today or overdue, write the reminder to the feed.
+-- Linear in the users claimed: nothing reads users who are not due.
 -- Answers, for each user claimed: id, email, name, email wanted (and the
 -- address verified), local date, the tasks as JSON (NULL when nothing is
 -- due: no reminder), the feed entry's id (NULL likewise) and whether to
 -- push it.
-WITH tz AS (
-    SELECT DISTINCT ON (m.user_id) m.user_id, r.time_zone
-    FROM residence_residence_users m JOIN residence_residence r ON r.id = m.residence_id
-    ORDER BY m.user_id, m.joined_at, m.residence_id
+WITH picked AS (
+    SELECT s.user_id FROM notification_reminder_due s
+    WHERE s.due_at <= now()
+    ORDER BY s.due_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), tz AS (
+    SELECT p.user_id, r.time_zone
+    FROM picked p
+    CROSS JOIN LATERAL (SELECT m.residence_id FROM residence_residence_users m
+                        WHERE m.user_id = p.user_id
+                        ORDER BY m.joined_at, m.residence_id LIMIT 1) f
+    JOIN residence_residence r ON r.id = f.residence_id
 ), due AS (
-    SELECT e.user_id, e.email_enabled, e.push_enabled,
+    SELECT e.user_id, e.email_enabled, e.push_enabled, e.reminder_hour, tz.time_zone,
            (now() AT TIME ZONE tz.time_zone)::date AS local_date
     FROM notification_preference_effective e JOIN tz USING (user_id)
     WHERE e.reminder
@@ -96,7 +107,17 @@ WITH tz AS (
       AND NOT EXISTS (SELECT 1 FROM notification_reminderlog l
                       WHERE l.user_id = e.user_id
                         AND l.local_date = (now() AT TIME ZONE tz.time_zone)::date)
-    LIMIT $1
+), moved AS (
+    -- A claimed user's next reminder is the next local day's; a picked one
+    -- not due after all (a stale row) is computed afresh, or never.
+    UPDATE notification_reminder_due s
+    SET due_at = coalesce(CASE WHEN d.user_id IS NOT NULL
+                               THEN ((d.local_date + 1) + make_interval(hours => d.reminder_hour))
+                                    AT TIME ZONE d.time_zone
+                               ELSE notification_reminder_due_at(p.user_id) END,
+                          'infinity')
+    FROM picked p LEFT JOIN due d USING (user_id)
+    WHERE s.user_id = p.user_id
 ), claimed AS (
     INSERT INTO notification_reminderlog (user_id, local_date)
     SELECT user_id, local_date FROM due

@@ -1,12 +1,14 @@
 #!/bin/bash
-# deps.sh [browser] - install the Debian 12 packages that building, running,
-# testing and benchmarking honeydue-fcgi need (make run / make test / make
-# bench call it); with "browser" (make test) also Debian's chromium and the
-# browser tests' node packages (tests/browser: playwright-core, exactly as
-# package-lock.json has it, with `npm ci`; it drives Debian's chromium and
-# never downloads a browser), which `make run` does not need. Idempotent and
-# silent when everything is present; otherwise it names what is missing on
-# one line and installs it with apt (root only) or npm.
+# deps.sh [browser|secret-scan] - install the Debian 12 packages that
+# building, running, testing and benchmarking honeydue-fcgi need (make run /
+# make test / make bench call it); with "browser" (make test) also Debian's
+# chromium and the browser tests' node packages (tests/browser:
+# playwright-core, exactly as package-lock.json has it, with `npm ci`; it
+# drives Debian's chromium and never downloads a browser), which `make run`
+# does not need; with "secret-scan" (make secret-scan, .ci/run) the secret
+# scanner's node packages (.ci/secretlint: secretlint, likewise). Idempotent
+# and silent when everything is present; otherwise it names what is missing
+# on one line and installs it with apt (root only) or npm.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,9 +21,15 @@ packages=(
     wrk pgbouncer python3 python3-aiosmtpd openssl curl cppcheck clang-tidy clang-format procps iproute2
     python3-yaml python3-jsonschema python3-botocore python3-h2 python3-jwt python3-cryptography
 )
-browser_tests=0
-[ "${1:-}" = browser ] && browser_tests=1
-[ "$browser_tests" -eq 1 ] && packages+=(chromium)
+mode=${1:-}
+case $mode in
+"" | browser | secret-scan) ;;
+*)
+    echo "usage: tests/deps.sh [browser|secret-scan]" >&2
+    exit 2
+    ;;
+esac
+[ "$mode" = browser ] && packages+=(chromium)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
@@ -40,9 +48,10 @@ for p in "${packages[@]}"; do
     missing+=("$p")
 done
 
-# Node.js and npm for the browser tests: the machine's own (any package or
-# install that puts node and npm on PATH), else Debian's.
-if [ "$browser_tests" -eq 1 ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
+# Node.js and npm for the browser tests and the secret scanner: the
+# machine's own (any package or install that puts node and npm on PATH),
+# else Debian's.
+if [ -n "$mode" ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
     missing+=(nodejs npm)
 fi
 
@@ -64,19 +73,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# tests/browser/node_modules as package-lock.json says: `npm ci` (which
-# starts from an empty node_modules) only when the lock file differs from
-# the one the last install recorded, so a second run does nothing.
-[ "$browser_tests" -eq 1 ] || exit 0
-browser=$REPO/tests/browser
-stamp=$browser/node_modules/.installed-package-lock.json
-if ! cmp -s "$browser/package-lock.json" "$stamp" 2>/dev/null ||
-    [ ! -e "$browser/node_modules/playwright-core/package.json" ]; then
-    echo "deps: npm ci in tests/browser (playwright-core)"
-    if ! out=$(cd "$browser" && npm ci --no-audit --no-fund --loglevel=error 2>&1); then
+# DIR/node_modules as DIR/package-lock.json says: `npm ci` (which starts
+# from an empty node_modules) only when the lock file differs from the one
+# the last install recorded, so a second run does nothing.
+npm_ci() {
+    local dir=$1 probe=$2 stamp=$1/node_modules/.installed-package-lock.json out
+    if cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null &&
+        [ -e "$dir/node_modules/$probe/package.json" ]; then
+        return 0
+    fi
+    echo "deps: npm ci in ${dir#"$REPO"/} ($probe)"
+    if ! out=$(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error 2>&1); then
         printf '%s\n' "$out" >&2
-        echo "deps: npm ci in tests/browser failed" >&2
+        echo "deps: npm ci in ${dir#"$REPO"/} failed" >&2
         exit 1
     fi
-    cp "$browser/package-lock.json" "$stamp"
-fi
+    cp "$dir/package-lock.json" "$stamp"
+}
+
+case $mode in
+browser) npm_ci "$REPO/tests/browser" playwright-core ;;
+secret-scan) npm_ci "$REPO/.ci/secretlint" secretlint ;;
+esac

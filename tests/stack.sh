@@ -191,8 +191,12 @@ tail_log() {
 
 # ---- secret and env file ----------------------------------------------------
 
+# make_secret FILE: 32 random bytes as 64 hex characters in STATE/FILE
+# (0600), made once per state directory and never printed: the SECRET_KEY
+# (which the app checks for 32 bytes of entropy, docs/operations.md) and
+# Redis's password.
 make_secret() {
-    local f=$STATE/secret_key
+    local f=$STATE/$1
     if [ ! -s "$f" ]; then
         (
             umask 077
@@ -308,7 +312,7 @@ EOF
 }
 
 # write_env: STATE/env, sourceable; the secrets stay in STATE/secret_key,
-# STATE/s3_secret and STATE/push-keys/.
+# STATE/redis_password, STATE/s3_secret and STATE/push-keys/.
 write_env() {
     local tmp=$STATE/env.tmp name
     {
@@ -318,7 +322,12 @@ write_env() {
         printf 'export DB_NAME=honeydue\n'
         printf 'export DB_USER=postgres\n'
         printf 'export DB_SSLMODE=disable\n'
-        printf 'export REDIS_URL=%q\n' "redis://127.0.0.1:$REDIS_PORT/0"
+        # Redis requires its password (STATE/redis_password): in the URL for
+        # the app, in REDISCLI_AUTH for redis-cli (never on a command line).
+        # shellcheck disable=SC2016 # expanded when the file is sourced
+        printf 'export REDIS_URL="redis://:$(cat %q)@127.0.0.1:%q/0"\n' "$STATE/redis_password" "$REDIS_PORT"
+        # shellcheck disable=SC2016
+        printf 'export REDISCLI_AUTH="$(cat %q)"\n' "$STATE/redis_password"
         # shellcheck disable=SC2016 # expanded when the file is sourced
         printf 'export SECRET_KEY="$(cat %q)"\n' "$STATE/secret_key"
         printf 'export HONEYDUE_WORKERS=%q\n' "${HONEYDUE_WORKERS:-4}"
@@ -460,12 +469,15 @@ redis_start() {
         return 0
     fi
     mkdir -p "$REDIS_DIR"
+    chmod 700 "$REDIS_DIR"
     if [ -n "${REDIS_PORT:-}" ]; then
-        cat >"$REDIS_DIR/redis.conf" <<EOF
+        # 0600: it holds the password (STATE/redis_password's).
+        (umask 077 && cat >"$REDIS_DIR/redis.conf.tmp") <<EOF
 # Written by tests/stack.sh: a cache and queue that lives as long as the stack.
 bind 127.0.0.1
 port $REDIS_PORT
 protected-mode yes
+requirepass $(<"$STATE/redis_password")
 daemonize yes
 supervised no
 pidfile $REDIS_DIR/redis.pid
@@ -478,6 +490,7 @@ maxmemory 64mb
 # a TTL) and the job queues (none): evict cache entries, never queued jobs.
 maxmemory-policy volatile-lru
 EOF
+        mv "$REDIS_DIR/redis.conf.tmp" "$REDIS_DIR/redis.conf"
     fi
     [ -r "$REDIS_DIR/redis.conf" ] || die "no $REDIS_DIR/redis.conf (start the stack with up first)"
     local port
@@ -485,7 +498,7 @@ EOF
     rm -f "$REDIS_DIR/redis.pid"
     redis-server "$REDIS_DIR/redis.conf" || die "redis did not start (see $LOG/redis.log)"
     for ((i = 0; i < 100; i++)); do
-        if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && [ -s "$REDIS_DIR/redis.pid" ]; then
+        if [ "$(REDISCLI_AUTH=$(<"$STATE/redis_password") redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && [ -s "$REDIS_DIR/redis.pid" ]; then
             say "redis started on 127.0.0.1:$port"
             return 0
         fi
@@ -892,7 +905,8 @@ cmd_up() {
         [ ! -d "$PUSH_DIR" ] || find "$PUSH_DIR" -mindepth 1 -delete
     fi
     storage_dir
-    make_secret
+    make_secret secret_key
+    make_secret redis_password
     make_s3_keys
     make_push_keys
     write_env

@@ -21,7 +21,8 @@ Pod(workload, root, bin_dir, ...) reads the pod template and:
 The only rewrites: an absolute path under a container's mount or the app
 image's files becomes the host directory standing for it (in the command,
 the env and the mounted ConfigMap files, as that container sees them); a
-`listen PORT` in a ConfigMap file, and PORTS, become a host port; and
+`listen PORT` in a ConfigMap file, and PORTS, become a host port (so does
+a `--port PORT` in a command); and
 CONFIG overrides keys of the app's config file (honeydue.conf) so that the
 cluster's Postgres and Redis are the test stack's; CONFIGMAP_DATA, when a
 test gives it, replaces a ConfigMap key's text (a rendering of its own).
@@ -298,8 +299,12 @@ class Pod:
         return uid, gid, groups
 
     def argv(self, cname, argv):
-        """ARGV rewritten for CNAME, run as its user when we can switch."""
+        """ARGV rewritten for CNAME, run as its user when we can switch; a
+        `--port N` (Redis's) with N in PORTS becomes that host port."""
         argv = [self.rewrite(cname, a) for a in argv]
+        argv = [re.sub(r"(--port\s+)(\d+)\b",
+                       lambda m: m.group(1) + str(self.ports.get(int(m.group(2)), int(m.group(2)))), a)
+                for a in argv]
         if "/" not in argv[0]:
             found = shutil.which(argv[0], path=K8S_PATH)
             assert found, f"{argv[0]} is not installed on this host"

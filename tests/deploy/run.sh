@@ -8,7 +8,8 @@
 # commands on this host (tests/deploy/pod.py), for which this brings up a
 # private stack under .run/deploy (Postgres, Redis and the SMTP sink are
 # what the pods use; HD_DEPLOY_PORT_BASE, default HD_TEST_PORT_BASE + 200
-# when that is set, else 28280; the pod's nginx listens on that base + 4).
+# when that is set, else 28280; the pod's nginx listens on that base + 4,
+# the Redis pod on + 5).
 # A stack that does not start or stop, and every sanitizer report its
 # processes left, count as one failure each (the pods' own reports fail
 # their tests). The last line is always "deploy: N passed, M failed"; the
@@ -41,7 +42,7 @@ if HD_PORT_BASE=$PORT_BASE HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN" >"$TM
         . "$STATE/env"
         set +a
         unset ASAN_OPTIONS UBSAN_OPTIONS # the pods set their own
-        export DEPLOY_POD_PORT=$((PORT_BASE + 4))
+        export DEPLOY_POD_PORT=$((PORT_BASE + 4)) DEPLOY_REDIS_PORT=$((PORT_BASE + 5))
         exec "$PYTHON" tests/deploy/run.py "$@"
     ) 2>&1 | tee "$TMP/deploy.out" || true
 else

@@ -6,9 +6,11 @@ ConfigMap is a fresh rendering of its sources, its nginx config passes
 import ipaddress
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 
 import k8s
 import pod
@@ -332,8 +334,8 @@ def test_secret_template_holds_no_secret():
     assert "data" not in s, "base64 data in the template: values belong in the cluster only"
     for key, value in s["stringData"].items():
         assert "CHANGE_ME" in value, key
-    assert {"SECRET_KEY", "DB_PASSWORD", "SMTP_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"} \
-        <= set(s["stringData"])
+    assert {"SECRET_KEY", "DB_PASSWORD", "REDIS_URL", "SMTP_URL", "S3_ACCESS_KEY_ID",
+            "S3_SECRET_ACCESS_KEY"} <= set(s["stringData"])
     # Not picked up by `kubectl apply -f deploy/k8s/`.
     assert not any("secret" in os.path.basename(f) for f in k8s.manifest_files())
     # No secret in the config file either (it overrides the environment).
@@ -361,10 +363,19 @@ def test_ingress_serves_plain_http_from_cloudflare_through_traefik():
     assert re.fullmatch(r"\d+m", size) and int(size[:-1]) >= 11, size
 
 
+def redis_server_argv():
+    """The Redis container's redis-server command line: the `exec
+    redis-server` line of its start script (continuations joined), split as
+    sh splits it; and the container."""
+    (c,) = pod_containers(k8s.find("Deployment", "redis"))
+    assert c["command"] == ["sh", "-c"], c["command"]
+    script = c["args"][0].replace("\\\n", " ")
+    (line,) = [ln for ln in script.splitlines() if ln.strip().startswith("exec redis-server")]
+    return shlex.split(line)[2:], c
+
+
 def test_redis_has_a_memory_cap_that_never_evicts_jobs():
-    d = k8s.find("Deployment", "redis")
-    (c,) = pod_containers(d)
-    argv = c.get("command", []) + c.get("args", [])
+    argv, c = redis_server_argv()
     assert "--maxmemory" in argv
     assert argv[argv.index("--maxmemory") + 1].endswith("mb")
     # volatile-lru: only keys with a TTL (the cache) are evicted; queue keys
@@ -372,6 +383,100 @@ def test_redis_has_a_memory_cap_that_never_evicts_jobs():
     assert argv[argv.index("--maxmemory-policy") + 1] == "volatile-lru"
     limit = c["resources"]["limits"]["memory"]
     assert int(argv[argv.index("--maxmemory") + 1][:-2]) < int(limit.rstrip("Mi"))
+
+
+def test_redis_url_with_its_password_is_in_the_secret_not_the_configmap():
+    """REDIS_URL (which holds Redis's password) comes from the Secret, which
+    every app pod reads (envFrom), and never from the config file, which
+    would override it."""
+    url = urllib.parse.urlsplit(k8s.secret_template()["stringData"]["REDIS_URL"])
+    assert url.scheme == "redis" and url.hostname == "redis" and url.port == 6379
+    assert url.password and "CHANGE_ME" in url.password and not url.username
+    cfg = pod.parse_config(k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
+    assert "REDIS_URL" not in cfg
+    with open(os.path.join(k8s.REPO, "deploy", "honeydue.conf"), encoding="utf-8") as f:
+        assert "REDIS_URL" not in pod.parse_config(f.read())
+    for kind, name in (("Deployment", "honeydue-api"), ("Deployment", "honeydue-worker"),
+                       ("Job", "honeydue-migrate")):
+        for c in k8s.all_containers(k8s.find(kind, name)):
+            if c["image"] == k8s.IMAGE_PLACEHOLDER and c.get("command", [""])[0].startswith("/usr/local/bin/"):
+                assert {"secretRef": {"name": "honeydue-secrets"}} in c.get("envFrom", []), (name, c["name"])
+
+
+def test_redis_requires_the_password_from_the_secret():
+    """The Redis pod takes its password from the Secret's REDIS_URL, hands it
+    to redis-server in a file on a memory-backed emptyDir (never on a command
+    line), has no protected-mode off, and its probe authenticates."""
+    argv, c = redis_server_argv()
+    (env,) = [e for e in c["env"] if e["name"] == "REDIS_URL"]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "honeydue-secrets", "key": "REDIS_URL"}
+    script = c["args"][0]
+    assert "requirepass" in script and "protected-mode" not in script
+    conf = argv[0]
+    assert conf.startswith("/") and not conf.startswith("-"), argv
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    vols = {v["name"]: v for v in k8s.pod_spec(k8s.find("Deployment", "redis"))["volumes"]}
+    (mount,) = [m for m in mounts if conf.startswith(m + "/")]
+    assert vols[mounts[mount]]["emptyDir"].get("medium") == "Memory"
+    assert "umask 077" in script
+    probe = " ".join(c["readinessProbe"]["exec"]["command"])
+    assert "REDISCLI_AUTH" in probe and conf in probe
+
+
+def _selects(selector, labels):
+    """Whether a labelSelector (matchLabels and matchExpressions) selects LABELS."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for e in selector.get("matchExpressions", []):
+        v = labels.get(e["key"])
+        ok = {"In": v in e.get("values", []), "NotIn": v not in e.get("values", []),
+              "Exists": e["key"] in labels, "DoesNotExist": e["key"] not in labels}[e["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def _pod_labels():
+    return {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["labels"]
+            for _, o in k8s.objects() if o["kind"] in SELECTOR_KINDS}
+
+
+def test_api_pods_accept_only_traefik_and_prometheus_on_their_http_port():
+    pol = k8s.find("NetworkPolicy", "honeydue-api")
+    labels = _pod_labels()
+    chosen = {n for n, lab in labels.items() if _selects(pol["spec"]["podSelector"], lab)}
+    assert chosen == {"honeydue-api"}, chosen
+    assert pol["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = pol["spec"]["ingress"]
+    # Each peer is a pod selector AND a namespace selector in one entry (two
+    # entries would let in the whole namespace, or that label anywhere).
+    peers = {(p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+              p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]) for p in rule["from"]}
+    assert all(set(p) == {"namespaceSelector", "podSelector"} for p in rule["from"])
+    assert ("kube-system", "traefik") in peers
+    assert peers <= {("kube-system", "traefik"), ("monitoring", "prometheus")}, peers
+    http = [p["containerPort"] for c in pod_containers(k8s.find("Deployment", "honeydue-api"))
+            for p in c.get("ports", []) if p.get("name") == "http"]
+    assert [(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]] == [("TCP", http[0])]
+    # The Service and the Ingress reach the pods on that same port.
+    svc = k8s.find("Service", "honeydue-api")
+    assert all(pt["targetPort"] in ("http", http[0]) for pt in svc["spec"]["ports"])
+
+
+def test_worker_and_migrate_pods_accept_no_connection():
+    pol = k8s.find("NetworkPolicy", "honeydue-no-ingress")
+    labels = _pod_labels()
+    chosen = {n for n, lab in labels.items() if _selects(pol["spec"]["podSelector"], lab)}
+    assert chosen == {"honeydue-worker", "honeydue-migrate"}, chosen
+    assert pol["spec"]["policyTypes"] == ["Ingress"] and pol["spec"]["ingress"] == []
+
+
+def test_every_pod_is_under_an_ingress_policy():
+    """No workload of the namespace is left open to any pod of the cluster."""
+    pols = [o for _, o in k8s.objects() if o["kind"] == "NetworkPolicy"]
+    for name, lab in _pod_labels().items():
+        assert any(_selects(p["spec"]["podSelector"], lab) and "Ingress" in p["spec"]["policyTypes"]
+                   for p in pols), f"{name}: no NetworkPolicy selects its pods"
 
 
 def test_redis_answers_only_the_api_and_worker_pods():

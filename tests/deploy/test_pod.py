@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import k8s
@@ -79,11 +80,12 @@ class Scratch:
         """A Pod of WORKLOAD on this scratch's database, the test Secret and
         the sanitizers' logs in its own log directory (CONFIGMAP_DATA and
         SECRET_FILES: pod.Pod's; CONFIG: more overrides of the config file)."""
-        redis = re.match(r"redis://([^:/]+):(\d+)", _env("REDIS_URL"))
         config = {"DB_HOST": "127.0.0.1", "DB_PORT": _env("DB_PORT"), "DB_NAME": self.db,
-                  "DB_USER": "postgres", "DB_SSLMODE": "disable",
-                  "REDIS_URL": f"redis://{redis.group(1)}:{redis.group(2)}/{self.redis_db}",
-                  **(config or {})}
+                  "DB_USER": "postgres", "DB_SSLMODE": "disable", **(config or {})}
+        # REDIS_URL is the Secret's (the stack's Redis and password, this
+        # scratch's database): the config file must not override it.
+        assert "REDIS_URL" not in pod.parse_config(
+            k8s.find("ConfigMap", "honeydue-config")["data"]["honeydue.conf"])
         # The bucket: the stack's S3 server stands for B2 (the key pair is
         # the Secret's, stack_secret). STORAGE_BACKEND stays the cluster's.
         config.update({k: _env(k) for k in ("S3_ENDPOINT", "S3_REGION", "S3_BUCKET",
@@ -93,16 +95,22 @@ class Scratch:
         extra = {"ASAN_OPTIONS": f"detect_leaks=1:abort_on_error=0:log_path={logs}/asan",
                  "UBSAN_OPTIONS": f"print_stacktrace=1:halt_on_error=0:log_path={logs}/ubsan"}
         p = pod.Pod(workload, root, _env("DEPLOY_BIN"), ports=ports, config=config,
-                    secret=stack_secret(), extra_env=extra, configmap_data=configmap_data,
+                    secret=stack_secret(self.redis_db), extra_env=extra, configmap_data=configmap_data,
                     secret_files=secret_files)
         p.prepare()
         self.pods.append(p)
         return p
 
 
-def stack_secret():
+def _stack_redis_url(db):
+    """The stack's REDIS_URL (with its password) on database DB."""
+    return re.sub(r"/\d*$", "", _env("REDIS_URL")) + f"/{db}"
+
+
+def stack_secret(redis_db=0):
     """The Secret template's keys with values for the test stack."""
     known = {"SECRET_KEY": secrets.token_hex(32), "DB_PASSWORD": "",
+             "REDIS_URL": _stack_redis_url(redis_db),
              "SMTP_URL": _env("SMTP_URL"),
              "S3_ACCESS_KEY_ID": _env("S3_ACCESS_KEY_ID"),
              "S3_SECRET_ACCESS_KEY": _env("S3_SECRET_ACCESS_KEY")}
@@ -337,6 +345,67 @@ def test_worker_pod_runs_and_stops_on_sigterm():
         assert not _sanitizer_reports(p), _sanitizer_reports(p)
 
 
+# ---- Redis: its password from the Secret ----------------------------------------
+
+def _redis_pod(s, redis_url):
+    """The Redis Deployment's pod on scratch S, its Secret's REDIS_URL
+    REDIS_URL, on host port DEPLOY_REDIS_PORT; started."""
+    d = k8s.find("Deployment", "redis")
+    p = pod.Pod(d, os.path.join(s.root, "redis"), _env("DEPLOY_BIN"),
+                ports={6379: int(_env("DEPLOY_REDIS_PORT"))},
+                secret=dict(stack_secret(), REDIS_URL=redis_url))
+    p.prepare()
+    s.pods.append(p)
+    p.start("redis")
+    return p
+
+
+def test_the_redis_pod_requires_the_password_of_the_secrets_redis_url():
+    port = int(_env("DEPLOY_REDIS_PORT"))
+    password = secrets.token_hex(32)
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    with Scratch("redis") as s:
+        p = _redis_pod(s, url)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if _redis("PING", url=url) == "PONG":
+                    break
+            except AssertionError:
+                pass
+            assert p.procs["redis"].poll() is None, p.log("redis")
+            time.sleep(0.2)
+        assert _redis("PING", url=url) == "PONG", p.log("redis")
+        # Without the password, or with another: refused.
+        anon = f"redis://127.0.0.1:{port}/0"
+        assert _redis("SET", "k", "v", url=anon).startswith("NOAUTH"), "Redis answered without a password"
+        assert _redis("PING", url=f"redis://:{secrets.token_hex(8)}@127.0.0.1:{port}/0") \
+            .startswith("NOAUTH"), "Redis answered a wrong password"
+        # The readiness probe, as the kubelet runs it (on this host's port), passes.
+        probe = k8s.find("Deployment", "redis")["spec"]["template"]["spec"]["containers"][0]
+        command = [a.replace("-p 6379", f"-p {port}") for a in probe["readinessProbe"]["exec"]["command"]]
+        assert command != probe["readinessProbe"]["exec"]["command"]
+        rc = p.exec("redis", command).wait(timeout=10)
+        assert rc == 0, "the readiness probe failed"
+        # The password is on no command line of the pod's processes, and
+        # not in its log.
+        for pid in [p.procs["redis"].pid] + _children(p.procs["redis"].pid):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                assert password.encode() not in f.read(), f"the password in pid {pid}'s command line"
+        assert password not in p.log("redis")
+        # An ordinary stop: SIGTERM to the container's process, redis-server itself.
+        p.procs["redis"].terminate()
+        assert p.procs["redis"].wait(timeout=15) == 0, p.log("redis")
+
+
+def test_the_redis_pod_refuses_a_redis_url_without_a_password():
+    port = int(_env("DEPLOY_REDIS_PORT"))
+    with Scratch("redisnopw") as s:
+        p = _redis_pod(s, f"redis://127.0.0.1:{port}/0")
+        assert p.procs["redis"].wait(timeout=15) == 1
+        assert "REDIS_URL in the Secret honeydue-secrets has no password" in p.log("redis"), p.log("redis")
+
+
 # ---- documents in the bucket (STORAGE_BACKEND=s3) -------------------------------
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + secrets.token_bytes(96 * 1024) + b"\n%%EOF\n"
 
@@ -433,11 +502,16 @@ def _ask(port, method, path, source, headers=None, body=None):
         c.close()
 
 
-def _redis(*args, db=None):
-    u = re.match(r"redis://([^:/]+):(\d+)(?:/(\d+))?", _env("REDIS_URL"))
-    db = (u.group(3) or "0") if db is None else str(db)
-    p = subprocess.run(["redis-cli", "-h", u.group(1), "-p", u.group(2), "-n", db,
-                        "--raw", *args], capture_output=True, text=True, timeout=20)
+def _redis(*args, db=None, url=None):
+    """redis-cli against URL (the stack's Redis by default, on database DB):
+    the password in REDISCLI_AUTH, never on the command line."""
+    u = urllib.parse.urlsplit(url or _env("REDIS_URL"))
+    db = ((u.path or "/0").lstrip("/") or "0") if db is None else str(db)
+    env = {k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"}
+    if u.password:
+        env["REDISCLI_AUTH"] = urllib.parse.unquote(u.password)
+    p = subprocess.run(["redis-cli", "-h", u.hostname, "-p", str(u.port or 6379), "-n", db,
+                        "--raw", *args], env=env, capture_output=True, text=True, timeout=20)
     assert p.returncode == 0, p.stderr
     return p.stdout.strip()
 

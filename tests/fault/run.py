@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -400,6 +401,58 @@ def test_redis_stopped():
     took = wait_for("X-Cache: hit after redis-start", hit, 10)
     print(f"summary redis_stopped.recovered: X-Cache hit {took:.1f} s after redis-start",
           flush=True)
+
+
+def redis_pid():
+    with open(os.path.join(STATE, "redis", "redis.pid")) as f:
+        return int(f.read().strip())
+
+
+def task_titles(token):
+    st, hdrs, body = api("GET", "/api/tasks/", token=token)
+    assert st == 200, f"GET /api/tasks/: {st} {body}"
+    return {t["title"] for t in body["results"]}, hdrs.get("X-Cache")
+
+
+def test_invalidation_replayed_while_idle():
+    """A write while Redis is frozen cannot invalidate the cached list; the
+    worker that wrote remembers it and, once Redis answers again, replays it
+    from its idle wait, without waiting for a request of its own: frozen
+    afterwards (so it serves nothing), the other workers' reads show the
+    write within a few seconds."""
+    # A user of its own, whose list is cached (a hit) before the freeze.
+    name = f"idle_{int(time.time())}_{os.getpid()}"
+    st, _, body = api("POST", "/api/auth/register/",
+                      {"username": name, "email": f"{name}@example.com",
+                       "password": f"pw-{name}-secret"})
+    assert st == 201, f"register: {st} {body}"
+    token = body["token"]
+    st, _, res = api("POST", "/api/residences/", {"name": "Idle house"}, token=token)
+    assert st == 201, f"residence: {st} {res}"
+    wait_for("the list cached", lambda: task_titles(token)[1] == "hit", 5)
+    tally = PoolTally()
+    redis = redis_pid()
+    title = f"written while Redis froze {name}"
+    os.kill(redis, signal.SIGSTOP)
+    try:
+        st, _, t = api("POST", "/api/tasks/", {"residence_id": res["id"], "title": title},
+                       token=token)
+        assert st == 201, f"POST while Redis is frozen: {st} {t}"
+        writer = tally.who()
+    finally:
+        os.kill(redis, signal.SIGCONT)
+    # Redis answers again; the writer gets no request. Its back-off is 1 s.
+    time.sleep(3)
+    os.kill(writer, signal.SIGSTOP)
+    try:
+        reads = [task_titles(token) for _ in range(4 * WORKERS)]
+    finally:
+        os.kill(writer, signal.SIGCONT)
+    stale = [x for titles, x in reads if title not in titles]
+    print(f"summary invalidation_replayed_while_idle: writer {writer}, "
+          f"{len(reads) - len(stale)} of {len(reads)} reads fresh 3 s after Redis thawed "
+          f"(stale ones' X-Cache: {stale or 'none'})", flush=True)
+    assert not stale, f"{len(stale)} of {len(reads)} reads by the other workers showed the old list"
 
 
 def test_statement_timeout():

@@ -296,12 +296,26 @@ def psql(sql, db="honeydue"):
     return p.stdout.rstrip("\n")
 
 
+def redis_cli_command(url=None):
+    """(argv, env) of redis-cli for the Redis of URL (REDIS_URL by default):
+    its password goes in REDISCLI_AUTH, never on the command line, where
+    ps would show it; an ACL user's name as --user."""
+    u = urllib.parse.urlsplit(url or os.environ["REDIS_URL"])
+    argv = ["redis-cli", "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 6379),
+            "-n", (u.path or "/0").lstrip("/") or "0"]
+    env = {k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"}
+    if u.password:
+        env["REDISCLI_AUTH"] = urllib.parse.unquote(u.password)
+    if u.username:
+        argv += ["--user", urllib.parse.unquote(u.username)]
+    return argv, env
+
+
 def redis_cli(*args):
     """Run one redis-cli command against the stack's Redis (REDIS_URL);
     return its raw output lines (a list of str). Fails on an error."""
-    url = urllib.parse.urlsplit(os.environ["REDIS_URL"])
-    p = subprocess.run(["redis-cli", "--raw", "-h", url.hostname, "-p", str(url.port or 6379),
-                        "-n", (url.path or "/0").lstrip("/") or "0", *map(str, args)],
+    argv, env = redis_cli_command()
+    p = subprocess.run([*argv, "--raw", *map(str, args)], env=env,
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and not p.stdout.startswith("ERR"), f"redis-cli {args}: {p.stdout}{p.stderr}"
     return p.stdout.splitlines()

@@ -19,18 +19,14 @@ import os
 import re
 import subprocess
 import time
-import urllib.parse
 
-from lib import psql, fresh_source  # noqa: F401 (fresh_source: for the tests that import it from here)
-
-_REDIS = urllib.parse.urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+from lib import psql, redis_cli_command, fresh_source  # noqa: F401 (fresh_source: the tests import it from here)
 
 
 def redis(*args):
     """Run redis-cli against the stack's Redis; return its raw stdout."""
-    p = subprocess.run(["redis-cli", "-h", _REDIS.hostname or "127.0.0.1", "-p", str(_REDIS.port or 6379),
-                        "-n", (_REDIS.path or "/0").lstrip("/") or "0", "--raw", *args],
-                       capture_output=True, text=True, timeout=20)
+    argv, env = redis_cli_command()
+    p = subprocess.run([*argv, "--raw", *args], env=env, capture_output=True, text=True, timeout=20)
     assert p.returncode == 0, f"redis-cli {args}: {p.stderr}"
     return p.stdout
 

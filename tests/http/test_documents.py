@@ -10,6 +10,7 @@ the stack to s3 (the stack's S3 server, objects under HD_S3_DIR) and runs
 it again; stored() and stored_bytes() look at whichever holds the files.
 Last, honeydue-worker's side: documents.reconcile (orphans removed, missing
 files reported) and `storage copy-local` (a directory into the bucket)."""
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -351,6 +352,95 @@ def test_oversize_is_413_with_nothing_left_on_disk():
     r = request("POST", "/api/documents/", raw=b'{"title":"' + b"x" * (1024 * 1024) + b'"}', token=tok,
                 headers={"Content-Type": "application/json"})
     assert_error(r, 413, "payload_too_large")
+
+
+QUOTA = int(os.environ.get("HONEYDUE_RESIDENCE_STORAGE_QUOTA_MB", "1024")) * 1024 * 1024
+UPLOADS_PER_HOUR = int(os.environ.get("HONEYDUE_UPLOADS_PER_HOUR", "60"))
+
+
+def plain(n):
+    """N bytes of ASCII text (text/plain)."""
+    return (b"Furnace filter 16x25x1, MERV 11, change quarterly.\n" * (n // 50 + 1))[:n]
+
+
+def fill_residence(tok, residence_id, free):
+    """A document in RESIDENCE_ID whose file (a small one, its size raised
+    in Postgres) leaves FREE bytes of the residence's quota; its id."""
+    d = make_document(tok, residence_id, title="Big scans")
+    uploaded(tok, d["id"], TEXT, "text/plain")
+    psql(f"UPDATE document_document SET size = {QUOTA - free} WHERE id = {d['id']}")
+    return d["id"]
+
+
+def test_an_upload_over_the_residence_quota_is_413_with_nothing_stored():
+    _, tok, _ = register_user("dquota")
+    home = make_residence(tok)["id"]
+    big = fill_residence(tok, home, 1000)
+    d = make_document(tok, home)
+    before = stored()
+    r = upload(tok, d["id"], PDF)  # 16 KiB > 1000 bytes free
+    err = assert_error(r, 413, "quota_exceeded")
+    assert err["message"] == (f"this residence's documents may hold {QUOTA} bytes; "
+                              f"{QUOTA - 1000} are used and the file has {len(PDF)}")
+    assert not stored() - before  # nothing new (files released earlier may go meanwhile)
+    assert request("GET", f"/api/documents/{d['id']}/", token=tok).json["file"] is None
+    # What fits is taken; replacing a file counts the new one instead of the old.
+    assert uploaded(tok, d["id"], plain(900), "text/plain")["file"]["size"] == 900
+    assert_error(upload(tok, d["id"], plain(1001), "text/plain"), 413, "quota_exceeded")
+    assert uploaded(tok, d["id"], plain(1000), "text/plain")["file"]["size"] == 1000
+    # Deleting a document frees its share.
+    assert request("DELETE", f"/api/documents/{big}/", token=tok).status == 204
+    assert uploaded(tok, d["id"], PDF)["file"]["size"] == len(PDF)
+    # Another residence of the same user has a quota of its own.
+    other = make_document(tok, make_residence(tok)["id"])
+    fill_residence(tok, home, 0)
+    assert uploaded(tok, other["id"], PDF)["file"]["size"] == len(PDF)
+
+
+def test_concurrent_uploads_cannot_both_pass_the_quota():
+    """Two uploads that each fit but not together, committing at the same
+    moment: one is taken, the other refused and its stored file removed."""
+    _, tok, _ = register_user("dquota2")
+    home = make_residence(tok)["id"]
+    fill_residence(tok, home, 1500)
+    docs = [make_document(tok, home)["id"] for _ in range(2)]
+    before = stored()
+    # Hold the residence's row while both uploads store their files, so
+    # they reach the quota's check together when it is let go.
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", os.environ.get("DB_HOST", "127.0.0.1"), "-p", os.environ["DB_PORT"],
+         "-U", os.environ.get("DB_USER", "postgres"), "-d", "honeydue", "-c",
+         f"BEGIN; SELECT 1 FROM residence_residence WHERE id = {home} FOR UPDATE; "
+         "SELECT pg_sleep(1.5); COMMIT;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 5
+    while psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' "
+               "AND state = 'active' AND pid <> pg_backend_pid()") != "1":
+        assert time.time() < deadline
+        time.sleep(0.02)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda i: upload(tok, i, plain(1000), "text/plain"), docs))
+    assert holder.wait(10) == 0, holder.stderr.read()
+    assert sorted(r.status for r in answers) == [200, 413], [r.text for r in answers]
+    assert int(psql(f"SELECT count(*) FROM document_document WHERE id IN ({docs[0]}, {docs[1]}) "
+                    "AND stored_name IS NOT NULL")) == 1
+    taken = {stored_name(i) for i in docs} - {""}
+    assert stored() - before == taken  # the refused upload's file is gone
+
+
+def test_uploads_are_limited_per_user():
+    _, tok, _ = register_user("drate")
+    d = make_document(tok, make_residence(tok)["id"])
+    # Every attempt counts, whatever its outcome.
+    for _ in range(UPLOADS_PER_HOUR):
+        assert_error(upload(tok, d["id"], b"not a pdf at all"), 415)
+    r = upload(tok, d["id"], PDF)
+    err = assert_error(r, 429, "throttled")
+    assert 3500 <= int(r.headers["retry-after"]) <= 3600, r.headers["retry-after"]
+    assert r.headers["retry-after"] in err["message"]
+    # Someone else uploads as usual.
+    _, tok2, _ = register_user("drate2")
+    assert uploaded(tok2, make_document(tok2, make_residence(tok2)["id"])["id"], PDF)
 
 
 def test_replacing_a_file_removes_the_old_one():

@@ -7,6 +7,7 @@ date differs from UTC's. The test stack runs the worker on a short clock
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -120,6 +121,21 @@ def test_a_unique_job_is_not_enqueued_twice_while_pending():
     wait_idle()
 
 
+def test_a_unique_job_can_be_queued_again_once_it_is_running():
+    # Unique while pending, not while running: a job that wakes a sweeper
+    # (documents.sweep) enqueued while the sweep runs must not be dropped,
+    # or what it was for waits for the next periodic run.
+    key = unique("run")
+    assert cli("enqueue", "noop", '{"sleep_ms": 5000}', "--unique", key).strip() == "queued"
+    wait_for(lambda: any(json.loads(v).get("unique_key") == key
+                         for v in redis_cli("HVALS", "hd:active") if v),
+             what="the job running")
+    # Within 2 s of its 5 s run (taken and started are two steps).
+    wait_for(lambda: cli("enqueue", "noop", "{}", "--unique", key).strip() == "queued",
+             timeout=2, what="the same unique job queued while the first runs")
+    wait_idle()
+
+
 def test_a_long_unique_key_is_free_again_once_its_job_ran():
     # The producer and the consumer build hd:unique:<key> the same way, so
     # the job's acknowledgement releases exactly the claim its enqueue took.
@@ -133,11 +149,13 @@ def test_a_long_unique_key_is_free_again_once_its_job_ran():
 def test_a_refused_redis_auth_is_an_outage_for_the_job_worker():
     # A password this Redis refuses: the consumer's connection counts as
     # down (as the cache's does), it does not go on unauthenticated.
-    url = os.environ["REDIS_URL"].replace("redis://", "redis://:wrong-password@", 1)
+    url = re.sub(r"^redis://[^@/]*@", "redis://:wrong-password@", os.environ["REDIS_URL"])
+    assert "wrong-password" in url
     p = subprocess.run([BIN, "jobs", "stats"], env=dict(os.environ, REDIS_URL=url),
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and p.stdout.strip() == "{}", p.stdout + p.stderr
-    assert "redis unavailable (AUTH failed)" in p.stderr, p.stderr
+    assert "redis unavailable (AUTH refused: WRONGPASS" in p.stderr, p.stderr
+    assert "wrong-password" not in p.stderr
 
 
 def test_two_workers_run_each_periodic_job_once_per_period():
@@ -287,6 +305,78 @@ def test_daily_digest_in_a_time_zone_whose_date_is_not_utcs():
     assert len([n for n in request("GET", "/api/notifications/", token=tok).json["results"]
                 if n["kind"] == "reminder"]) == 1
     assert psql(f"SELECT local_date FROM notification_reminderlog WHERE user_id = {user['id']}") == today.isoformat()
+    # The sweep moved the next reminder to the next local day, at hour 0.
+    assert next_reminder(user["id"], tz) == f"{today + day} 00:00:00"
+
+
+def next_reminder(uid, tz):
+    """The user's stored next reminder as local time in TZ, or "" (none)."""
+    return psql(f"SELECT due_at AT TIME ZONE '{tz}' FROM notification_reminder_due WHERE user_id = {uid}")
+
+
+def assert_owed(uid, tz, hour):
+    """The stored next reminder is today's at HOUR in TZ, or tomorrow's when
+    today's has been sent (read in one snapshot: the sweep runs meanwhile)."""
+    row = psql(f"""SELECT (s.due_at AT TIME ZONE '{tz}')::text,
+                          (now() AT TIME ZONE '{tz}')::date::text,
+                          EXISTS (SELECT 1 FROM notification_reminderlog l WHERE l.user_id = {uid}
+                                  AND l.local_date = (now() AT TIME ZONE '{tz}')::date)
+                   FROM notification_reminder_due s WHERE s.user_id = {uid}""")
+    assert row, "no next reminder stored"
+    due, today, sent = row.split("|")
+    day = datetime.date.fromisoformat(today) + datetime.timedelta(days=1 if sent == "t" else 0)
+    assert due == f"{day} {hour:02d}:00:00", (row, hour)
+
+
+def zone_before_hour(limit, avoid=None):
+    """A time zone whose local hour is now below LIMIT (and is not AVOID)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for tz in ("Asia/Tokyo", "Europe/Paris", "America/New_York", "Pacific/Honolulu",
+               "Asia/Kolkata", "America/Sao_Paulo", "Australia/Sydney"):
+        if tz != avoid and now.astimezone(zoneinfo.ZoneInfo(tz)).hour < limit:
+            return tz, now.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    raise AssertionError("no time zone fits")
+
+
+def test_each_users_next_reminder_is_stored_and_kept_current():
+    """The sweep reads notification_reminder_due (due_at indexed) instead of
+    every user's memberships; triggers keep it right when preferences,
+    memberships, a residence's time zone or the active flag change."""
+    user, tok, _ = register_user("nr")
+    uid = user["id"]
+    tz, today = zone_before_hour(20)
+    hour = datetime.datetime.now(zoneinfo.ZoneInfo(tz)).hour + 2  # not due yet
+    assert request("PATCH", "/api/notifications/preferences/", {"reminder_hour": hour},
+                   token=tok).status == 200
+    assert next_reminder(uid, tz) == ""  # no residence: nothing to remind of
+    rid = make_residence(tok, name="Sched", time_zone=tz)["id"]
+    assert next_reminder(uid, tz) == f"{today} {hour:02d}:00:00"
+    assert request("PATCH", "/api/notifications/preferences/", {"reminder_hour": hour + 1},
+                   token=tok).status == 200
+    assert next_reminder(uid, tz) == f"{today} {hour + 1:02d}:00:00"
+    # Another time zone: the same hour there (today's, or tomorrow's once the
+    # sweep, every 2 s, has sent today's reminder).
+    tz2, _ = zone_before_hour(24, avoid=tz)
+    assert request("PATCH", f"/api/residences/{rid}/", {"time_zone": tz2}, token=tok).status == 200
+    assert_owed(uid, tz2, hour + 1)
+    # Reminders off, then on again.
+    assert request("PATCH", "/api/notifications/preferences/", {"reminder": False},
+                   token=tok).status == 200
+    assert next_reminder(uid, tz2) == ""
+    assert request("PATCH", "/api/notifications/preferences/", {"reminder": True},
+                   token=tok).status == 200
+    assert_owed(uid, tz2, hour + 1)
+    # A deactivated user has none; reactivated, one again.
+    psql(f"UPDATE auth_user SET is_active = false WHERE id = {uid}")
+    assert next_reminder(uid, tz2) == ""
+    psql(f"UPDATE auth_user SET is_active = true WHERE id = {uid}")
+    assert_owed(uid, tz2, hour + 1)
+    # A removed reminder log row makes that day owed again.
+    psql(f"DELETE FROM notification_reminderlog WHERE user_id = {uid}")
+    assert_owed(uid, tz2, hour + 1)
+    # The last residence gone: none.
+    assert request("DELETE", f"/api/residences/{rid}/", token=tok).status == 204
+    assert next_reminder(uid, tz2) == ""
 
 
 def test_password_reset_email_carries_a_code_that_works():

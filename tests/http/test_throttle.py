@@ -1,5 +1,6 @@
-"""Throttling of guesses: failed logins per account and per client address
-(10 in 15 minutes, then 429 with Retry-After), password-reset requests and
+"""Throttling of guesses: failed logins per account and client address (10
+in 15 minutes, then 429 with Retry-After; 3 while the account has had 100
+failures from everywhere), per client address (30); password-reset requests and
 confirmations, wrong passwords given by a signed-in user; and that all of
 it fails open when Redis is down. Every test uses client addresses of its
 own (127.x.y.z: nginx passes the connection's address as REMOTE_ADDR)."""
@@ -29,28 +30,55 @@ def test_nginx_passes_the_client_address():
     assert redis("GET", f"throttle:login:ip:{src}").strip() == "10"
 
 
-def test_account_locks_after_ten_failures_from_anywhere():
+def test_a_stranger_cannot_lock_the_owner_out():
     user, _, pw = register_user("lock")
-    # Ten failures spread over five addresses (none reaches the per-address
-    # limit), under several spellings of the account's name.
+    attacker = fresh_source()
+    # Twelve failures from one address, under several spellings of the name.
     idents = [user["username"], user["username"].upper(), f"  {user['username']} "]
-    sources = [fresh_source() for _ in range(5)]
     for i in range(10):
-        assert_error(login(idents[i % 3], "wrong-password", sources[i % 5]), 401, "invalid_credentials")
-    # The 11th attempt, from a new address, with the right password: refused.
-    r = login(user["username"], pw, fresh_source())
-    wait = assert_throttled(r)
+        assert_error(login(idents[i % 3], "wrong-password", attacker), 401, "invalid_credentials")
+    # The attacker's address is locked out of this account, even with the
+    # right password...
+    wait = assert_throttled(login(user["username"], pw, attacker))
     assert wait > 880
-    assert_throttled(login(user["username"].upper(), pw, fresh_source()))
-    # Another account, from another address, is not affected.
+    assert_throttled(login(user["username"].upper(), "wrong-password", attacker))
+    # ...but the owner, from their own address, logs in.
+    owner = fresh_source()
+    assert login(user["username"], pw, owner).status == 200
+    # Logging in forgives the owner's own mistakes, not the attacker's.
+    assert_throttled(login(user["username"], pw, attacker))
+    # The attacker's address may still try other accounts (up to its own limit).
     other, _, opw = register_user("free")
-    assert login(other["username"], opw, fresh_source()).status == 200
+    assert login(other["username"], opw, attacker).status == 200
 
 
-def test_address_locks_after_ten_failures_for_any_accounts():
+def test_distributed_guessing_is_slowed_not_locked():
+    """Past 100 failures on one account in the window from everywhere, an
+    address may fail on it 3 times rather than 10; an address that has not
+    failed (the owner's) still logs in."""
+    user, _, pw = register_user("dist")
+    sources = [fresh_source() for _ in range(11)]
+    for src in sources[:10]:
+        for _ in range(10):
+            assert_error(login(user["username"], "wrong-password", src), 401, "invalid_credentials")
+    # 100 failures: a new address gets three tries, not ten.
+    late = sources[10]
+    for _ in range(3):
+        assert_error(login(user["username"], "wrong-password", late), 401, "invalid_credentials")
+    assert_throttled(login(user["username"], pw, late))
+    # The owner, from an address that has not failed, is let in.
+    assert login(user["username"], pw, fresh_source()).status == 200
+    # And one that failed twice still has a try left.
+    owner = fresh_source()
+    for _ in range(2):
+        assert_error(login(user["username"], "wrong-password", owner), 401, "invalid_credentials")
+    assert login(user["username"], pw, owner).status == 200
+
+
+def test_address_locks_after_thirty_failures_for_any_accounts():
     user, _, pw = register_user("iplock")
     src = fresh_source()
-    for _ in range(10):
+    for _ in range(30):
         assert_error(login(unique("ghost"), "wrong-password", src), 401, "invalid_credentials")
     assert_throttled(login(user["username"], pw, src))
     # The same account from another address logs in.

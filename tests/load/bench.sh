@@ -46,7 +46,7 @@ SECS=${BENCH_SECONDS:-10}
     echo "bench: BENCH_SECONDS must be a whole number of seconds" >&2
     exit 2
 }
-export HD_PORT_BASE=18080
+export HD_PORT_BASE=${BENCH_PORT_BASE:-18080}
 SCRATCH=$(mktemp -d /tmp/hd-bench.XXXXXX)
 RESULTS=""
 STATUS=0
@@ -287,7 +287,9 @@ done
 # wants no email).
 REDIS_HOST=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).hostname)' "$REDIS_URL")
 REDIS_PORT=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 6379)' "$REDIS_URL")
-rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+# The password in REDISCLI_AUTH, never on redis-cli's command line (ps shows it).
+REDIS_PW=$(python3 -c 'import sys, urllib.parse as u; print(u.unquote(u.urlsplit(sys.argv[1]).password or ""))' "$REDIS_URL")
+rcli() { REDISCLI_AUTH=$REDIS_PW redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 processed() {
     "$HD_BIN/honeydue-worker" jobs stats |
         python3 -c 'import json, sys; print(json.load(sys.stdin).get("processed:" + sys.argv[1], 0))' "$1"
@@ -322,6 +324,84 @@ tests/stack.sh worker-start "$STATE" >/dev/null
 JOBS_NOOP=$(jobs_rate noop '{}' 20000)
 JOBS_NOTIFY=$(jobs_rate notify.task_created "{\"task_id\":$TASK_ID,\"actor_id\":$USER_ID}" 5000)
 log "jobs: noop $JOBS_NOOP/s, notify.task_created $JOBS_NOTIFY/s"
+
+# ------------------------------------------------------------------ growth
+# What grows with the user base, on generated data (BENCH_GROWTH, default
+# "10000 100000" users; "0" skips it): each user owns a residence (UTC) with
+# 20 tasks due over the past and next 30 days, wants the daily reminder at
+# hour 0 and no email or push, so every user is owed today's reminder.
+# Measured per size: the reminder sweep (one reminders.daily job until no
+# user is owed: the claim, the feed entries, their tasks) and the uncached
+# task list of a user of one of those residences (wrk, Cache-Control:
+# no-cache). Sizes grow on one another: the 100,000 include the 10,000.
+GROWTH_SIZES=${BENCH_GROWTH:-10000 100000}
+GROWTH_TEXT=""
+bpsql() { psql -X -q -At -v ON_ERROR_STOP=1 -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME" "$@"; }
+have=0
+for size in $GROWTH_SIZES; do
+    [[ $size =~ ^[1-9][0-9]*$ ]] || continue
+    ((size > have)) || continue
+    log "growth: generating users $((have + 1))..$size with a residence and 20 tasks each"
+    t0=$(date +%s.%N)
+    bpsql >/dev/null <<SQL || die "growth: generating $size users failed"
+BEGIN;
+INSERT INTO auth_user (username, email, password)
+SELECT 'g_' || i, 'g_' || i || '@bench.invalid', '!' FROM generate_series($((have + 1)), $size) i;
+INSERT INTO notification_preference (user_id, task_created, task_completed, task_due, task_overdue,
+                                     member_joined, reminder, email_enabled, push_enabled, reminder_hour)
+SELECT id, true, true, true, true, true, true, false, false, 0 FROM auth_user
+WHERE username LIKE 'g\_%' AND id NOT IN (SELECT user_id FROM notification_preference);
+INSERT INTO residence_residence (owner_id, name)
+SELECT u.id, 'Generated ' || u.username FROM auth_user u
+WHERE u.username LIKE 'g\_%' AND NOT EXISTS (SELECT 1 FROM residence_residence r WHERE r.owner_id = u.id);
+INSERT INTO residence_residence_users (residence_id, user_id)
+SELECT r.id, r.owner_id FROM residence_residence r WHERE r.name LIKE 'Generated g\_%'
+ON CONFLICT DO NOTHING;
+INSERT INTO task_task (residence_id, created_by_id, title, due_date, frequency)
+SELECT r.id, r.owner_id, 'Chore ' || n, current_date + ((r.id * 7 + n * 3) % 61 - 30)::int,
+       (ARRAY['once', 'weekly', 'monthly', 'annually'])[1 + n % 4]
+FROM residence_residence r CROSS JOIN generate_series(1, 20) n
+WHERE r.name LIKE 'Generated g\_%' AND NOT EXISTS (SELECT 1 FROM task_task t WHERE t.residence_id = r.id);
+COMMIT;
+ANALYZE;
+SQL
+    gen_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}')
+    have=$size
+    # Everyone owed today's reminder again (a smaller size's sweep sent it).
+    bpsql -c "DELETE FROM notification_notification WHERE kind = 'reminder';
+              DELETE FROM notification_reminderlog;" >/dev/null
+    owed=$(bpsql -c "SELECT count(*) FROM notification_reminder_due WHERE due_at <= now()")
+    log "growth: $size users generated in ${gen_s}s; $owed owed a reminder; sweeping"
+    t0=$(date +%s.%N)
+    "$HD_BIN/honeydue-worker" jobs enqueue reminders.daily >/dev/null || die "growth: enqueue failed"
+    left=$owed
+    for ((w = 0; w < 36000; w++)); do
+        left=$(bpsql -c "SELECT count(*) FROM notification_reminder_due WHERE due_at <= now()")
+        ((left == 0)) && break
+        sleep 0.1
+    done
+    sweep_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    claimed=$(bpsql -c "SELECT count(*) FROM notification_reminderlog")
+    # The uncached list of one more user, a member of a generated residence.
+    api POST /api/auth/register/ \
+        "{\"username\":\"${USERNAME}_g$size\",\"email\":\"${USERNAME}_g$size@example.com\",\"password\":\"$PASSWORD\"}"
+    expect 201 "POST /api/auth/register/ (growth $size)"
+    GROWTH_TOKEN=$(json_field token)
+    GROWTH_ID=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["user"]["id"])' "$BODY")
+    bpsql -c "INSERT INTO residence_residence_users (residence_id, user_id)
+              SELECT id, $GROWTH_ID FROM residence_residence WHERE name = 'Generated g_$((size / 2))'" >/dev/null
+    BENCH_TOKEN=$GROWTH_TOKEN run "list_$size" /api/tasks/ BENCH_AUTH=1 BENCH_NOCACHE=1
+    GROWTH_TEXT+="| $size | $owed | $claimed | $sweep_s | $(awk -v c="$claimed" -v s="$sweep_s" 'BEGIN {printf "%.0f", (s > 0 ? c / s : 0)}') | $(printf '%.0f' "${RPS[list_$size]:-0}") | ${P99[list_$size]:-?} |"$'\n'
+    log "growth: $size users: sweep ${sweep_s}s for $claimed users ($left still owed); uncached list ${RPS[list_$size]:-?} req/s"
+    ((left == 0)) || STATUS=1
+done
+if [[ -n $GROWTH_TEXT ]]; then
+    GROWTH_TEXT="Growth (generated users, each with a residence and 20 tasks; the sweep is one reminders.daily run until no user is owed a reminder; the list is GET /api/tasks/ uncached for a member of one generated residence):
+
+| users | owed a reminder | claimed | sweep s | users/s | uncached list req/s | p99 ms |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${GROWTH_TEXT%$'\n'}"
+fi
 
 # ------------------------------------------------------------------ the report
 # endpoint label, key, target ratio, target p99 (ms)
@@ -405,7 +485,9 @@ $rss_text
 
 $login_text
 
-Jobs (honeydue-worker, ${HONEYDUE_JOB_WORKERS:-2} processes, 20000 noop / 5000 notify.task_created pushed at once): noop $JOBS_NOOP jobs/s, notify.task_created $JOBS_NOTIFY jobs/s."
+Jobs (honeydue-worker, ${HONEYDUE_JOB_WORKERS:-2} processes, 20000 noop / 5000 notify.task_created pushed at once): noop $JOBS_NOOP jobs/s, notify.task_created $JOBS_NOTIFY jobs/s.
+
+$GROWTH_TEXT"
 mkdir -p "$STATE"
 printf '%s\n' "$RESULTS" >"$STATE/results.md"
 printf '%s\n' "$RESULTS"

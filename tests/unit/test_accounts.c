@@ -90,6 +90,13 @@ TEST(throttle_keys_hide_the_identifier_and_name_the_address)
     CHECK(strcmp(k1 + 20, k3 + 20) == 0); /* same account, scope in the prefix */
     CHECK(strstr(k1, "alice") == NULL);
     CHECK(strcmp(k1, throttle_account_key(&a, "login", "alicia")) != 0);
+    const char *p1 = throttle_account_ip_key(&a, "login", "Alice", "127.0.0.2");
+    CHECK(strncmp(p1, "throttle:login:acct-ip:", 23) == 0 && strlen(p1) == 23 + 64);
+    CHECK_STR(p1, throttle_account_ip_key(&a, "login", " alice ", "127.0.0.2"));
+    CHECK(strcmp(p1, throttle_account_ip_key(&a, "login", "alice", "127.0.0.3")) != 0);
+    CHECK(strcmp(p1 + 23, k1 + 20) != 0 && strstr(p1, "127.0.0.2") == NULL);
+    CHECK_STR(throttle_account_ip_key(&a, "login", "alice", NULL),
+              throttle_account_ip_key(&a, "login", "alice", "unknown"));
     CHECK_STR(throttle_ip_key(&a, "login", "127.0.0.2"), "throttle:login:ip:127.0.0.2");
     CHECK_STR(throttle_ip_key(&a, "login", "::1"), "throttle:login:ip:::1");
     CHECK_STR(throttle_ip_key(&a, "login", NULL), "throttle:login:ip:unknown");

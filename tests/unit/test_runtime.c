@@ -7,6 +7,7 @@
 #include "arena.h"
 #include "authn.h"
 #include "redis.h"
+#include "config.h"
 #include "crypto.h"
 #include "queue.h"
 #include "scoreboard.h"
@@ -342,23 +343,64 @@ TEST(authorization_header_parsing)
 
 TEST(redis_url_parsing)
 {
-    char host[64], pw[64];
-    int port, db, unix_sock;
-    CHECK(redis_parse_url("redis://127.0.0.1:6380/2", host, 64, &port, &db, pw, 64, &unix_sock) ==
-          0);
-    CHECK_STR(host, "127.0.0.1");
-    CHECK(port == 6380 && db == 2 && !unix_sock && pw[0] == '\0');
-    CHECK(redis_parse_url("redis://:s3cret@redis:6379/0", host, 64, &port, &db, pw, 64,
-                          &unix_sock) == 0);
-    CHECK_STR(host, "redis");
-    CHECK_STR(pw, "s3cret");
-    CHECK(redis_parse_url("redis://localhost", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
-    CHECK(port == 6379 && db == 0);
-    CHECK(redis_parse_url("unix:///run/redis.sock", host, 64, &port, &db, pw, 64, &unix_sock) == 0);
-    CHECK(unix_sock && strcmp(host, "/run/redis.sock") == 0);
-    CHECK(redis_parse_url("http://x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
-    CHECK(redis_parse_url("redis://h:99999", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
-    CHECK(redis_parse_url("redis://h:6379/x", host, 64, &port, &db, pw, 64, &unix_sock) == -1);
+    redis_conn c;
+    memset(&c, 0, sizeof(c));
+    CHECK(redis_parse_url("redis://127.0.0.1:6380/2", &c) == 0);
+    CHECK_STR(c.host, "127.0.0.1");
+    CHECK(c.port == 6380 && c.db == 2 && !c.is_unix && c.password[0] == '\0' && c.user[0] == '\0');
+    CHECK(redis_parse_url("redis://:s3cret@redis:6379/0", &c) == 0);
+    CHECK_STR(c.host, "redis");
+    CHECK_STR(c.password, "s3cret");
+    CHECK(c.user[0] == '\0');
+    /* an ACL user, percent-decoded: '@', ':' and '/' in a password */
+    CHECK(redis_parse_url("redis://honeydue:p%40ss%3Aw%2Frd@redis:6380/3", &c) == 0);
+    CHECK_STR(c.user, "honeydue");
+    CHECK_STR(c.password, "p@ss:w/rd");
+    CHECK_STR(c.host, "redis");
+    CHECK(c.port == 6380 && c.db == 3);
+    CHECK(redis_parse_url("redis://s3cret@redis", &c) == 0); /* the older form: a password */
+    CHECK_STR(c.password, "s3cret");
+    CHECK(c.user[0] == '\0');
+    CHECK(redis_parse_url("redis://honeydue:@redis", &c) == -1);   /* a user without its password */
+    CHECK(redis_parse_url("redis://:p%4@redis", &c) == -1);        /* a broken escape */
+    CHECK(redis_parse_url("redis://:p%00w@redis", &c) == -1);      /* a NUL */
+    CHECK(redis_parse_url("redis://localhost", &c) == 0);
+    CHECK(c.port == 6379 && c.db == 0 && c.password[0] == '\0');
+    CHECK(redis_parse_url("unix:///run/redis.sock", &c) == 0);
+    CHECK(c.is_unix && strcmp(c.host, "/run/redis.sock") == 0);
+    CHECK(redis_parse_url("http://x", &c) == -1);
+    CHECK(redis_parse_url("redis://h:99999", &c) == -1);
+    CHECK(redis_parse_url("redis://h:6379/x", &c) == -1);
+}
+
+TEST(secret_key_must_hold_32_bytes_of_entropy)
+{
+    const char *hex64 = "3f9a0c47e2b8d15667a9f0e3c21b8d4f5a6e7c9d0b1a2f3e4d5c6b7a89f0e1d2";
+    CHECK(config_secret_key_weakness(hex64) == NULL); /* openssl rand -hex 32 */
+    CHECK(config_secret_key_weakness("q3Zk9+Lr/0bW2xYvT8uN1mPa6sHc5dEf7gJh4iKo3lM=") ==
+          NULL); /* openssl rand -base64 32: 43 characters and its padding */
+    CHECK(config_secret_key_weakness("q3Zk9-Lr_0bW2xYvT8uN1mPa6sHc5dEf7gJh4iKo3lM") == NULL);
+    CHECK(config_secret_key_weakness("Tr0ub4dor&3 horse! battery staple #correct") == NULL);
+    /* missing, the placeholders (any case) */
+    CHECK(config_secret_key_weakness(NULL) != NULL);
+    CHECK(config_secret_key_weakness("") != NULL);
+    CHECK(config_secret_key_weakness("CHANGE_ME_64_HEX_CHARACTERS") != NULL);
+    CHECK(config_secret_key_weakness("x9F2kLm0pQ7rS4tU1vW8yZ3aB6cD5eG-change_me-h1J0k") != NULL);
+    /* too short for its alphabet: 63 hex digits, 42 of base64, 39 of text */
+    CHECK(config_secret_key_weakness("3f9a0c47e2b8d15667a9f0e3c21b8d4f5a6e7c9d0b1a2f3e4d5c6b7a89f0e1d") !=
+          NULL);
+    CHECK(config_secret_key_weakness("q3Zk9+Lr/0bW2xYvT8uN1mPa6sHc5dEf7gJh4iKo3l==") != NULL);
+    CHECK(config_secret_key_weakness("Tr0ub4dor&3 horse! battery staple #corr") != NULL);
+    /* long enough, visibly not random */
+    char rep[80];
+    memset(rep, 'a', sizeof(rep) - 1);
+    rep[sizeof(rep) - 1] = '\0';
+    CHECK(config_secret_key_weakness(rep) != NULL);
+    CHECK(config_secret_key_weakness(
+              "0123456701234567012345670123456701234567012345670123456701234567") != NULL);
+    CHECK(config_secret_key_weakness("abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc") != NULL);
+    /* the reason never quotes the key */
+    CHECK(strstr(config_secret_key_weakness("CHANGE_ME_64_HEX_CHARACTERS"), "CHARACTERS") == NULL);
 }
 
 TEST(etag_depends_on_content)
