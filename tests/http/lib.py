@@ -323,5 +323,6 @@ def redis_cli(*args):
 
 def queued_jobs(queue="default"):
     """The jobs waiting on hd:queue:<queue>, oldest first, parsed."""
-    return [json.loads(line) for line in reversed(redis_cli("LRANGE", f"hd:queue:{queue}", 0, -1))]
+    return [json.loads(line) for line in reversed(redis_cli("LRANGE", f"hd:queue:{queue}", 0, -1))
+            if line]  # an empty list is one empty line
 
