@@ -44,6 +44,7 @@ static config_entry config_table[] = {
     {"HONEYDUE_MAX_BODY", "1048576", NULL},
     {"HONEYDUE_SERVER_TIMING", "false", NULL},
     {"HONEYDUE_CACHE_TTL", "300", NULL},
+    {"HONEYDUE_REGISTER_PER_HOUR", "10", NULL}, /* sign-ups per client address */
     {"HONEYDUE_TOKEN_IDLE_DAYS", "30", NULL}, /* a token's lifetimes (authn.h); 0: none */
     {"HONEYDUE_TOKEN_MAX_DAYS", "365", NULL},
     {"HONEYDUE_MIGRATIONS_DIR", "migrations", NULL},

@@ -8,6 +8,8 @@
 
 static unsigned char token_key[crypto_generichash_KEYBYTES];
 static unsigned char mac_key[crypto_generichash_KEYBYTES];
+static unsigned char seal_key[crypto_generichash_KEYBYTES];
+static int seal_ready;
 static unsigned long long pw_ops;
 static size_t pw_mem;
 static char dummy_hash[crypto_pwhash_STRBYTES];
@@ -26,6 +28,8 @@ int crypto_setup(const char *secret, unsigned long long opslimit, size_t memlimi
     crypto_generichash_update(&st, (const unsigned char *)"honeydue-mac-v1", 15);
     crypto_generichash_update(&st, (const unsigned char *)secret, strlen(secret));
     crypto_generichash_final(&st, mac_key, sizeof(mac_key));
+    if (crypto_seal_setup(secret) != 0)
+        return -1;
     pw_ops = opslimit ? opslimit : crypto_pwhash_OPSLIMIT_INTERACTIVE;
     pw_mem = memlimit_kb ? memlimit_kb * 1024 : crypto_pwhash_MEMLIMIT_INTERACTIVE;
     if (pw_ops < crypto_pwhash_OPSLIMIT_MIN)
@@ -136,11 +140,13 @@ void crypto_code_new(char *out)
     out[CODE_LEN] = '\0';
 }
 
-void crypto_mac(const char *const *parts, int n, char *out)
+/* BLAKE2b keyed with KEY over PARTS[0..N), each framed by its length, into
+ * H (HLEN bytes). */
+static void framed_hash(const unsigned char *key, const char *const *parts, int n,
+                        unsigned char *h, size_t hlen)
 {
-    unsigned char h[TOKEN_HASH_LEN / 2];
     crypto_generichash_state st;
-    crypto_generichash_init(&st, mac_key, sizeof(mac_key), sizeof(h));
+    crypto_generichash_init(&st, key, crypto_generichash_KEYBYTES, hlen);
     for (int i = 0; i < n; i++) {
         size_t len = strlen(parts[i]);
         unsigned char frame[8];
@@ -149,8 +155,70 @@ void crypto_mac(const char *const *parts, int n, char *out)
         crypto_generichash_update(&st, frame, sizeof(frame));
         crypto_generichash_update(&st, (const unsigned char *)parts[i], len);
     }
-    crypto_generichash_final(&st, h, sizeof(h));
+    crypto_generichash_final(&st, h, hlen);
+}
+
+void crypto_mac(const char *const *parts, int n, char *out)
+{
+    unsigned char h[TOKEN_HASH_LEN / 2];
+    framed_hash(mac_key, parts, n, h, sizeof(h));
     sodium_bin2hex(out, TOKEN_HASH_LEN + 1, h, sizeof(h));
+}
+
+int crypto_seal_setup(const char *secret)
+{
+    if (sodium_init() < 0 || secret == NULL || *secret == '\0')
+        return -1;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof(seal_key));
+    crypto_generichash_update(&st, (const unsigned char *)"honeydue-jobseal-v1", 19);
+    crypto_generichash_update(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_generichash_final(&st, seal_key, sizeof(seal_key));
+    seal_ready = 1;
+    return 0;
+}
+
+#define SEAL_OVERHEAD (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+#define SEAL_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
+_Static_assert(crypto_secretbox_KEYBYTES == crypto_generichash_BYTES, "a box key is one hash");
+_Static_assert(sodium_base64_ENCODED_LEN(SEAL_OVERHEAD + CRYPTO_SEAL_MSG_MAX, SEAL_VARIANT) <=
+                   CRYPTO_SEALED_MAX,
+               "CRYPTO_SEALED_MAX holds any sealed text");
+
+int crypto_seal(const char *const *ctx, int n, const char *msg, char *out, size_t cap)
+{
+    size_t len = strlen(msg);
+    unsigned char key[crypto_secretbox_KEYBYTES], buf[SEAL_OVERHEAD + CRYPTO_SEAL_MSG_MAX];
+    if (!seal_ready || len > CRYPTO_SEAL_MSG_MAX ||
+        cap < sodium_base64_ENCODED_LEN(SEAL_OVERHEAD + len, SEAL_VARIANT))
+        return -1;
+    framed_hash(seal_key, ctx, n, key, sizeof(key));
+    randombytes_buf(buf, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(buf + crypto_secretbox_NONCEBYTES, (const unsigned char *)msg, len, buf,
+                          key);
+    sodium_bin2base64(out, cap, buf, SEAL_OVERHEAD + len, SEAL_VARIANT);
+    sodium_memzero(key, sizeof(key));
+    return 0;
+}
+
+int crypto_open(const char *const *ctx, int n, const char *sealed, char *out, size_t cap)
+{
+    unsigned char key[crypto_secretbox_KEYBYTES], buf[SEAL_OVERHEAD + CRYPTO_SEAL_MSG_MAX];
+    size_t blen;
+    if (!seal_ready ||
+        sodium_base642bin(buf, sizeof(buf), sealed, strlen(sealed), NULL, &blen, NULL,
+                          SEAL_VARIANT) != 0 ||
+        blen < SEAL_OVERHEAD || blen - SEAL_OVERHEAD + 1 > cap)
+        return -1;
+    framed_hash(seal_key, ctx, n, key, sizeof(key));
+    int rc = crypto_secretbox_open_easy((unsigned char *)out, buf + crypto_secretbox_NONCEBYTES,
+                                        blen - crypto_secretbox_NONCEBYTES, buf, key);
+    sodium_memzero(key, sizeof(key));
+    if (rc != 0)
+        return -1;
+    out[blen - SEAL_OVERHEAD] = '\0';
+    return 0;
 }
 
 void crypto_etag(const char *data, size_t len, char *out)

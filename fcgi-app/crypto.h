@@ -61,6 +61,31 @@ void crypto_code_new(char *out);
  * one-time code bound to its purpose and user, a throttle key. */
 void crypto_mac(const char *const *parts, int n, char *out);
 
+/* Secrets that must travel through the job queue (a one-time code on its
+ * way to the mail): sealed with crypto_secretbox (XSalsa20-Poly1305, a
+ * random nonce each time) under a key derived from SECRET_KEY for this use
+ * alone, and bound to a context CTX[0..N) (the job type and the recipient,
+ * framed as crypto_mac's parts): a box opens only with the same key and
+ * context, so one moved to another job or address opens nowhere. The text
+ * is URL-safe base64 of nonce || box. Secrets up to CRYPTO_SEAL_MSG_MAX
+ * bytes; CRYPTO_SEALED_MAX holds the text of any. */
+#define CRYPTO_SEAL_MSG_MAX 32
+#define CRYPTO_SEALED_MAX 128
+
+/* Derive the sealing key from SECRET (crypto_setup does it too; the job
+ * worker, which hashes no password, calls only this). 0, or -1 when
+ * libsodium cannot start or SECRET is empty. */
+int crypto_seal_setup(const char *secret);
+
+/* Seal MSG for CTX[0..N) into OUT (CAP bytes). 0, or -1 when MSG is too
+ * long, OUT too small or no key is set up. */
+int crypto_seal(const char *const *ctx, int n, const char *msg, char *out, size_t cap);
+
+/* Open SEALED for CTX[0..N) into OUT (CAP bytes, NUL-terminated). 0, or -1
+ * when it is not one of crypto_seal's texts, was sealed under another key
+ * or context, was altered, or does not fit OUT. */
+int crypto_open(const char *const *ctx, int n, const char *sealed, char *out, size_t cap);
+
 /* Hex digest of LEN bytes of DATA (16 hex chars), for ETags. */
 void crypto_etag(const char *data, size_t len, char *out /* 17 bytes */);
 

@@ -471,6 +471,27 @@ int mail_build(const mail_message *m, mail_buf *out, char *err, size_t errcap)
     return 0;
 }
 
+/* The length of the UTF-8 character S starts with (1 for a stray byte). */
+static size_t utf8_char_len(const char *s)
+{
+    size_t n = 1;
+    while (s[n] != '\0' && ((unsigned char)s[n] & 0xC0) == 0x80 && n < 4)
+        n++;
+    return n;
+}
+
+void mail_mask_address(const char *addr, char *out, size_t cap)
+{
+    const char *at = strrchr(addr, '@');
+    const char *domain = at != NULL ? at + 1 : "";
+    const char *dot = strrchr(domain, '.');
+    size_t l = at != NULL && at > addr ? utf8_char_len(addr) : 0;
+    size_t d = *domain != '\0' && domain != dot ? utf8_char_len(domain) : 0;
+    if (cap == 0)
+        return;
+    snprintf(out, cap, "%.*s***@%.*s***%s", (int)l, addr, (int)d, domain, dot != NULL ? dot : "");
+}
+
 char *mail_html_escape(arena *a, const char *s)
 {
     size_t n = 1;

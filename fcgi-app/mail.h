@@ -84,6 +84,13 @@ void mail_date(time_t t, char *out, size_t cap);
  * Returns NULL when out of memory. */
 char *mail_html_escape(arena *a, const char *s);
 
+/* Address ADDR masked for a message that must not reveal it whole: the
+ * first character of the local part and of the domain, "***" after each,
+ * and the domain's last label ("jane.doe@example.org" -> "j***@e***.org").
+ * Written to OUT (CAP bytes, 32 are always enough for a label up to 20
+ * bytes; a longer one is cut); a character is a whole UTF-8 sequence. Pure. */
+void mail_mask_address(const char *addr, char *out, size_t cap);
+
 /* Read SMTP_URL, SMTP_FROM and SMTP_TIMEOUT_SECONDS (config_load first) and
  * make the sender ready; again after a reload. Logs one line describing the
  * server (never the password). Returns 0, or -1 after logging why (a missing

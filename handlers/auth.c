@@ -14,17 +14,20 @@
  */
 #include "handlers.h"
 #include "authn.h"
+#include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "jsonv.h"
 #include "keys.h"
 #include "log.h"
+#include "mail.h"
 #include "queue.h"
 #include "throttle.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The password rule, the same wherever a password is chosen. */
 #define PASSWORD_MIN 8
@@ -39,8 +42,13 @@
 
 /* Throttling: failed logins (login_wait); reset requests per address and
  * per email; failed reset confirmations; wrong passwords and codes given by
- * a signed-in user. */
+ * a signed-in user; sign-ups per address (HONEYDUE_REGISTER_PER_HOUR),
+ * verification codes mailed to one address, and address changes per user. */
 #define WINDOW_15_MIN 900
+#define WINDOW_HOUR 3600
+#define REGISTER_PER_HOUR 10
+#define CODE_MAILS_PER_ADDRESS 5
+#define EMAIL_CHANGES_PER_USER 5
 #define LOGIN_FAILS 10
 #define LOGIN_FAILS_PER_IP 30
 #define LOGIN_FAILS_PER_ACCOUNT 100
@@ -69,6 +77,7 @@ static const jv_field profile_fields[] = {
     {"email", JV_EMAIL, 0, 0, 254, NULL},
     {"first_name", JV_STRING, 0, 0, 150, NULL},
     {"last_name", JV_STRING, 0, 0, 150, NULL},
+    {"current_password", JV_STRING, 0, 1, PASSWORD_MAX, NULL}, /* to change the email */
 };
 
 static const jv_field password_change_fields[] = {
@@ -180,6 +189,23 @@ static void forget_tokens(req *r, PGresult *res, int col)
         authn_forget_hashes(r, res, col);
 }
 
+/* The counter of verification codes mailed to ADDRESS, whichever account
+ * asked: no inbox gets more than CODE_MAILS_PER_ADDRESS an hour. */
+static throttle_counter recipient_counter(req *r, const char *address)
+{
+    throttle_counter c = {throttle_account_key(r->a, "mail-to", address), CODE_MAILS_PER_ADDRESS,
+                          WINDOW_HOUR};
+    return c;
+}
+
+/* The counter of address changes by signed-in user r->user_id. */
+static throttle_counter email_change_counter(req *r)
+{
+    throttle_counter c = {keys_throttle_user(r->a, "email-change", r->user_id),
+                          EMAIL_CHANGES_PER_USER, WINDOW_HOUR};
+    return c;
+}
+
 /* The keyed hash of CODE for PURPOSE and user UID, in OUT (65 bytes). */
 static void code_digest(const char *purpose, const char *uid, const char *code, char *out)
 {
@@ -187,17 +213,22 @@ static void code_digest(const char *purpose, const char *uid, const char *code, 
     crypto_mac(parts, 4, out);
 }
 
-enum { CODE_ISSUED, CODE_HELD, CODE_NO_USER, CODE_VERIFIED, CODE_DB_ERROR };
+enum { CODE_ISSUED, CODE_HELD, CODE_THROTTLED, CODE_NO_USER, CODE_VERIFIED, CODE_DB_ERROR };
 
 /* Issue a fresh code of PURPOSE (valid TTL seconds) to active user UID and
- * enqueue job JOB to email it ({to, name, code, expires_at}). Returns
+ * enqueue job JOB to email it ({to, sealed_code, expires_at}, and "welcome": true
+ * when WELCOME, the sign-up's; no name: the address may be nobody's yet who wrote
+ * it, and a code mail carries no text a user wrote). Returns
  * CODE_ISSUED; CODE_HELD with *WAIT the seconds before another may go to
- * that address; CODE_NO_USER (unknown or inactive); CODE_VERIFIED (a
- * verify_email code for an address already verified); or CODE_DB_ERROR
- * with the SQLSTATE in STATE. The code itself lives only in this frame and
- * the job. */
+ * that address; CODE_THROTTLED with *WAIT when a verify_email code would
+ * be one too many for its address this hour (recipient_counter: callers
+ * that know the address check it first, so this is the resend's answer;
+ * the code issued then is never sent); CODE_NO_USER (unknown or inactive);
+ * CODE_VERIFIED (a verify_email code for an address already verified); or
+ * CODE_DB_ERROR with the SQLSTATE in STATE. The code itself lives only in
+ * this frame and the job. */
 static int issue_code(req *r, const char *uid, const char *purpose, int ttl, const char *job,
-                      int *wait, char state[6])
+                      int welcome, int *wait, char state[6])
 {
     char code[CODE_LEN + 1], digest[TOKEN_HASH_LEN + 1];
     crypto_code_new(code);
@@ -214,15 +245,28 @@ static int issue_code(req *r, const char *uid, const char *purpose, int ttl, con
         rc = PQgetvalue(res, 0, 4)[0] == 't' && strcmp(purpose, "verify_email") == 0 ? CODE_VERIFIED
                                                                                      : CODE_HELD;
     } else {
+        throttle_counter to = recipient_counter(r, PQgetvalue(res, 0, 0));
+        *wait = strcmp(purpose, "verify_email") == 0 ? throttle_hit(&to, 1, &r->cache_us) : 0;
+        rc = *wait > 0 ? CODE_THROTTLED : CODE_ISSUED;
+    }
+    /* The code travels sealed for this job and address (crypto_seal): it
+     * must not sit in Redis, the dead list or the outbox in clear. */
+    const char *ctx[] = {job, rc == CODE_ISSUED ? PQgetvalue(res, 0, 0) : ""};
+    char sealed[CRYPTO_SEALED_MAX];
+    if (rc == CODE_ISSUED && crypto_seal(ctx, 2, code, sealed, sizeof(sealed)) != 0) {
+        rc = CODE_DB_ERROR; /* cannot happen: crypto_setup ran at start */
+        memcpy(state, "XX000", 6);
+    }
+    if (rc == CODE_ISSUED) {
         json_object *payload = json_object_new_object();
         json_object_object_add(payload, "to", json_object_new_string(PQgetvalue(res, 0, 0)));
-        json_object_object_add(payload, "name", json_object_new_string(PQgetvalue(res, 0, 1)));
-        json_object_object_add(payload, "code", json_object_new_string(code));
+        json_object_object_add(payload, "sealed_code", json_object_new_string(sealed));
+        if (welcome)
+            json_object_object_add(payload, "welcome", json_object_new_boolean(1));
         json_object_object_add(payload, "expires_at",
                                json_object_new_string(PQgetvalue(res, 0, 2)));
         if (queue_enqueue(job, payload, NULL, 0, 0, &r->cache_us) < 0)
             log_line(LOG_ERROR, "auth", "the %s email for user %s could not be queued", job, uid);
-        rc = CODE_ISSUED;
     }
     PQclear(res);
     sodium_memzero(code, sizeof(code));
@@ -251,6 +295,19 @@ int auth_register(req *r)
     if (!username_ok(username)) {
         json_object_put(clean);
         return invalid_field(r, "username", "may contain only letters, digits and _.+-");
+    }
+    /* Every sign-up attempt counts against its address, a refused one too;
+     * none goes on when its address has had all its codes this hour. */
+    throttle_counter signup = {throttle_ip_key(r->a, "register", r->remote_addr),
+                               (int)config_int("HONEYDUE_REGISTER_PER_HOUR", REGISTER_PER_HOUR),
+                               WINDOW_HOUR};
+    throttle_counter to = recipient_counter(r, email);
+    int wait = throttle_hit(&signup, 1, &r->cache_us);
+    if (wait == 0)
+        wait = throttle_wait(&to, 1, &r->cache_us);
+    if (wait > 0) {
+        json_object_put(clean);
+        return reply_throttled(r, wait);
     }
     char state[6];
     const char *taken_params[] = {username, email};
@@ -282,17 +339,11 @@ int auth_register(req *r)
     const char *uid = arena_strdup(r->a, PQgetvalue(res, 0, 1));
     r->user_id = strtoll(uid, NULL, 10);
 
-    /* Side effects the user does not wait for: a welcome email and the code
-     * that verifies the address. Failing them does not fail the sign-up. */
-    json_object *welcome = json_object_new_object();
-    json_object_object_add(welcome, "to", json_object_new_string(email));
-    json_object_object_add(welcome, "name",
-                           json_object_new_string(first && *first ? first : username));
-    if (queue_enqueue("email.welcome", welcome, NULL, 0, 0, &r->cache_us) < 0)
-        log_line(LOG_ERROR, "auth", "the welcome email for user %s could not be queued", uid);
+    /* A side effect the user does not wait for: one mail, that welcomes
+     * and carries the code that verifies the address (nothing else goes to
+     * an address nobody proved). Failing it does not fail the sign-up. */
     json_object_put(clean);
-    int wait;
-    if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", &wait, state) ==
+    if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", 1, &wait, state) ==
         CODE_DB_ERROR)
         log_line(LOG_ERROR, "auth", "no verification code for new user %s (%s)", uid, state);
 
@@ -405,6 +456,60 @@ int auth_me(req *r)
     return reply_query(r, "users_me", 1, params, 200);
 }
 
+static int check_own_password(req *r, const char *password, const char *field_name,
+                              throttle_counter *counter);
+
+/* Before a PATCH of the profile sets EMAIL: unless it is the user's address
+ * already (in any case), the change needs the current password from CLEAN,
+ * checked on the counter of wrong passwords the password change uses, and
+ * must be within the user's changes and the new address's codes this hour.
+ * Returns 0 to go on, or -1 after sending the refusal. */
+static int email_change_allowed(req *r, json_object *clean, const char *email)
+{
+    char state[6];
+    const char *params[] = {param_id(r, r->user_id), email};
+    PGresult *res = db_exec("users_email_is", 2, params, state, &r->db_us);
+    if (res == NULL) {
+        resp_db_error(r, state);
+        return -1;
+    }
+    int same = PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] == 't'; /* none: users_update_me's 404 */
+    PQclear(res);
+    if (same)
+        return 0;
+    const char *password = field(clean, "current_password");
+    if (password == NULL) {
+        invalid_field(r, "current_password", "is required to change the email address");
+        return -1;
+    }
+    throttle_counter limits[] = {email_change_counter(r), recipient_counter(r, email)};
+    int wait = throttle_wait(limits, 2, &r->cache_us);
+    if (wait > 0) {
+        reply_throttled(r, wait);
+        return -1;
+    }
+    throttle_counter counter = user_counter(r, "password");
+    return check_own_password(r, password, "current_password", &counter);
+}
+
+/* Tell OLD, the address user UID had until now, that it was replaced by
+ * NEW (masked), so an owner who did not do it learns of it. */
+static void send_email_changed(req *r, const char *uid, const char *old, const char *new_email)
+{
+    char masked[128], when[32];
+    mail_mask_address(new_email, masked, sizeof(masked));
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "to", json_object_new_string(old));
+    json_object_object_add(p, "new_address", json_object_new_string(masked));
+    json_object_object_add(p, "changed_at", json_object_new_string(when));
+    if (queue_enqueue("email.address_changed", p, NULL, 0, 0, &r->cache_us) < 0)
+        log_line(LOG_ERROR, "auth", "the address-change notice for user %s could not be queued", uid);
+}
+
 int auth_me_update(req *r)
 {
     json_object *body, *clean, *errors;
@@ -417,6 +522,17 @@ int auth_me_update(req *r)
         json_object_put(clean);
         return invalid_field(r, "username", "may contain only letters, digits and _.+-");
     }
+    const char *email = field(clean, "email");
+    if (email != NULL) {
+        email = arena_strdup(r->a, email); /* outlives CLEAN */
+        if (email == NULL)
+            resp_error(r, 503, "service_unavailable", "out of memory");
+        if (email == NULL || email_change_allowed(r, clean, email) != 0) {
+            json_object_put(clean);
+            return r->status;
+        }
+    }
+    json_object_object_del(clean, "current_password"); /* not a column */
     char state[6];
     const char *uid = param_id(r, r->user_id);
     const char *params[] = {uid, json_object_to_json_string(clean)};
@@ -430,9 +546,17 @@ int auth_me_update(req *r)
         return send_taken(r, user_taken, email_taken);
     }
     if (PQgetvalue(res, 0, 3)[0] == 't') {
+        /* The old address hears of it, if it was ever proved: nothing but
+         * the verification mail goes to an unverified address. The right
+         * password forgives the wrong ones, as for a password change. */
+        throttle_clear(user_counter(r, "password").key, &r->cache_us);
+        throttle_counter changes = email_change_counter(r);
+        throttle_hit(&changes, 1, &r->cache_us);
+        if (PQgetvalue(res, 0, 5)[0] == 't')
+            send_email_changed(r, uid, PQgetvalue(res, 0, 4), email);
         /* A new address is unverified until its owner types the code sent to it. */
         int wait;
-        if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", &wait, state) ==
+        if (issue_code(r, uid, "verify_email", VERIFY_CODE_TTL, "email.verify", 0, &wait, state) ==
             CODE_DB_ERROR)
             log_line(LOG_ERROR, "auth", "no verification code for user %s (%s)", uid, state);
     }
@@ -562,7 +686,7 @@ int auth_password_reset(req *r)
     if (PQntuples(res) == 1) {
         const char *uid = arena_strdup(r->a, PQgetvalue(res, 0, 0));
         int held;
-        if (issue_code(r, uid, "password_reset", RESET_CODE_TTL, "email.password_reset", &held,
+        if (issue_code(r, uid, "password_reset", RESET_CODE_TTL, "email.password_reset", 0, &held,
                        state) == CODE_DB_ERROR) {
             PQclear(res);
             return resp_db_error(r, state);
@@ -651,10 +775,11 @@ int auth_verify_email_send(req *r)
     char state[6];
     int wait = 0;
     switch (issue_code(r, param_id(r, r->user_id), "verify_email", VERIFY_CODE_TTL, "email.verify",
-                       &wait, state)) {
+                       0, &wait, state)) {
     case CODE_ISSUED:
         return resp_json(r, 202, "{\"detail\":\"a verification code has been sent\"}");
     case CODE_HELD:
+    case CODE_THROTTLED:
         return reply_throttled(r, wait > 0 ? wait : 1);
     case CODE_VERIFIED:
         return resp_error(r, 409, "conflict", "the email address is already verified");

@@ -49,6 +49,7 @@ int job_noop(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 int job_email_welcome(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 int job_email_verify(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 int job_email_password_reset(const job_ctx *c, json_object *payload, char *err, size_t errcap);
+int job_email_address_changed(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 int job_email_notification(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 int job_email_digest(const job_ctx *c, json_object *payload, char *err, size_t errcap);
 

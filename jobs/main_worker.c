@@ -53,7 +53,8 @@ int main(int argc, char **argv)
                         "storage copy-local DIR\n");
         return 2;
     }
-    static const char *const required[] = {"DB_HOST", "DB_NAME", "DB_USER", "REDIS_URL", NULL};
+    static const char *const required[] = {"DB_HOST",   "DB_NAME",    "DB_USER",
+                                           "REDIS_URL", "SECRET_KEY", NULL};
     if (sup_boot("honeydue-worker", pidfile, required) != 0)
         return 1;
     sup_pool pool = {.event = "supervisor",

@@ -21,9 +21,9 @@ static long long payload_id(json_object *p, const char *key)
     return json_object_get_int64(v);
 }
 
-/* For each entry RES answers (id, email wanted, push wanted, address,
- * name, title, body): one email.notification when its user wants email,
- * one push.send when push. Returns JOB_OK, or JOB_RETRY when one could not
+/* For each entry RES answers (id, email wanted and verified, push wanted,
+ * address, name, title, body, user id): one email.notification when its
+ * user wants email to a verified address, one push.send when push. Returns JOB_OK, or JOB_RETRY when one could not
  * be queued anywhere. */
 static int deliver_rows(PGresult *res, char *err, size_t errcap)
 {
@@ -31,6 +31,7 @@ static int deliver_rows(PGresult *res, char *err, size_t errcap)
     for (int i = 0; i < PQntuples(res); i++) {
         if (PQgetvalue(res, i, 1)[0] == 't') {
             json_object *p = json_object_new_object();
+            json_object_object_add(p, "user_id", json_object_new_int64(atoll(PQgetvalue(res, i, 7))));
             json_object_object_add(p, "to", json_object_new_string(PQgetvalue(res, i, 3)));
             json_object_object_add(p, "name", json_object_new_string(PQgetvalue(res, i, 4)));
             json_object_object_add(p, "subject", json_object_new_string(PQgetvalue(res, i, 5)));

@@ -11,6 +11,7 @@
 #include "jobs.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "db.h"
 #include "log.h"
@@ -37,8 +38,9 @@ int job_reminders_daily(const job_ctx *c, json_object *payload, char *err, size_
                 push_enqueue(PQgetvalue(res, i, 6)) < 0)
                 log_line(LOG_ERROR, "reminders", "a reminder's push could not be queued");
             if (PQgetvalue(res, i, 3)[0] != 't' || PQgetisnull(res, i, 5))
-                continue; /* no email wanted, or nothing due */
+                continue; /* no email wanted, an unverified address, or nothing due */
             json_object *p = json_object_new_object();
+            json_object_object_add(p, "user_id", json_object_new_int64(atoll(PQgetvalue(res, i, 0))));
             json_object_object_add(p, "to", json_object_new_string(PQgetvalue(res, i, 1)));
             json_object_object_add(p, "name", json_object_new_string(PQgetvalue(res, i, 2)));
             json_object_object_add(p, "local_date", json_object_new_string(PQgetvalue(res, i, 4)));

@@ -23,6 +23,7 @@
 #include "cache.h"
 #include "config.h"
 #include "consumer.h"
+#include "crypto.h"
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
@@ -68,6 +69,9 @@ static const sig_action runner_signals[] = {
 void runner_configure(void)
 {
     lease_s = (int)config_int("HONEYDUE_JOB_LEASE_SECONDS", 30);
+    /* The key that opens the codes the API seals into jobs (crypto.h). */
+    if (crypto_seal_setup(config_get("SECRET_KEY")) != 0)
+        log_line(LOG_ERROR, "start", "SECRET_KEY is unset: code emails cannot be opened");
     /* Here, in the supervisor, so that what is on and off is said once per
      * start or reload; each process opens its own connections. */
     push_setup();

@@ -113,17 +113,24 @@ WHERE id = $1
 -- The password hash of active user $1 (password change, account deletion).
 SELECT password FROM auth_user WHERE id = $1 AND is_active
 
+-- name: users_email_is retry
+-- Whether $2 is active user $1's address already, in any case (then a
+-- PATCH of it changes nothing that needs the password). No row for an
+-- unknown or inactive user.
+SELECT lower(email) = lower($2::text) FROM auth_user WHERE id = $1 AND is_active
+
 -- name: users_update_me
 -- User $1 changes any of username, email, first_name, last_name ($2, the
 -- validated fields as jsonb). Username and email stay unique whatever their
 -- case; a new address (not just a new case) is unverified. One row: the
 -- user's JSON (NULL when a taken field refused the change), whether the
 -- username and the email are taken by someone else, whether the address
--- changed.
+-- changed, and the address before with whether it was verified (the
+-- notice of a change goes there only if it was).
 WITH p AS (
     SELECT $2::jsonb AS j
 ), cur AS (
-    SELECT id, email FROM auth_user WHERE id = $1 AND is_active FOR UPDATE
+    SELECT id, email, email_verified FROM auth_user WHERE id = $1 AND is_active FOR UPDATE
 ), taken AS (
     SELECT coalesce(bool_or(lower(a.username) = lower(p.j ->> 'username')), false) AS username,
            coalesce(bool_or(lower(a.email) = lower(p.j ->> 'email')), false) AS email
@@ -148,7 +155,8 @@ SELECT (SELECT json_build_object('id', id, 'username', username, 'email', email,
                                  'is_staff', is_staff, 'date_joined', date_joined,
                                  'last_login', last_login)
         FROM upd),
-       taken.username, taken.email, coalesce((SELECT email_changed FROM upd), false)
+       taken.username, taken.email, coalesce((SELECT email_changed FROM upd), false),
+       (SELECT email FROM cur), coalesce((SELECT email_verified FROM cur), false)
 FROM taken
 
 -- name: password_change

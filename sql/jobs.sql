@@ -9,9 +9,11 @@
 -- name: jobs_notify_task
 -- Job $4: tell every other member of task $1's residence who wants
 -- notifications of kind $3 ('task_created' or 'task_completed') that user
--- $2 did it. Answers each entry written: its id, whether its user wants
--- it by email and by push (notification_push's trigger then wrote the
--- devices: push.send sends them), address, name, title, body.
+-- $2 did it. Answers each entry written: its id, whether it goes by email
+-- (its user wants it and the address is verified: nothing but the
+-- verification code goes to an unverified one) and by push
+-- (notification_push's trigger then wrote the devices: push.send sends
+-- them), address, name, title, body, user id.
 WITH t AS (
     SELECT t.id, t.title, t.residence_id, r.name AS residence
     FROM task_task t JOIN residence_residence r ON r.id = t.residence_id
@@ -40,8 +42,8 @@ WITH t AS (
     ON CONFLICT (user_id, source_job) WHERE source_job IS NOT NULL DO NOTHING
     RETURNING id, user_id, title, body
 )
-SELECT ins.id, who.email_enabled, who.push, u.email, coalesce(nullif(u.first_name, ''), u.username),
-       ins.title, ins.body
+SELECT ins.id, who.email_enabled AND u.email_verified, who.push, u.email,
+       coalesce(nullif(u.first_name, ''), u.username), ins.title, ins.body, u.id
 FROM ins JOIN who USING (user_id) JOIN auth_user u ON u.id = ins.user_id
 
 -- name: jobs_notify_member_joined
@@ -68,8 +70,8 @@ WITH r AS (
     ON CONFLICT (user_id, source_job) WHERE source_job IS NOT NULL DO NOTHING
     RETURNING id, user_id, title, body
 )
-SELECT ins.id, who.email_enabled, who.push, u.email, coalesce(nullif(u.first_name, ''), u.username),
-       ins.title, ins.body
+SELECT ins.id, who.email_enabled AND u.email_verified, who.push, u.email,
+       coalesce(nullif(u.first_name, ''), u.username), ins.title, ins.body, u.id
 FROM ins JOIN who USING (user_id) JOIN auth_user u ON u.id = ins.user_id
 
 -- name: jobs_reminders_claim
@@ -79,9 +81,10 @@ FROM ins JOIN who USING (user_id) JOIN auth_user u ON u.id = ins.user_id
 -- whatever runs concurrently), move each picked user's due_at on, and for
 -- those with tasks due today or overdue, write the reminder to the feed.
 -- Linear in the users claimed: nothing reads users who are not due.
--- Answers, for each user claimed: id, email, name, email wanted, local
--- date, the tasks as JSON (NULL when nothing is due: no reminder), the feed
--- entry's id (NULL likewise) and whether to push it.
+-- Answers, for each user claimed: id, email, name, email wanted (and the
+-- address verified), local date, the tasks as JSON (NULL when nothing is
+-- due: no reminder), the feed entry's id (NULL likewise) and whether to
+-- push it.
 WITH picked AS (
     SELECT s.user_id FROM notification_reminder_due s
     WHERE s.due_at <= now()
@@ -147,14 +150,23 @@ WITH picked AS (
     ON CONFLICT (user_id, source_job) WHERE source_job IS NOT NULL DO NOTHING
     RETURNING id, user_id
 )
-SELECT u.id, u.email, coalesce(nullif(u.first_name, ''), u.username), d.email_enabled,
-       c.local_date, k.list, f.id,
+SELECT u.id, u.email, coalesce(nullif(u.first_name, ''), u.username),
+       d.email_enabled AND u.email_verified, c.local_date, k.list, f.id,
        d.push_enabled AND EXISTS (SELECT 1 FROM notification_device v WHERE v.user_id = u.id)
 FROM claimed c
 JOIN due d USING (user_id)
 JOIN auth_user u ON u.id = c.user_id
 LEFT JOIN tasks k ON k.user_id = c.user_id
 LEFT JOIN feed f ON f.user_id = c.user_id
+
+-- name: jobs_mail_recipient retry
+-- Whether mail may go to address $2 now (email.c, right before sending):
+-- it is the address of an active user, of user $1 when given (NULL: an
+-- older job that names none), and that address is verified.
+SELECT 1 FROM auth_user
+WHERE ($1::bigint IS NULL OR id = $1::bigint) AND lower(email) = lower($2::text)
+  AND email_verified AND is_active
+LIMIT 1
 
 -- name: jobs_outbox_take
 -- Up to 100 jobs the API parked while Redis was down, removed as they are

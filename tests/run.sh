@@ -93,6 +93,9 @@ export HONEYDUE_DOCUMENT_ORPHAN_GRACE_SECONDS=600
 export S3_TIMEOUT_SECONDS=3
 # Server-Timing is off by default; the HTTP tests read it.
 export HONEYDUE_SERVER_TIMING=true
+# Sign-ups per client address: the suites register many users from
+# 127.0.0.1 (the browser's ~30); test_throttle.py reads this and reaches it.
+export HONEYDUE_REGISTER_PER_HOUR=300
 export HD_PORT_BASE=${HD_TEST_PORT_BASE:-28080}
 STACK_UP=1
 if HD_FRESH_DB=1 tests/stack.sh up "$STATE" "$BIN"; then

@@ -16,12 +16,12 @@ import glob
 import hashlib
 import json
 import os
-import random
 import re
 import subprocess
 import time
 
-from lib import psql, redis_cli_command
+from lib import psql, redis_cli_command, fresh_source  # noqa: F401 (fresh_source: the tests import it from here)
+
 
 def redis(*args):
     """Run redis-cli against the stack's Redis; return its raw stdout."""
@@ -35,7 +35,9 @@ def redis(*args):
 SUBJECTS = {
     "Welcome to honeyDue": ("email.welcome", "default"),
     "Your honeyDue verification code": ("email.verify", "critical"),
+    "Welcome to honeyDue: confirm your email address": ("email.verify", "critical"),
     "Your honeyDue password reset code": ("email.password_reset", "critical"),
+    "Your honeyDue email address was changed": ("email.address_changed", "critical"),
 }
 
 
@@ -92,12 +94,6 @@ def last_code(job_type, to):
     js = jobs(job_type, to)
     assert js, f"no {job_type} email to {to}"
     return js[0]["payload"]["code"]
-
-
-def fresh_source():
-    """A loopback client address no other test uses (127.x.y.z, x >= 2), so
-    per-address throttle counters start at zero."""
-    return f"127.{random.randint(2, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
 def auth_cache_key(token):

@@ -1,8 +1,10 @@
 """The signed-in user's account: profile changes (PATCH /api/auth/me/),
 password change, email verification, and account deletion with what it
 does to shared residences and to every member's cached lists."""
+import re
+
 from lib import request, register_user, unique, assert_error, psql
-from mail_jobs import jobs, last_code, fresh_source, redis, auth_cache_key
+from mail_jobs import jobs, last_code, fresh_source, redis, auth_cache_key, delivered, wait_idle
 from test_residences import make_residence, add_member
 from test_tasks import make_task
 
@@ -33,14 +35,14 @@ def test_patch_me_changes_names_and_username():
 
 
 def test_patch_me_email_change_unverifies_and_sends_a_code():
-    user, tok, _ = register_user("pme")
+    user, tok, pw = register_user("pme")
     psql(f"UPDATE auth_user SET email_verified = true WHERE id = {user['id']}")
     # A change of case only is the same mailbox: still verified, no email.
     r = request("PATCH", "/api/auth/me/", {"email": user["email"].upper()}, token=tok)
     assert r.status == 200 and r.json["email"] == user["email"].upper()
     assert r.json["email_verified"] is True
     new = unique("pmenew") + "@example.org"
-    r = request("PATCH", "/api/auth/me/", {"email": new}, token=tok)
+    r = request("PATCH", "/api/auth/me/", {"email": new, "current_password": pw}, token=tok)
     assert r.status == 200, r.text
     assert r.json["email"] == new and r.json["email_verified"] is False
     js = jobs("email.verify", new)
@@ -51,17 +53,105 @@ def test_patch_me_email_change_unverifies_and_sends_a_code():
     assert r.json["email_verified"] is True and r.json["email"] == new
 
 
+def mails_to(address):
+    return [m for m in delivered() if str(m["To"]).lower() == address.lower()]
+
+
+def test_an_email_change_needs_the_current_password():
+    user, tok, pw = register_user("ecp")
+    new = unique("ecpnew") + "@example.org"
+    r = request("PATCH", "/api/auth/me/", {"email": new, "first_name": "Eve"}, token=tok)
+    err = assert_error(r, 422, "validation_failed")
+    assert err["fields"] == {"current_password": "is required to change the email address"}, r.text
+    r = request("PATCH", "/api/auth/me/", {"email": new, "current_password": "not-my-password"}, token=tok)
+    err = assert_error(r, 422, "validation_failed")
+    assert err["fields"] == {"current_password": "is incorrect"}, r.text
+    me = request("GET", "/api/auth/me/", token=tok).json
+    assert me["email"] == user["email"] and me["first_name"] == ""
+    wait_idle()
+    assert not mails_to(new)
+    # Other fields need no password, nor does the same address in another case.
+    r = request("PATCH", "/api/auth/me/", {"first_name": "Ada", "email": user["email"].upper()}, token=tok)
+    assert r.status == 200 and r.json["first_name"] == "Ada", r.text
+    # The password is never stored or echoed, and the right one changes the address.
+    r = request("PATCH", "/api/auth/me/", {"email": new, "current_password": pw}, token=tok)
+    assert r.status == 200 and r.json["email"] == new and "current_password" not in r.json, r.text
+    assert login({"username": user["username"]}, pw).status == 200
+
+
+def test_wrong_passwords_for_an_email_change_count_with_the_password_changes():
+    user, tok, pw = register_user("ecw")
+    for i in range(9):
+        r = request("PATCH", "/api/auth/me/", {"email": unique("ecwnew") + "@example.org",
+                                               "current_password": f"wrong-{i}"}, token=tok)
+        assert_error(r, 422, "validation_failed")
+    assert_error(request("POST", "/api/auth/password/change/",
+                         {"current_password": "wrong-again", "new_password": "brand-new-pass"}, token=tok), 422)
+    # Ten wrong passwords in all: the right one is refused too, by either door.
+    r = request("PATCH", "/api/auth/me/", {"email": unique("ecwnew") + "@example.org", "current_password": pw},
+                token=tok)
+    assert_error(r, 429, "throttled")
+    assert int(r.headers["retry-after"]) > 0
+    assert_error(request("POST", "/api/auth/password/change/",
+                         {"current_password": pw, "new_password": "brand-new-pass"}, token=tok), 429)
+    assert request("GET", "/api/auth/me/", token=tok).json["email"] == user["email"]
+    # Fields other than the address still change.
+    assert request("PATCH", "/api/auth/me/", {"last_name": "Still"}, token=tok).status == 200
+
+
+def test_an_email_change_notifies_the_old_address_and_verifies_the_new_one():
+    user, tok, pw = register_user("ecn")
+    old = user["email"]
+    psql(f"UPDATE auth_user SET email_verified = true WHERE id = {user['id']}")
+    local = unique("ecnnew")
+    new = local + "@example.org"
+    wait_idle()
+    before = len(mails_to(old))
+    r = request("PATCH", "/api/auth/me/", {"email": new, "current_password": pw}, token=tok)
+    assert r.status == 200 and r.json["email_verified"] is False, r.text
+    wait_idle()
+    notices = [m for m in mails_to(old) if m["Subject"] == "Your honeyDue email address was changed"]
+    assert len(notices) == 1 and len(mails_to(old)) == before + 1
+    text = notices[0].get_body(("plain",)).get_content()
+    html = notices[0].get_body(("html",)).get_content()
+    masked = local[0] + "***@e***.org"
+    for body in (text, html):
+        assert masked in body, body
+        assert new not in body and local not in body
+        assert "If you did not make this change" in body and "change your password" in body
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", text), text
+    # The new address got a code, and only that.
+    sent = mails_to(new)
+    assert [str(m["Subject"]) for m in sent] == ["Your honeyDue verification code"]
+    code = last_code("email.verify", new)
+    r = request("POST", "/api/auth/verify-email/", {"code": code}, token=tok)
+    assert r.status == 200 and r.json["email_verified"] is True, r.text
+
+
+def test_an_unverified_old_address_gets_no_notice():
+    # Nothing but the verification mail goes to an address nobody proved.
+    user, tok, pw = register_user("ecu")
+    new = unique("ecunew") + "@example.org"
+    wait_idle()
+    before = len(mails_to(user["email"]))
+    r = request("PATCH", "/api/auth/me/", {"email": new, "current_password": pw}, token=tok)
+    assert r.status == 200, r.text
+    wait_idle()
+    assert len(mails_to(user["email"])) == before
+    assert len(mails_to(new)) == 1
+
+
 def test_patch_me_conflicts_are_409_naming_the_field():
     other, _, _ = register_user("pmo")
-    user, tok, _ = register_user("pmc")
+    user, tok, pw = register_user("pmc")
     r = request("PATCH", "/api/auth/me/", {"username": other["username"].upper()}, token=tok)
     assert_error(r, 409, "conflict")
     assert r.json["error"]["fields"] == {"username": "is already taken"}
-    r = request("PATCH", "/api/auth/me/", {"email": other["email"].upper()}, token=tok)
+    r = request("PATCH", "/api/auth/me/", {"email": other["email"].upper(), "current_password": pw}, token=tok)
     assert_error(r, 409, "conflict")
     assert r.json["error"]["fields"] == {"email": "is already registered"}
     r = request("PATCH", "/api/auth/me/", {"email": other["email"], "username": other["username"],
-                                           "first_name": "Nope"}, token=tok)
+                                           "first_name": "Nope", "current_password": pw}, token=tok)
     assert_error(r, 409, "conflict")
     assert set(r.json["error"]["fields"]) == {"username", "email"}
     me = request("GET", "/api/auth/me/", token=tok).json
@@ -209,13 +299,15 @@ def test_verify_email_code_dies_after_five_wrong_attempts():
 
 
 def test_verify_email_code_is_bound_to_user_and_address():
-    user, tok, _ = register_user("veb")
+    user, tok, pw = register_user("veb")
     other, otok, _ = register_user("veo")
     code = last_code("email.verify", user["email"])
     # Another user cannot use it.
     assert_error(request("POST", "/api/auth/verify-email/", {"code": code}, token=otok), 400, "invalid_code")
     # After an address change, a code sent to the old address proves nothing.
-    request("PATCH", "/api/auth/me/", {"email": unique("vebnew") + "@example.com"}, token=tok)
+    r = request("PATCH", "/api/auth/me/", {"email": unique("vebnew") + "@example.com", "current_password": pw},
+                token=tok)
+    assert r.status == 200, r.text
     assert_error(request("POST", "/api/auth/verify-email/", {"code": code}, token=tok), 400, "invalid_code")
     assert request("GET", "/api/auth/me/", token=tok).json["email_verified"] is False
 

@@ -8,7 +8,7 @@ import os
 import time
 
 from lib import request, register_user, unique, assert_error, psql, stack
-from mail_jobs import jobs, last_code, fresh_source, redis
+from mail_jobs import jobs, last_code, fresh_source, redis, wait_idle
 
 
 def login(ident, password, source):
@@ -174,3 +174,83 @@ def test_everything_fails_open_while_redis_is_down():
     # Nothing was counted while Redis was down.
     assert login(user["username"], pw, src).status == 200
     assert _throttle_log_lines() > logged
+
+
+# ---- mail sent on a user's request --------------------------------------------
+
+def register(username, email, source, password="a-good-password"):
+    return request("POST", "/api/auth/register/",
+                   {"username": username, "email": email, "password": password}, source=source)
+
+
+def test_sign_ups_are_limited_per_client_address():
+    # HONEYDUE_REGISTER_PER_HOUR (10 by default; the test stack sets more,
+    # for its suites register many users from 127.0.0.1).
+    limit = int(os.environ.get("HONEYDUE_REGISTER_PER_HOUR", "10"))
+    taken, _, _ = register_user("regt")
+    src = fresh_source()
+    # Every attempt counts, a refused one too (a taken name costs no hash,
+    # and tells whether a name exists: that is what is slowed down).
+    for _ in range(limit):
+        assert_error(register(taken["username"], unique("regx") + "@example.com", src), 409, "conflict")
+    name = unique("regt")
+    assert_throttled(register(name, name + "@example.com", src), window=3600)
+    wait_idle()
+    assert psql(f"SELECT count(*) FROM auth_user WHERE username = '{name}'") == "0"
+    assert not jobs("email.verify", name + "@example.com")
+    # Another address signs up.
+    assert register(name, name + "@example.com", fresh_source()).status == 201
+
+
+def backdate_codes(user_id):
+    """Move user_id's codes two minutes back: past the one-a-minute gap."""
+    psql(f"UPDATE user_verificationcode SET created_at = created_at - interval '2 minutes' "
+         f"WHERE user_id = {user_id}")
+
+
+def test_verification_mails_are_limited_per_address():
+    user, tok, _ = register_user("vma")  # the sign-up's code: the first of 5
+    for _ in range(4):
+        backdate_codes(user["id"])
+        r = request("POST", "/api/auth/verify-email/send/", token=tok)
+        assert r.status == 202, r.text
+    backdate_codes(user["id"])
+    assert_throttled(request("POST", "/api/auth/verify-email/send/", token=tok), window=3600)
+    assert len(jobs("email.verify", user["email"])) == 5
+
+
+def test_no_inbox_can_be_flooded_through_address_changes():
+    # Accounts take turns pointing their address at one inbox (each change
+    # sends it a code), then give it back: at most 5 codes an hour reach it.
+    victim = unique("flood") + "@example.net"
+    for i in range(5):
+        user, tok, pw = register_user(f"fl{i}")
+        r = request("PATCH", "/api/auth/me/", {"email": victim, "current_password": pw}, token=tok)
+        assert r.status == 200, r.text
+        r = request("PATCH", "/api/auth/me/", {"email": user["email"], "current_password": pw}, token=tok)
+        assert r.status == 200, r.text
+    user, tok, pw = register_user("fl5")
+    r = request("PATCH", "/api/auth/me/", {"email": victim, "current_password": pw}, token=tok)
+    assert_throttled(r, window=3600)
+    assert request("GET", "/api/auth/me/", token=tok).json["email"] == user["email"]
+    # Signing up with it is refused too, and creates nothing.
+    name = unique("fl6")
+    assert_throttled(register(name, victim, fresh_source()), window=3600)
+    assert psql(f"SELECT count(*) FROM auth_user WHERE username = '{name}'") == "0"
+    assert len(jobs("email.verify", victim)) == 5
+
+
+def test_email_changes_are_limited_per_user():
+    user, tok, pw = register_user("ecl")
+    for i in range(5):
+        r = request("PATCH", "/api/auth/me/", {"email": unique(f"ecl{i}") + "@example.org",
+                                               "current_password": pw}, token=tok)
+        assert r.status == 200, r.text
+    now = request("GET", "/api/auth/me/", token=tok).json["email"]
+    last = unique("ecl5") + "@example.org"
+    r = request("PATCH", "/api/auth/me/", {"email": last, "current_password": pw}, token=tok)
+    assert_throttled(r, window=3600)
+    assert request("GET", "/api/auth/me/", token=tok).json["email"] == now
+    assert not jobs("email.verify", last)
+    # The other fields still change.
+    assert request("PATCH", "/api/auth/me/", {"first_name": "Still"}, token=tok).status == 200

@@ -104,4 +104,49 @@ TEST(throttle_keys_hide_the_identifier_and_name_the_address)
     arena_destroy(&a);
 }
 
+TEST(job_secrets_are_sealed_bound_to_their_job_and_keyed)
+{
+    CHECK(crypto_setup("test-secret", 1, 8) == 0);
+    const char *ctx[] = {"email.verify", "a@example.com"};
+    char box[CRYPTO_SEALED_MAX], box2[CRYPTO_SEALED_MAX], out[CODE_LEN + 1];
+    CHECK(crypto_seal(ctx, 2, "012345", box, sizeof(box)) == 0);
+    CHECK(strstr(box, "012345") == NULL);
+    CHECK(crypto_open(ctx, 2, box, out, sizeof(out)) == 0);
+    CHECK_STR(out, "012345");
+    /* A random nonce each time: the same code never looks the same. */
+    CHECK(crypto_seal(ctx, 2, "012345", box2, sizeof(box2)) == 0);
+    CHECK(strcmp(box, box2) != 0);
+    /* Bound to its job type and address, framed ("a", "bc" is not "ab", "c"). */
+    const char *to_other[] = {"email.verify", "b@example.com"};
+    const char *other_type[] = {"email.password_reset", "a@example.com"};
+    const char *shifted[] = {"email.verifya", "@example.com"};
+    CHECK(crypto_open(to_other, 2, box, out, sizeof(out)) == -1);
+    CHECK(crypto_open(other_type, 2, box, out, sizeof(out)) == -1);
+    CHECK(crypto_open(shifted, 2, box, out, sizeof(out)) == -1);
+    /* Tampered, cut, not base64, empty, too big for OUT: refused. */
+    char bad[CRYPTO_SEALED_MAX];
+    strcpy(bad, box);
+    bad[strlen(bad) / 2] = bad[strlen(bad) / 2] == 'A' ? 'B' : 'A';
+    CHECK(crypto_open(ctx, 2, bad, out, sizeof(out)) == -1);
+    strcpy(bad, box);
+    bad[strlen(bad) - 4] = '\0';
+    CHECK(crypto_open(ctx, 2, bad, out, sizeof(out)) == -1);
+    CHECK(crypto_open(ctx, 2, "not base64 at all!", out, sizeof(out)) == -1);
+    CHECK(crypto_open(ctx, 2, "", out, sizeof(out)) == -1);
+    CHECK(crypto_open(ctx, 2, box, out, CODE_LEN) == -1);
+    /* Too small a buffer to seal into, or too long a secret: refused. */
+    CHECK(crypto_seal(ctx, 2, "012345", box2, 20) == -1);
+    char long_secret[CRYPTO_SEAL_MSG_MAX + 2];
+    memset(long_secret, 'x', sizeof(long_secret) - 1);
+    long_secret[sizeof(long_secret) - 1] = '\0';
+    CHECK(crypto_seal(ctx, 2, long_secret, box2, sizeof(box2)) == -1);
+    /* Another SECRET_KEY cannot open it; the worker's setup alone can. */
+    CHECK(crypto_setup("another-secret", 1, 8) == 0);
+    CHECK(crypto_open(ctx, 2, box, out, sizeof(out)) == -1);
+    CHECK(crypto_seal_setup("test-secret") == 0);
+    CHECK(crypto_open(ctx, 2, box, out, sizeof(out)) == 0);
+    CHECK_STR(out, "012345");
+    CHECK(crypto_seal_setup("") == -1);
+}
+
 RUN_TESTS()

@@ -627,4 +627,21 @@ TEST(setup_refuses_bad_values)
     unsetenv("SMTP_FROM");
 }
 
+TEST(mask_address_keeps_a_hint_only)
+{
+    char out[64];
+    mail_mask_address("jane.doe@example.org", out, sizeof(out));
+    CHECK_STR(out, "j***@e***.org");
+    mail_mask_address("a@b.co.uk", out, sizeof(out));
+    CHECK_STR(out, "a***@b***.uk");
+    mail_mask_address("\xc3\xa9lise@d\xc3\xbcsseldorf.de", out, sizeof(out));
+    CHECK_STR(out, "\xc3\xa9***@d***.de");
+    mail_mask_address("root@localhost", out, sizeof(out));
+    CHECK_STR(out, "r***@l***");
+    mail_mask_address("no-at-sign", out, sizeof(out));
+    CHECK_STR(out, "***@***");
+    mail_mask_address("x@y.z", out, 6); /* cut, still terminated */
+    CHECK_STR(out, "x***@");
+}
+
 RUN_TESTS()
