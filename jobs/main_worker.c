@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     }
     static const char *const required[] = {"DB_HOST",   "DB_NAME",    "DB_USER",
                                            "REDIS_URL", "SECRET_KEY", NULL};
-    if (sup_boot("honeydue-worker", pidfile, required) != 0)
+    if (sup_boot("honeydue-worker", pidfile, required) != 0 || config_check_secret_key() != 0)
         return 1;
     sup_pool pool = {.event = "supervisor",
                      .noun = "job worker(s)",

@@ -11,11 +11,14 @@ import urllib.request
 BIN = os.environ.get("HD_BIN", "build/asan")
 
 
-def _start(secret_key, sock):
-    """honeydue-fcgi with SECRET_KEY: the CompletedProcess once it exits; a
-    pool that starts instead is stopped (its whole session) after 10 s."""
-    env = dict(os.environ, SECRET_KEY=secret_key, HONEYDUE_WORKERS="1")
-    p = subprocess.Popen([os.path.join(BIN, "honeydue-fcgi"), "--listen", sock], env=env,
+def _start(secret_key, sock, worker=False):
+    """honeydue-fcgi (or honeydue-worker) with SECRET_KEY: the
+    CompletedProcess once it exits; a pool that starts instead is stopped
+    (its whole session) after 10 s."""
+    env = dict(os.environ, SECRET_KEY=secret_key, HONEYDUE_WORKERS="1", HONEYDUE_JOB_WORKERS="1")
+    argv = [os.path.join(BIN, "honeydue-worker")] if worker else \
+        [os.path.join(BIN, "honeydue-fcgi"), "--listen", sock]
+    p = subprocess.Popen(argv, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     try:
@@ -26,7 +29,7 @@ def _start(secret_key, sock):
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
-def test_the_api_refuses_to_start_with_a_weak_secret_key():
+def test_the_api_and_the_worker_refuse_to_start_with_a_weak_secret_key():
     cases = {
         "CHANGE_ME_64_HEX_CHARACTERS": "the example's placeholder",
         "0f3a9c" * 8: "too short",  # 48 hex digits: 24 bytes
@@ -34,8 +37,8 @@ def test_the_api_refuses_to_start_with_a_weak_secret_key():
         "s3cr3t-k3y-s3cr3t-k3y-s3cr3t-k3y-s3cr3t-k3y-s3cr3t": "repeats too few characters",
     }
     sock = os.path.join(tempfile.mkdtemp(), "fcgi.sock")
-    for key, why in cases.items():
-        p = _start(key, sock)
+    for (key, why), worker in [(c, w) for c in cases.items() for w in (False, True)]:
+        p = _start(key, sock, worker)
         assert p.returncode == 1, f"{key!r}: started\n{p.stderr}"
         assert f"SECRET_KEY is {why}" in p.stderr or f"SECRET_KEY {why}" in p.stderr, p.stderr
         assert "openssl rand -hex 32" in p.stderr
