@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,14 +68,51 @@ void log_set_level(const char *name)
             log_level = i;
 }
 
+/* What every line pays is kept small (a health check's own work is
+ * smaller than its log line): the date and time to the second are
+ * formatted once a second, the pid is asked for once per process (getpid
+ * is a system call; a fork's child asks again), milliseconds are printed
+ * as integers. */
+static pid_t cached_pid;
+
+static void forget_pid(void)
+{
+    cached_pid = 0;
+}
+
+static int log_pid(void)
+{
+    static int registered;
+    if (!registered) {
+        registered = pthread_atfork(NULL, NULL, forget_pid) == 0;
+    }
+    if (cached_pid == 0)
+        cached_pid = getpid();
+    return (int)cached_pid;
+}
+
 static void timestamp(char *buf, size_t cap)
 {
+    static time_t last_sec = -1;
+    static char last[32];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != last_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        if (strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            last[0] = '\0';
+        last_sec = ts.tv_sec;
+    }
+    int ms = (int)(ts.tv_nsec / 1000000);
+    size_t n = strnlen(last, cap > 6 ? cap - 6 : 0);
+    memcpy(buf, last, n);
+    buf[n++] = '.';
+    buf[n++] = (char)('0' + ms / 100);
+    buf[n++] = (char)('0' + ms / 10 % 10);
+    buf[n++] = (char)('0' + ms % 10);
+    buf[n++] = 'Z';
+    buf[n] = '\0';
 }
 
 /* Room kept free by a string member for the members after it and the
@@ -99,19 +137,36 @@ static void escape(log_rec *l, const char *s, size_t limit)
     l->len = n;
 }
 
-/* Append formatted text, never past the end of the buffer. */
-__attribute__((format(printf, 2, 3))) static void append(log_rec *l, const char *fmt, ...)
+/* Append N bytes of S as they are (the members' keys and punctuation:
+ * what every line repeats goes by memcpy, not through printf). */
+static void raw(log_rec *l, const char *s, size_t n)
 {
     size_t cap = sizeof(l->buf) - 2; /* the closing brace and the newline */
     if (l->len >= cap)
         return;
-    va_list ap;
-    va_start(ap, fmt);
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
-    int n = vsnprintf(l->buf + l->len, cap - l->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        l->len += (size_t)n < cap - l->len ? (size_t)n : cap - l->len - 1;
+    if (n > cap - l->len)
+        n = cap - l->len;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void key(log_rec *l, const char *k, const char *after)
+{
+    raw(l, ",\"", 2);
+    raw(l, k, strlen(k));
+    raw(l, after, strlen(after));
+}
+
+/* V in decimal, at least MIN_DIGITS digits (zeros in front). */
+static void decimal(log_rec *l, unsigned long long v, int min_digits)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 || n < min_digits);
+    raw(l, d + sizeof(d) - n, (size_t)n);
 }
 
 void log_begin(log_rec *l, int level, const char *event)
@@ -122,31 +177,44 @@ void log_begin(log_rec *l, int level, const char *event)
         return;
     char ts[40];
     timestamp(ts, sizeof(ts));
-    append(l, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts, level_names[level],
-           (int)getpid());
+    raw(l, "{\"ts\":\"", 7);
+    raw(l, ts, strlen(ts));
+    raw(l, "\"", 1);
+    log_str(l, "level", level_names[level]);
+    log_int(l, "pid", log_pid());
     log_str(l, "event", event);
 }
 
-void log_str(log_rec *l, const char *key, const char *value)
+void log_str(log_rec *l, const char *k, const char *value)
 {
     if (l->skip)
         return;
-    append(l, ",\"%s\":\"", key);
+    key(l, k, "\":\"");
     size_t limit = sizeof(l->buf) - LOG_RESERVE;
     escape(l, value, l->len < limit ? limit : l->len);
-    append(l, "\"");
+    raw(l, "\"", 1);
 }
 
-void log_int(log_rec *l, const char *key, long long value)
+void log_int(log_rec *l, const char *k, long long value)
 {
-    if (!l->skip)
-        append(l, ",\"%s\":%lld", key, value);
+    if (l->skip)
+        return;
+    key(l, k, "\":");
+    if (value < 0)
+        raw(l, "-", 1);
+    decimal(l, value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value, 1);
 }
 
-void log_ms(log_rec *l, const char *key, double ms)
+void log_ms(log_rec *l, const char *k, long long us)
 {
-    if (!l->skip)
-        append(l, ",\"%s\":%.3f", key, ms);
+    if (l->skip)
+        return;
+    if (us < 0)
+        us = 0;
+    key(l, k, "\":");
+    decimal(l, (unsigned long long)us / 1000, 1);
+    raw(l, ".", 1);
+    decimal(l, (unsigned long long)us % 1000, 3);
 }
 
 void log_end(log_rec *l)

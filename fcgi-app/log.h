@@ -48,8 +48,8 @@ typedef struct {
 void log_begin(log_rec *l, int level, const char *event);
 void log_str(log_rec *l, const char *key, const char *value);
 void log_int(log_rec *l, const char *key, long long value);
-/* A duration in milliseconds, to the microsecond. */
-void log_ms(log_rec *l, const char *key, double ms);
+/* A duration given in microseconds, written in milliseconds (3 decimals). */
+void log_ms(log_rec *l, const char *key, long long us);
 void log_end(log_rec *l);
 
 #endif

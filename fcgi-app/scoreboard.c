@@ -77,6 +77,9 @@ void sb_claim(int i, pid_t pid, int generation)
     atomic_store(&s->rss_kb, 0);
     s->method[0] = s->route[0] = s->path[0] = s->request_id[0] = '\0';
     atomic_store(&s->state, SB_STARTING);
+    int used = atomic_load(&board->slots_used);
+    while (i + 1 > used && !atomic_compare_exchange_weak(&board->slots_used, &used, i + 1))
+        ;
 }
 
 void sb_attach(int i)
@@ -97,7 +100,9 @@ void sb_release(pid_t pid)
 
 static void copy(char *dst, size_t cap, const char *src)
 {
-    snprintf(dst, cap, "%s", src ? src : "");
+    size_t n = src != NULL ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
 }
 
 void sb_busy(const char *method, const char *route, const char *path, const char *request_id)
@@ -111,8 +116,10 @@ void sb_busy(const char *method, const char *route, const char *path, const char
     copy(s->request_id, sizeof(s->request_id), request_id);
     atomic_store(&s->busy_since_ms, sb_now_ms());
     atomic_store(&s->state, SB_BUSY);
-    int active = 0;
-    for (int i = 0; i < SB_SLOTS; i++)
+    /* Every request pays this: only the slots ever claimed are read (a
+     * pool's size, not SB_SLOTS' 256 slots of several cache lines each). */
+    int active = 0, used = atomic_load(&board->slots_used);
+    for (int i = 0; i < used && i < SB_SLOTS; i++)
         active += atomic_load(&board->slots[i].state) == SB_BUSY;
     int max = atomic_load(&board->max_active);
     while (active > max && !atomic_compare_exchange_weak(&board->max_active, &max, active))

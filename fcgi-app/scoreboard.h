@@ -55,6 +55,7 @@ typedef struct {
     _Atomic uint64_t killed_slow; /* killed past HONEYDUE_REQUEST_TIMEOUT */
     _Atomic uint64_t recycled;    /* ended by HONEYDUE_MAX_REQUESTS/MAX_MEMORY */
     _Atomic int max_active;
+    _Atomic int slots_used; /* 1 + the highest slot ever claimed: what a scan reads */
     int want_workers;
     int listen_fd;                /* the pool's listening socket, -1 if unknown */
     _Atomic int listen_queue;     /* connections waiting for accept(), last sample */

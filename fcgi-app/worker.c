@@ -41,9 +41,12 @@
 /* An API worker's signals. SIGHUP stops it too: under spawn-fcgi -F there
  * is no master, and a reload is a new process. */
 static const sig_action worker_signals[] = {
-    {SIGTERM, SIGACT_STOP, NULL},   {SIGQUIT, SIGACT_STOP, NULL},
-    {SIGHUP, SIGACT_STOP, NULL},    {SIGUSR1, SIGACT_REOPEN, NULL},
-    {SIGPIPE, SIGACT_IGNORE, NULL}, {SIGUSR2, SIGACT_IGNORE, NULL},
+    {SIGTERM, SIGACT_STOP, NULL},
+    {SIGQUIT, SIGACT_STOP, NULL},
+    {SIGHUP, SIGACT_STOP, NULL},
+    {SIGUSR1, SIGACT_REOPEN, NULL},
+    {SIGPIPE, SIGACT_IGNORE, NULL},
+    {SIGUSR2, SIGACT_IGNORE, NULL},
     {SIGINT, SIGACT_DEFAULT, NULL}, /* immediate stop */
     {0, 0, NULL},
 };
@@ -66,9 +69,9 @@ static void log_request(req *r)
     log_str(&l, "request_id", r->request_id);
     log_str(&l, "addr", r->remote_addr ? r->remote_addr : "-");
     log_int(&l, "status", r->status);
-    log_ms(&l, "dur_ms", (double)since_us(&r->t0) / 1000.0);
-    log_ms(&l, "db_ms", (double)r->db_us / 1000.0);
-    log_ms(&l, "cache_ms", (double)r->cache_us / 1000.0);
+    log_ms(&l, "dur_ms", since_us(&r->t0));
+    log_ms(&l, "db_ms", r->db_us);
+    log_ms(&l, "cache_ms", r->cache_us);
     log_str(&l, "cache", r->cache_state ? r->cache_state : "-");
     log_int(&l, "user_id", r->user_id);
     log_int(&l, "bytes", (long long)r->resp_bytes);

@@ -106,7 +106,7 @@ static void log_job(json_object *job, const char *type, int attempt, double ms, 
     log_str(&l, "type", type);
     log_str(&l, "id", id ? json_object_get_string(id) : "-");
     log_int(&l, "attempt", attempt + 1);
-    log_ms(&l, "dur_ms", ms);
+    log_ms(&l, "dur_ms", (long long)(ms * 1000.0));
     log_str(&l, "outcome", outcome);
     if (error != NULL && error[0] != '\0')
         log_str(&l, "error", error);

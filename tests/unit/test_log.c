@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +69,47 @@ TEST(log_file_reopen_and_request_id)
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
     unlink(path);
     unlink(moved);
+    rmdir(dir);
+}
+
+/* The cheap parts of a line stay right: milliseconds from microseconds,
+ * a timestamp per line (its seconds cached), and the pid of the process
+ * that writes, a fork's child included (the pid is asked for once). */
+TEST(log_line_numbers_time_and_pid)
+{
+    char dir[] = "/tmp/hd-log-XXXXXX", path[128], buf[8192], want[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/api.log", dir);
+    int saved = dup(STDERR_FILENO);
+    CHECK(log_open(path) == 0);
+    log_rec l;
+    log_begin(&l, LOG_WARN, "t");
+    log_ms(&l, "a", 1234567);
+    log_ms(&l, "b", 5);
+    log_ms(&l, "c", -3);
+    log_end(&l);
+    log_line(LOG_WARN, "t", "parent");
+    pid_t child = fork();
+    if (child == 0) {
+        log_line(LOG_WARN, "t", "child");
+        _exit(0);
+    }
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && status == 0);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    slurp(path, buf, sizeof(buf));
+    CHECK(strstr(buf, "\"a\":1234.567,\"b\":0.005,\"c\":0.000}") != NULL);
+    snprintf(want, sizeof(want), "\"pid\":%d,\"event\":\"t\",\"msg\":\"parent\"", (int)getpid());
+    CHECK(strstr(buf, want) != NULL);
+    snprintf(want, sizeof(want), "\"pid\":%d,\"event\":\"t\",\"msg\":\"child\"", (int)child);
+    CHECK(strstr(buf, want) != NULL);
+    /* "ts":"YYYY-MM-DDTHH:MM:SS.mmmZ" on every line */
+    int lines = 0;
+    for (const char *p = buf; (p = strstr(p, "{\"ts\":\"")) != NULL; p += 8, lines++)
+        CHECK(strlen(p) > 33 && p[11] == '-' && p[17] == 'T' && p[26] == '.' && p[30] == 'Z');
+    CHECK(lines == 3);
+    unlink(path);
     rmdir(dir);
 }
 
