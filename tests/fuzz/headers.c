@@ -130,8 +130,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* X-Filename as documents.c takes it, sent back in Content-Disposition,
      * and If-None-Match against the answer's ETag. */
     const char *raw = req_param(&g.r, "HTTP_X_FILENAME");
-    const char *name = raw ? http_percent_decode(g.r.a, raw, strlen(raw), 0)
-                           : req_query(&g.r, "filename");
+    const char *name =
+        raw ? http_percent_decode(g.r.a, raw, strlen(raw), 0) : req_query(&g.r, "filename");
     char clean[STORAGE_DISPLAY_MAX + 1], disposition[1200];
     if (name != NULL && storage_clean_name(name, clean, sizeof(clean)) > 0 &&
         storage_disposition(clean, disposition, sizeof(disposition)) == 0)

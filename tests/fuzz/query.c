@@ -11,8 +11,8 @@
 
 /* Every name the handlers pass to req_query or param_query_id (grep
  * 'req_query(r, "' handlers/), and a few that are not. */
-static const char *const names[] = {"filename", "days",     "unread", "q",   "residence", "page",
-                                    "page_size", "ordering", "task",   "type", "", "pag"};
+static const char *const names[] = {"filename",  "days",     "unread", "q",    "residence", "page",
+                                    "page_size", "ordering", "task",   "type", "",          "pag"};
 
 static fz_req f;
 

@@ -58,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             matched++;
     }
     FZ_CHECK(matched <= 1); /* the binary types' magic numbers exclude each other */
-    FZ_CHECK(!storage_magic_ok(NULL, data, head, 1) && !storage_magic_ok("image/gif", data, head, 1));
+    FZ_CHECK(!storage_magic_ok(NULL, data, head, 1) &&
+             !storage_magic_ok("image/gif", data, head, 1));
 
     char *s = fz_cstr(data, size);
     const char *t = storage_type_allowed(s);
