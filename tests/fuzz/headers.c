@@ -6,21 +6,28 @@
  * Idempotency-Key (idem_key_valid), X-Filename (percent-decoded and
  * cleaned as documents.c's display name, then sent back in a
  * Content-Disposition), Content-Type (storage_type_allowed, and
- * req_json_body with the body, Content-Length and the JSON validator), and
- * If-None-Match (resp_etagged). The response head written must stay one
- * well-formed "Name: value" line per header, whatever the client sent.
+ * req_json_body with the body, Content-Length and the JSON validator),
+ * If-None-Match and Accept-Encoding (resp_etagged, enc_parse, enc_pick,
+ * the compressors). The response head written must stay one well-formed
+ * "Name: value" line per header, whatever the client sent; its
+ * Content-Length must be the body's; a compressed body must decompress to
+ * the answer (or to the JSON error) it stands for.
  * The application sets no cookies and reads none (nginx drops Set-Cookie).
  *
  * Input: "Name: value" lines, an empty line, then the body; as a request
  * head is, but with "\n" or "\r\n".
  */
-#include "crypto.h"
 #include "authn.h"
+#include "crypto.h"
+#include "encoding.h"
 #include "fuzz.h"
 #include "idempotency.h"
+#include "jsonv.h"
 #include "storage.h"
 
+#include <brotli/decode.h>
 #include <ctype.h>
+#include <libdeflate.h>
 
 static fz_req f, g;
 
@@ -55,6 +62,55 @@ static void check_head(const char *resp)
         for (const char *p = s; p < crlf; p++)
             FZ_CHECK(*p != '\r' && *p != '\n');
         s = crlf + 2;
+    }
+}
+
+/* The response Q wrote: a well-formed head, a Content-Length that is the
+ * body's, and a body that is WANT[0..WANT_LEN) once decoded (any JSON
+ * object when WANT is NULL). */
+static void check_response(fz_req *q, const char *want, size_t want_len)
+{
+    if (q->overflow || !q->r.sent)
+        return;
+    const char *out = (const char *)q->outbuf;
+    size_t len = (size_t)(q->out.wrNext - q->outbuf);
+    const char *end = memmem(out, len, "\r\n\r\n", 4);
+    FZ_CHECK(end != NULL);
+    char *head = arena_strndup(&q->a, out, (size_t)(end - out) + 4);
+    FZ_CHECK(head != NULL && strlen(head) == (size_t)(end - out) + 4);
+    check_head(head);
+    const char *body = end + 4;
+    size_t blen = len - (size_t)(body - out);
+    const char *cl = strstr(head, "\r\nContent-Length: ");
+    if (cl != NULL)
+        FZ_CHECK(strtoul(cl + 18, NULL, 10) == blen);
+    else
+        FZ_CHECK(blen == 0);
+    if (q->r.status == 304 || blen == 0)
+        return;
+    static char plain[65536];
+    size_t plen = 0;
+    if (strstr(head, "\r\nContent-Encoding: gzip\r\n") != NULL) {
+        struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+        FZ_CHECK(d != NULL && libdeflate_gzip_decompress(d, body, blen, plain, sizeof(plain),
+                                                         &plen) == LIBDEFLATE_SUCCESS);
+        libdeflate_free_decompressor(d);
+    } else if (strstr(head, "\r\nContent-Encoding: br\r\n") != NULL) {
+        plen = sizeof(plain);
+        FZ_CHECK(BrotliDecoderDecompress(blen, (const uint8_t *)body, &plen, (uint8_t *)plain) ==
+                 BROTLI_DECODER_RESULT_SUCCESS);
+    } else {
+        FZ_CHECK(strstr(head, "\r\nContent-Encoding:") == NULL && blen < sizeof(plain));
+        memcpy(plain, body, blen);
+        plen = blen;
+    }
+    if (want != NULL) {
+        FZ_CHECK(plen == want_len && memcmp(plain, want, plen) == 0);
+    } else {
+        json_object *o = NULL;
+        const char *err = NULL;
+        FZ_CHECK(jv_parse_object(plain, plen, &o, &err) == 0);
+        json_object_put(o);
     }
 }
 
@@ -124,8 +180,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(obj != NULL && json_object_is_type(obj, json_type_object) && !f.r.sent);
     } else {
         FZ_CHECK(obj == NULL && f.r.sent && f.r.status >= 400 && strncmp(resp, "Status: ", 8) == 0);
-        check_head(resp);
+        check_response(&f, NULL, 0);
     }
+
+    /* Accept-Encoding: weights in thousandths; a coding picked is accepted. */
+    enc_accept acc;
+    enc_parse(req_param(&f.r, "HTTP_ACCEPT_ENCODING"), &acc);
+    for (int c = 0; c < ENC_N; c++)
+        FZ_CHECK(acc.q[c] >= 0 && acc.q[c] <= 1000);
+    static const size_t lens[] = {0, 10, ENC_MIN_BYTES, 100000};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+        for (int effort = ENC_FAST; effort <= ENC_STORED; effort++) {
+            enc e = enc_pick(&acc, lens[i], (enc_effort)effort);
+            FZ_CHECK(e >= ENC_IDENTITY && e < ENC_N);
+            FZ_CHECK(e == ENC_IDENTITY || acc.q[e] > 0);
+        }
 
     /* X-Filename as documents.c takes it, sent back in Content-Disposition,
      * and If-None-Match against the answer's ETag. */
@@ -136,10 +205,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (name != NULL && storage_clean_name(name, clean, sizeof(clean)) > 0 &&
         storage_disposition(clean, disposition, sizeof(disposition)) == 0)
         resp_header(&g.r, "Content-Disposition", disposition);
-    static const char answer[] = "{\"count\":0,\"results\":[]}";
-    int status = resp_etagged(&g.r, NULL, answer, sizeof(answer) - 1);
+    /* A list long enough to be compressed for a client that takes it. */
+    static char answer[4096];
+    static size_t answer_len;
+    if (answer_len == 0) {
+        answer_len = (size_t)snprintf(answer, sizeof(answer), "{\"count\":40,\"results\":[");
+        for (int i = 1; i <= 40; i++)
+            answer_len +=
+                (size_t)snprintf(answer + answer_len, sizeof(answer) - answer_len,
+                                 "%s{\"id\":%d,\"title\":\"Task %d\"}", i > 1 ? "," : "", i, i * 7);
+        answer_len += (size_t)snprintf(answer + answer_len, sizeof(answer) - answer_len, "]}");
+    }
+    int status = resp_etagged(&g.r, NULL, answer, answer_len);
     FZ_CHECK(status == 200 || status == 304);
-    check_head(fz_response(&g));
+    check_response(&g, answer, answer_len);
 
     fz_req_end(&f);
     fz_req_end(&g);
