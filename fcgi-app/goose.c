@@ -77,7 +77,16 @@ static int split(goose_section *sec, const char *s, size_t n, char *err, size_t 
     while (i < n) {
         char c = s[i];
         if (c == '\'' || c == '"') {
+            /* E'...' takes backslash escapes, unless that E ends a longer
+             * identifier (Postgres's: letters, digits, '_', '$', bytes >= 0x80). */
+            unsigned char before = i > 1 ? (unsigned char)s[i - 2] : ' ';
+            int escapes = c == '\'' && i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+                          !(isalnum(before) || before == '_' || before == '$' || before >= 0x80);
             for (i++; i < n; i++) {
+                if (escapes && s[i] == '\\') {
+                    i++;
+                    continue;
+                }
                 if (s[i] == c) {
                     if (i + 1 < n && s[i + 1] == c) { /* doubled quote */
                         i++;

@@ -6,7 +6,8 @@
  *   -- +goose NO TRANSACTION                 run this file outside a transaction
  *
  * Outside StatementBegin/End blocks statements end at a ';' that is not
- * inside a string, a quoted identifier, a comment or a dollar-quoted body.
+ * inside a string (an E'' string's backslash escapes included), a quoted
+ * identifier, a comment or a dollar-quoted body.
  */
 #ifndef HD_GOOSE_H
 #define HD_GOOSE_H

@@ -531,9 +531,18 @@ s3_rc s3_list(const char *prefix, const char *token, int max_keys, s3_list_page 
         free(body.data);
         return rc == S3_OK ? S3_ERROR : rc == S3_NOT_FOUND ? S3_REFUSED : rc;
     }
-    const char *end = body.data + body.len;
+    rc = s3_list_parse(body.data, body.len, out);
+    free(body.data);
+    return rc;
+}
+
+s3_rc s3_list_parse(const char *xml, size_t len, s3_list_page *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *end = xml + len;
+    s3_rc rc = S3_OK;
     size_t cap = 0;
-    for (const char *p = body.data; (p = strstr(p, "<Contents>")) != NULL;) {
+    for (const char *p = xml; (p = strstr(p, "<Contents>")) != NULL;) {
         const char *z = strstr(p, "</Contents>");
         if (z == NULL)
             break;
@@ -562,14 +571,13 @@ s3_rc s3_list(const char *prefix, const char *token, int max_keys, s3_list_page 
             break;
         p = z;
     }
-    char *trunc = xml_text(body.data, end, "IsTruncated");
+    char *trunc = xml_text(xml, end, "IsTruncated");
     if (rc == S3_OK && trunc != NULL && strcmp(trunc, "true") == 0) {
-        out->next_token = xml_text(body.data, end, "NextContinuationToken");
+        out->next_token = xml_text(xml, end, "NextContinuationToken");
         if (out->next_token == NULL)
             rc = S3_ERROR;
     }
     free(trunc);
-    free(body.data);
     if (rc != S3_OK)
         s3_list_free(out);
     return rc;

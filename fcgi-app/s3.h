@@ -84,6 +84,12 @@ typedef struct {
 s3_rc s3_list(const char *prefix, const char *token, int max_keys, s3_list_page *out);
 void s3_list_free(s3_list_page *p);
 
+/* s3_list's reading of a ListObjectsV2 answer: XML[0..LEN), NUL-terminated,
+ * into *OUT (keys entity- and percent-decoded). S3_OK, or S3_ERROR (no
+ * memory, a truncated page without its next token) with *OUT released.
+ * Pure; the fuzz harness tests/fuzz/s3list.c runs it on any bytes. */
+s3_rc s3_list_parse(const char *xml, size_t len, s3_list_page *out);
+
 /* A presigned GET URL for KEY valid EXPIRES_S seconds (1..604800) from now,
  * with the response's Content-Disposition and Content-Type overridden when
  * DISPOSITION / TYPE are not NULL. malloc'd (the caller frees), or NULL

@@ -606,8 +606,16 @@ int storage_magic_ok(const char *type, const unsigned char *head, size_t n, int 
         return n >= 8 && memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0;
     if (strcmp(type, "image/webp") == 0)
         return n >= 12 && memcmp(head, "RIFF", 4) == 0 && memcmp(head + 8, "WEBP", 4) == 0;
-    if (strcmp(type, "image/heic") == 0)
-        return n >= 12 && memcmp(head + 4, "ftyp", 4) == 0 && heic_brand(head + 8);
+    if (strcmp(type, "image/heic") == 0) {
+        /* An ftyp box: its size (big-endian) covers its own fields and
+         * whole brands, within the head; else a JPEG's first bytes pass. */
+        if (n < 12)
+            return 0;
+        uint32_t box =
+            (uint32_t)head[0] << 24 | (uint32_t)head[1] << 16 | (uint32_t)head[2] << 8 | head[3];
+        return box >= 16 && box % 4 == 0 && box <= STORAGE_HEAD &&
+               memcmp(head + 4, "ftyp", 4) == 0 && heic_brand(head + 8);
+    }
     if (strcmp(type, "text/plain") == 0)
         return text_ok(head, n, whole);
     return 0;

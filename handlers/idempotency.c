@@ -16,17 +16,22 @@ const char *idem_scope(req *r)
     return arena_sprintf(r->a, "%s %s", r->method, r->path);
 }
 
+int idem_key_valid(const char *k)
+{
+    size_t len = strlen(k);
+    int printable = len >= 1 && len <= 255;
+    for (size_t i = 0; printable && i < len; i++)
+        printable = k[i] > ' ' && k[i] < 0x7f;
+    return printable;
+}
+
 int idem_replay(req *r, const char **key)
 {
     const char *k = req_param(r, "HTTP_IDEMPOTENCY_KEY");
     *key = NULL;
     if (k == NULL)
         return 0;
-    size_t len = strlen(k);
-    int printable = len >= 1 && len <= 255;
-    for (size_t i = 0; printable && i < len; i++)
-        printable = k[i] > ' ' && k[i] < 0x7f;
-    if (!printable) {
+    if (!idem_key_valid(k)) {
         resp_error(r, 422, "validation_failed",
                    "Idempotency-Key must be 1 to 255 visible ASCII characters");
         return -1;

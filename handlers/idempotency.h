@@ -13,6 +13,10 @@
  * key is malformed or was used for another request, 503). */
 int idem_replay(req *r, const char **key);
 
+/* 1 when K is a well-formed Idempotency-Key: 1 to 255 visible ASCII
+ * characters. Pure. */
+int idem_key_valid(const char *k);
+
 /* What a key is bound to: "METHOD PATH". */
 const char *idem_scope(req *r);
 

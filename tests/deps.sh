@@ -17,6 +17,7 @@ packages=(
     gcc make libc6-dev
     libfcgi-dev libfcgi-bin libpq-dev libhiredis-dev libjson-c-dev libsodium-dev
     libcurl4-openssl-dev libssl-dev libdeflate-dev libbrotli-dev
+    clang libclang-rt-14-dev
     spawn-fcgi nginx-light redis-server postgresql-15 postgresql-client-15
     wrk pgbouncer python3 python3-aiosmtpd openssl curl cppcheck clang-tidy clang-format procps iproute2
     python3-yaml python3-jsonschema python3-botocore python3-h2 python3-jwt python3-cryptography python3-brotli

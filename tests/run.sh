@@ -1,6 +1,7 @@
 #!/bin/bash
 # run.sh BIN_DIR - the whole test suite, as `make test` runs it (BIN_DIR is
-# build/asan there): the C unit tests, the contract's lint (openapi.yaml
+# build/asan there): the C unit tests, the fuzz harnesses for a few seconds
+# each (tests/fuzz/run.sh, one test per harness), the contract's lint (openapi.yaml
 # against handlers/routes.c, counted as one test), then a private stack
 # under .run/test (HD_PORT_BASE 28080, a fresh database, the sanitized pool)
 # and the HTTP tests through its nginx, then mail_send into the stack's SMTP
@@ -42,6 +43,19 @@ units=("$BIN"/tests/test_*)
 shopt -u nullglob
 bash tests/unit/run.sh "${units[@]}" 2>&1 | tee "$TMP/unit.out" || true
 count_summary unit "$TMP/unit.out"
+
+# (a0) The fuzz harnesses (tests/fuzz/, built with clang in build/fuzz),
+# each a test: FUZZ_TEST_SECONDS (default 8) from its committed seeds; any
+# crash, leak, sanitizer report or broken promise fails it (tests/fuzz/run.sh
+# keeps the input in build/fuzz/crashes/). `make fuzz` runs them longer.
+if make --no-print-directory fuzz-build MODE=fuzz -j"$(nproc)" >"$TMP/build-fuzz.out" 2>&1; then
+    bash tests/fuzz/run.sh build/fuzz "${FUZZ_TEST_SECONDS:-8}" 2>&1 | tee "$TMP/fuzz.out" || true
+    count_summary fuzz "$TMP/fuzz.out"
+else
+    grep -E "error|warning" "$TMP/build-fuzz.out" | head -20
+    echo "FAIL fuzz build (make fuzz-build MODE=fuzz)"
+    failed=$((failed + 1))
+fi
 
 # (a1) The release build (-O2, what make run, make bench and the image
 # build) compiles too: its optimizer warns where -O1 does not (a header

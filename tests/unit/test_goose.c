@@ -71,6 +71,22 @@ TEST(semicolons_in_strings_identifiers_and_comments)
     }
 }
 
+/* E'...' strings take backslash escapes: \' does not end them, and a valid
+ * migration was refused as "unterminated string" (found while writing the
+ * fuzz harness of the splitter; its seed: tests/fuzz/corpus/goose/e_string_escape). */
+TEST(escape_strings_keep_escaped_quotes)
+{
+    CHECK(parse("-- +goose Up\nINSERT INTO t VALUES (E'it\\'s; fine\\\\', e'\\\\');\n"
+                "SELECT 'a\\';\nSELECT name'; x';\nSELECT x$e'; y';\n") == 0);
+    CHECK(m.up.n == 4);
+    if (m.up.n == 4) {
+        CHECK_STR(m.up.stmts[0], "INSERT INTO t VALUES (E'it\\'s; fine\\\\', e'\\\\');");
+        CHECK_STR(m.up.stmts[1], "SELECT 'a\\';");
+        CHECK_STR(m.up.stmts[2], "SELECT name'; x';");
+        CHECK_STR(m.up.stmts[3], "SELECT x$e'; y';");
+    }
+}
+
 TEST(parameters_are_not_dollar_quotes)
 {
     CHECK(parse("-- +goose Up\nPREPARE p AS SELECT $1;\nSELECT 2;\n") == 0);

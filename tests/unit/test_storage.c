@@ -52,6 +52,34 @@ TEST(magic_numbers)
     CHECK(!MAGIC("text/html", "<html>", 1));
 }
 
+/* The ftyp box's size (its first 4 bytes, big-endian) is checked too: 16
+ * bytes at least, whole 4-byte brands, within the head read. Otherwise a
+ * JPEG's first bytes passed for a HEIC as well (fuzz harness storage; the
+ * input is tests/fuzz/corpus/storage/jpeg_heic_polyglot). */
+TEST(heic_box_size_is_sane)
+{
+    CHECK(!MAGIC("image/heic",
+                 "\xff\xd8\xff\x18"
+                 "ftypheic\0",
+                 1));
+    CHECK(!MAGIC("image/heic",
+                 "\0\0\0\x08"
+                 "ftypheic\0\0\0\0",
+                 1)); /* shorter than its own fields */
+    CHECK(!MAGIC("image/heic",
+                 "\0\0\0\x19"
+                 "ftypheic\0\0\0\0",
+                 1)); /* not whole brands */
+    CHECK(!MAGIC("image/heic",
+                 "\0\0\x10\0"
+                 "ftypheic\0\0\0\0",
+                 1)); /* 4096 bytes of brands */
+    CHECK(MAGIC("image/heic",
+                "\0\0\0\x2c"
+                "ftypheic\0\0\0\0mif1heicmiafMiHBMiHEMiPr",
+                1));
+}
+
 TEST(text_is_utf8_without_controls)
 {
     CHECK(MAGIC("text/plain", "Filter size 16x25x1\r\n\tmodel \xc3\xa9\n", 1));
