@@ -116,6 +116,20 @@ int req_json_body(req *r, json_object **out)
     return 0;
 }
 
+long http_content_length(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    long v = 0;
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        if (s[n] < '0' || s[n] > '9' || n >= 18)
+            return -1;
+        v = v * 10 + (s[n] - '0');
+    }
+    return v;
+}
+
 long req_body_read(req *r, char *buf, size_t cap)
 {
     if (r->body_done)
@@ -242,8 +256,9 @@ int resp_send(req *r, int status, const char *body, size_t len)
         snprintf(ctype, sizeof(ctype), "Content-Type: application/json; charset=utf-8\r\n");
     char timing[128] = "";
     if (server_timing)
-        snprintf(timing, sizeof(timing), "Server-Timing: db;dur=%.3f, cache;dur=%.3f, app;dur=%.3f\r\n",
-                 r->db_us / 1000.0, r->cache_us / 1000.0, app / 1000.0);
+        snprintf(timing, sizeof(timing),
+                 "Server-Timing: db;dur=%.3f, cache;dur=%.3f, app;dur=%.3f\r\n", r->db_us / 1000.0,
+                 r->cache_us / 1000.0, app / 1000.0);
     int n = snprintf(head, sizeof(head),
                      "Status: %d %s\r\n"
                      "%s"

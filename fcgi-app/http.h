@@ -102,6 +102,12 @@ long req_body_read(req *r, char *buf, size_t cap);
  * never leaves nginx writing the rest into a closed connection. */
 void req_body_discard(req *r);
 
+/* CONTENT_LENGTH as FastCGI passes it: NULL or "" is 0; otherwise only
+ * decimal digits (at most 18) are a length. Returns it, or -1 when it is not
+ * one (a sign, a space, junk, too long): the worker answers 400 before any
+ * handler sizes a read by it. */
+long http_content_length(const char *s);
+
 /* Percent-decode S[0..N) into the arena; PLUS_IS_SPACE for a query string.
  * Returns NULL when out of memory. */
 char *http_percent_decode(arena *a, const char *s, size_t n, int plus_is_space);

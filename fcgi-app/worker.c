@@ -101,15 +101,17 @@ static void handle(FCGX_Request *fx, arena *a, const route *routes, size_t nrout
     log_set_request_id(r.request_id);
     r.remote_addr = req_param(&r, "REMOTE_ADDR");
     r.content_type = req_param(&r, "CONTENT_TYPE");
-    const char *cl = req_param(&r, "CONTENT_LENGTH");
-    r.content_length = cl && *cl ? strtol(cl, NULL, 10) : 0;
+    r.content_length = http_content_length(req_param(&r, "CONTENT_LENGTH"));
 
     char allow[128];
     route_match m;
     const char *method = strcmp(r.method, "HEAD") == 0 ? "GET" : r.method;
     int found = router_match(routes, nroutes, method, r.path, &m, allow, sizeof(allow));
     sb_busy(r.method, found == ROUTER_FOUND ? m.route->pattern : "-", r.path, r.request_id);
-    if (found == ROUTER_NOT_FOUND) {
+    if (r.content_length < 0) { /* nginx refuses these first; never size a read by one */
+        r.content_length = 0;
+        resp_error(&r, 400, "bad_request", "invalid Content-Length");
+    } else if (found == ROUTER_NOT_FOUND) {
         resp_error(&r, 404, "not_found", "no such endpoint");
     } else if (found == ROUTER_BAD_METHOD) {
         resp_header(&r, "Allow", allow);

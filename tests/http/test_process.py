@@ -488,3 +488,24 @@ def test_a_connection_accepted_just_before_a_reload_is_answered():
     finally:
         conn.close()
         assert pool.stop() == 0
+
+
+def test_a_content_length_that_is_not_digits_is_400_on_the_socket():
+    """nginx refuses a bad Content-Length before it reaches the pool; the
+    pool does not trust that either: a negative one once became a huge
+    size_t in the upload handler's read of a 512-byte head."""
+    user, tok, _ = register_user("cl")
+    pool = Pool(workers=1)
+    try:
+        for bad in ("-1", "+5", "5x", "99999999999999999999"):
+            env = {"REQUEST_METHOD": "PUT", "DOCUMENT_URI": "/api/documents/1/file/", "QUERY_STRING": "",
+                   "CONTENT_TYPE": "application/pdf", "CONTENT_LENGTH": bad, "REQUEST_ID": "cl",
+                   "HTTP_AUTHORIZATION": f"Token {tok}", "PATH": os.environ["PATH"]}
+            p = subprocess.run(["cgi-fcgi", "-bind", "-connect", pool.sock], input="%PDF-1.4\n", env=env,
+                               capture_output=True, text=True, timeout=30)
+            head, _, payload = p.stdout.replace("\r\n", "\n").partition("\n\n")
+            assert head.startswith("Status: 400"), (bad, p.stdout[:300], p.stderr[:300])
+            assert json.loads(payload)["error"]["code"] == "bad_request", (bad, payload)
+        assert fcgi_call(pool.sock, "GET", "/api/health/")[0] == 200
+    finally:
+        pool.stop()

@@ -4,6 +4,7 @@
  */
 #include "handlers.h"
 #include "router.h"
+#include "http.h"
 #include "test.h"
 
 static int h(struct req *r)
@@ -20,6 +21,22 @@ static const route table[] = {
     {"DELETE", "/api/residences/{id}/users/{uid}/", h, ROUTE_AUTH, NULL},
 };
 #define N (sizeof(table) / sizeof(table[0]))
+
+/* CONTENT_LENGTH: digits only; a sign or junk is no length (a negative
+ * one once became a huge size_t in a handler's read). */
+TEST(content_length_is_digits_only)
+{
+    CHECK(http_content_length(NULL) == 0);
+    CHECK(http_content_length("") == 0);
+    CHECK(http_content_length("0") == 0);
+    CHECK(http_content_length("1048576") == 1048576);
+    CHECK(http_content_length("-1") == -1);
+    CHECK(http_content_length("+5") == -1);
+    CHECK(http_content_length(" 5") == -1);
+    CHECK(http_content_length("5x") == -1);
+    CHECK(http_content_length("1234567890123456789") == -1);
+    CHECK(http_content_length("123456789012345678") == 123456789012345678L);
+}
 
 TEST(literal_path_matches)
 {
