@@ -161,10 +161,11 @@ static int setup_command(redis_conn *c, int argc, const char **argv, const char 
     }
     char why[160];
     if (r == NULL) {
-        snprintf(why, sizeof(why), "%s: %s", what, c->ctx->errstr[0] ? c->ctx->errstr : "i/o error");
+        snprintf(why, sizeof(why), "%s: %s", what,
+                 c->ctx->errstr[0] ? c->ctx->errstr : "i/o error");
     } else {
-        c->auth_refused = strncmp(r->str, "WRONGPASS", 9) == 0 || strncmp(r->str, "NOAUTH", 6) == 0 ||
-                          strcmp(argv[0], "AUTH") == 0;
+        c->auth_refused = strncmp(r->str, "WRONGPASS", 9) == 0 ||
+                          strncmp(r->str, "NOAUTH", 6) == 0 || strcmp(argv[0], "AUTH") == 0;
         snprintf(why, sizeof(why), "%s: %.100s", what, r->str);
         freeReplyObject(r);
     }
@@ -232,6 +233,26 @@ redisReply *redis_command(redis_conn *c, int argc, const char *const *argv, cons
         }
     }
     return r;
+}
+
+int redis_command2(redis_conn *c, int argc1, const char *const *argv1, int argc2,
+                   const char *const *argv2, redisReply **r1, redisReply **r2)
+{
+    *r1 = *r2 = NULL;
+    if (!redis_ready(c))
+        return -1;
+    void *a = NULL, *b = NULL;
+    if (redisAppendCommandArgv(c->ctx, argc1, (const char **)argv1, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(c->ctx, argc2, (const char **)argv2, NULL) != REDIS_OK ||
+        redisGetReply(c->ctx, &a) != REDIS_OK || redisGetReply(c->ctx, &b) != REDIS_OK) {
+        freeReplyObject(a);
+        redis_close(c); /* whatever was sent, its answers are lost with it */
+        c->next_try_ms = 0;
+        return -1;
+    }
+    *r1 = a;
+    *r2 = b;
+    return 0;
 }
 
 redisReply *redis_eval(redis_conn *c, const char *script, int nkeys, int argc,

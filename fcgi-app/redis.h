@@ -72,6 +72,13 @@ int redis_ready(redis_conn *c);
  * NULL when Redis is unavailable. */
 redisReply *redis_command(redis_conn *c, int argc, const char *const *argv, const size_t *lens);
 
+/* Two commands in one round trip (a pipeline): 0 with *R1 and *R2 set
+ * (the caller frees both), or -1 with neither (Redis unavailable or the
+ * connection broke: closed, so that the next command reconnects at once;
+ * no retry here, the caller has a slower path). */
+int redis_command2(redis_conn *c, int argc1, const char *const *argv1, int argc2,
+                   const char *const *argv2, redisReply **r1, redisReply **r2);
+
 /* EVAL SCRIPT with NKEYS keys; ARGV[0..ARGC) holds the keys then the
  * arguments (LENS as for redis_command). The reply as redis_command's. */
 redisReply *redis_eval(redis_conn *c, const char *script, int nkeys, int argc,
