@@ -141,6 +141,22 @@ def test_logout_takes_effect_at_once_on_every_worker():
     assert psql(f"SELECT count(*) FROM user_authtoken WHERE user_id = {user['id']}") == "0"
 
 
+def test_a_revoked_token_gets_no_cached_list_on_any_worker():
+    """A cache hit reads the token's entry and the list in one pipelined
+    round trip, the list's key from the user each worker remembers for the
+    token (fcgi-app/cache.c, uid_memo): a logout must still end it at once,
+    on the workers that remember it too."""
+    user, tok, _ = register_user("memo")
+    rid = request("POST", "/api/residences/", {"name": "Memo house"}, token=tok).json["id"]
+    assert request("POST", "/api/tasks/", {"residence_id": rid, "title": "Cached"}, token=tok).status == 201
+    for _ in range(8):  # every worker resolves the token, then serves hits
+        r = request("GET", "/api/tasks/", token=tok)
+        assert r.status == 200 and [t["title"] for t in r.json["results"]] == ["Cached"]
+    assert request("POST", "/api/auth/logout/", token=tok).status == 204
+    for _ in range(8):
+        assert_error(request("GET", "/api/tasks/", token=tok), 401, "not_authenticated")
+
+
 def test_tokens_work_while_redis_is_down():
     from lib import stack
     user, tok, pw = register_user("authrd")
