@@ -2,7 +2,8 @@
 # run.sh BIN_DIR SECONDS [NAME...] - run each libFuzzer harness of
 # tests/fuzz/ (built in BIN_DIR by `make fuzz-build MODE=fuzz`; all of them
 # when no NAME is given) for SECONDS, one after another. Each starts from
-# its committed seeds (tests/fuzz/corpus/NAME/, only read) and writes what
+# its committed seeds (tests/fuzz/corpus/NAME/, only read; goose and sqlfile
+# also from migrations/ and sql/ themselves) and writes what
 # it finds to a scratch corpus, BIN_DIR/corpus/NAME/, emptied first; a
 # crash, leak, sanitizer report, FZ_CHECK failure or hang (10 s on one
 # input) leaves its input in BIN_DIR/crashes/NAME/ and fails the harness.
@@ -44,7 +45,15 @@ for name in "${names[@]}"; do
     args=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$crashes/")
     [ -f "$REPO/tests/fuzz/$name.dict" ] && args+=(-dict="$REPO/tests/fuzz/$name.dict")
-    "$bin" "${args[@]}" "$work" "$seeds" >"$log" 2>&1
+    # The parsers of our own files also start from the files themselves, as
+    # they are now (not copies in the corpus that would go stale): every
+    # migration, and every named-query file (cut at 8 KB, as the seeds are).
+    live=()
+    case $name in
+    goose) live=("$REPO/migrations") ;;
+    sqlfile) live=("$REPO/sql") args+=(-max_len=8192) ;;
+    esac
+    "$bin" "${args[@]}" "$work" "$seeds" "${live[@]}" >"$log" 2>&1
     rc=$?
     # The last status line: "#123456 DONE cov: 812 ft: 2301 corp: 240/9880b ..."
     status=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
